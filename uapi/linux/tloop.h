@@ -1,0 +1,326 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * tloop: tracking loop devices.
+ *
+ * A tloop device (/dev/tloopN) is a block device backed by a regular file,
+ * created and removed through the control node /dev/tloop-control.  While
+ * tracking is on, the device records every page that any write reached
+ * (mmap stores once written back, write(2), O_DIRECT, filesystems, discard,
+ * write-zeroes) so that a consumer can copy exactly those pages elsewhere.
+ *
+ * Conventions of this interface:
+ *  - Every argument struct starts with a __u32 @size that the caller sets
+ *    to sizeof() the struct it was compiled with.  The kernel accepts a
+ *    smaller size from an older caller (missing fields read as zero) and a
+ *    larger one from a newer caller as long as the bytes it does not know
+ *    are zero (otherwise -E2BIG).  Replies are written up to the smaller of
+ *    the two sizes.
+ *  - Commands are matched on type, number and direction, not on the size
+ *    encoded in the command word, so a grown struct keeps its command.
+ *  - Reserved fields and undefined flag bits must be zero (-EINVAL).
+ *  - User pointers are passed as __u64.
+ *  - Unknown commands fail with -ENOTTY.
+ *  - Page indices count in units of &tloop_track_status.page_size bytes.
+ */
+#ifndef _UAPI_LINUX_TLOOP_H
+#define _UAPI_LINUX_TLOOP_H
+
+#include <linux/ioctl.h>
+#include <linux/types.h>
+
+/** TLOOP_IOC_MAGIC - ioctl type of every tloop command (unused elsewhere). */
+#define TLOOP_IOC_MAGIC		0xBC
+
+/** TLOOP_ABI_VERSION - version of this interface reported by TLOOP_CTL_VERSION. */
+#define TLOOP_ABI_VERSION	1
+
+/** TLOOP_CONTROL_NODE - path of the control node. */
+#define TLOOP_CONTROL_NODE	"/dev/tloop-control"
+
+/** TLOOP_DEVICE_PREFIX - device nodes are TLOOP_DEVICE_PREFIX followed by the index. */
+#define TLOOP_DEVICE_PREFIX	"/dev/tloop"
+
+/* Device configuration flags (struct tloop_add, struct tloop_info). */
+/** TLOOP_FLAG_READ_ONLY - the device refuses writes. */
+#define TLOOP_FLAG_READ_ONLY	(1U << 0)
+/** TLOOP_FLAG_DIRECT_IO - I/O to the backing file bypasses its page cache. */
+#define TLOOP_FLAG_DIRECT_IO	(1U << 1)
+/** TLOOP_FLAG_PARTSCAN - scan the device for partitions. */
+#define TLOOP_FLAG_PARTSCAN	(1U << 2)
+/** TLOOP_FLAG_TRACK - (add only) turn tracking on before the device appears. */
+#define TLOOP_FLAG_TRACK	(1U << 3)
+/** TLOOP_ADD_FLAGS - every flag TLOOP_CTL_ADD accepts. */
+#define TLOOP_ADD_FLAGS		(TLOOP_FLAG_READ_ONLY | TLOOP_FLAG_DIRECT_IO | \
+				 TLOOP_FLAG_PARTSCAN | TLOOP_FLAG_TRACK)
+
+/* Feature bits reported by TLOOP_CTL_VERSION. */
+/** TLOOP_FEAT_TRACKING - page-write tracking ioctls are available. */
+#define TLOOP_FEAT_TRACKING	(1ULL << 0)
+/** TLOOP_FEAT_DIRECT_IO - TLOOP_FLAG_DIRECT_IO is supported. */
+#define TLOOP_FEAT_DIRECT_IO	(1ULL << 1)
+/** TLOOP_FEAT_PARTSCAN - TLOOP_FLAG_PARTSCAN is supported. */
+#define TLOOP_FEAT_PARTSCAN	(1ULL << 2)
+/** TLOOP_FEAT_MEM_LIMIT - &tloop_track_enable.mem_limit is honoured. */
+#define TLOOP_FEAT_MEM_LIMIT	(1ULL << 3)
+
+/**
+ * struct tloop_version - reply of TLOOP_CTL_VERSION.
+ * @size: in: sizeof(struct tloop_version).
+ * @abi_version: out: TLOOP_ABI_VERSION of the running module.
+ * @features: out: TLOOP_FEAT_* bits.
+ * @max_devices: out: the largest index plus one that TLOOP_CTL_ADD accepts.
+ * @reserved: must be zero on input; zero on output.
+ */
+struct tloop_version {
+	__u32 size;
+	__u32 abi_version;
+	__u64 features;
+	__u32 max_devices;
+	__u32 reserved[5];
+};
+
+/**
+ * struct tloop_add - argument of TLOOP_CTL_ADD.
+ * @size: in: sizeof(struct tloop_add).
+ * @flags: in: TLOOP_FLAG_* (TLOOP_ADD_FLAGS).
+ * @backing_fd: in: an open file descriptor of a regular file.  It must be
+ *	open for writing unless TLOOP_FLAG_READ_ONLY is given (-EBADF).  The
+ *	device takes its own reference; the caller may close the descriptor.
+ * @index: in: the wanted index, or -1 for the lowest free one;
+ *	out: the index of the new device (also the ioctl's return value).
+ * @block_size: in: logical block size, 512 or 4096; 0 means 512.
+ * @reserved0: must be zero.
+ * @size_limit: in: if non-zero, the device is at most this many bytes.
+ *	The device size is min(file size, @size_limit) rounded down to
+ *	@block_size and must be at least one block (-EINVAL).
+ * @reserved: must be zero.
+ */
+struct tloop_add {
+	__u32 size;
+	__u32 flags;
+	__s32 backing_fd;
+	__s32 index;
+	__u32 block_size;
+	__u32 reserved0;
+	__u64 size_limit;
+	__u64 reserved[4];
+};
+
+/**
+ * struct tloop_remove - argument of TLOOP_CTL_REMOVE.
+ * @size: in: sizeof(struct tloop_remove).
+ * @index: in: index of the device to remove.
+ * @flags: in: must be zero (no flags are defined).
+ * @reserved: must be zero.
+ *
+ * A device that is open (including a mapping or a mounted filesystem) is not
+ * removed: -EBUSY.  An index with no device: -ENXIO.
+ */
+struct tloop_remove {
+	__u32 size;
+	__u32 index;
+	__u32 flags;
+	__u32 reserved;
+};
+
+/**
+ * struct tloop_info - reply of TLOOP_GET_INFO (on a device node).
+ * @size: in: sizeof(struct tloop_info).
+ * @flags: out: TLOOP_FLAG_* the device was configured with
+ *	(TLOOP_FLAG_TRACK is reported while tracking is on).
+ * @index: out: device index (N of /dev/tloopN).
+ * @block_size: out: logical block size in bytes.
+ * @dev_size: out: device size in bytes.
+ * @size_limit: out: the size limit given at add time (0: none).
+ * @backing_dev: out: st_dev of the backing file (new encoding, as in stat(2)).
+ * @backing_ino: out: st_ino of the backing file.
+ * @attach_id: out: random identifier of this attachment; a device that is
+ *	removed and added again gets a different one.
+ * @path: in: user pointer to a buffer for the backing file's path, or 0.
+ * @path_size: in: size of the buffer at @path in bytes.
+ * @path_len: out: length of the full path without its NUL; the buffer
+ *	holds a NUL-terminated copy, truncated if @path_len >= @path_size.
+ * @reserved: must be zero.
+ */
+struct tloop_info {
+	__u32 size;
+	__u32 flags;
+	__u32 index;
+	__u32 block_size;
+	__u64 dev_size;
+	__u64 size_limit;
+	__u64 backing_dev;
+	__u64 backing_ino;
+	__u64 attach_id;
+	__u64 path;
+	__u32 path_size;
+	__u32 path_len;
+	__u64 reserved[4];
+};
+
+/**
+ * struct tloop_track_enable - argument of TLOOP_TRACK_ENABLE.
+ * @size: in: sizeof(struct tloop_track_enable).
+ * @flags: in: must be zero (no flags are defined).
+ * @mem_limit: in: at most this many bytes for the written set (0: no limit
+ *	beyond one bit per page).  A write that would need more memory puts
+ *	the set in the overflowed state (TLOOP_TRACK_OVERFLOW).
+ * @reserved: must be zero.
+ *
+ * Tracking starts with an empty set.  Enabling while tracking is on fails
+ * with -EBUSY.
+ */
+struct tloop_track_enable {
+	__u32 size;
+	__u32 flags;
+	__u64 mem_limit;
+	__u64 reserved[2];
+};
+
+/* Tracking state bits (struct tloop_track_status.flags, tloop_written.status). */
+/** TLOOP_TRACK_ON - tracking is on. */
+#define TLOOP_TRACK_ON		(1U << 0)
+/**
+ * TLOOP_TRACK_OVERFLOW - a write could not be recorded: every page counts as
+ * written until the next TLOOP_CLEAR_ALL (or until tracking is turned off).
+ */
+#define TLOOP_TRACK_OVERFLOW	(1U << 1)
+
+/**
+ * struct tloop_track_status - reply of TLOOP_TRACK_STATUS.
+ * @size: in: sizeof(struct tloop_track_status).
+ * @flags: out: TLOOP_TRACK_ON, TLOOP_TRACK_OVERFLOW.
+ * @generation: out: changes on every clear and every on/off switch; it never
+ *	goes back while the device exists.
+ * @written: out: number of pages in the written set.
+ * @nr_pages: out: number of pages of the device (the last may be partial).
+ * @page_size: out: tracking granularity in bytes (the kernel's page size).
+ * @reserved0: zero.
+ * @mem_used: out: bytes of memory the written set uses now.
+ * @mem_limit: out: the limit given when tracking was enabled (0: none).
+ * @reserved: zero.
+ */
+struct tloop_track_status {
+	__u32 size;
+	__u32 flags;
+	__u64 generation;
+	__u64 written;
+	__u64 nr_pages;
+	__u32 page_size;
+	__u32 reserved0;
+	__u64 mem_used;
+	__u64 mem_limit;
+	__u64 reserved[2];
+};
+
+/* struct tloop_written.flags */
+/**
+ * TLOOP_GET_CLEAR - clear exactly the pages returned, atomically per page:
+ * a write that completes after a page was returned sets it again.
+ */
+#define TLOOP_GET_CLEAR		(1U << 0)
+/**
+ * TLOOP_GET_NOSYNC - do not write back the device's dirty page cache first.
+ * Without it, stores through mmap made before the call are reported.
+ */
+#define TLOOP_GET_NOSYNC	(1U << 1)
+/** TLOOP_GET_FLAGS - every flag TLOOP_GET_WRITTEN accepts. */
+#define TLOOP_GET_FLAGS		(TLOOP_GET_CLEAR | TLOOP_GET_NOSYNC)
+
+/** TLOOP_CURSOR_END - &tloop_written.next_cursor once the walk is complete. */
+#define TLOOP_CURSOR_END	(~0ULL)
+
+/** TLOOP_GET_MAX_BATCH - at most this many entries are returned per call. */
+#define TLOOP_GET_MAX_BATCH	65536U
+
+/**
+ * struct tloop_written - argument of TLOOP_GET_WRITTEN.
+ * @size: in: sizeof(struct tloop_written).
+ * @flags: in: TLOOP_GET_CLEAR, TLOOP_GET_NOSYNC.
+ * @cursor: in: first page index to look at (0 to start a walk); a cursor
+ *	beyond the device's last page fails with -EINVAL, except that the
+ *	page count itself returns an empty, complete answer.
+ * @pages: in: user pointer to an array of @capacity __u64 page indices.
+ * @capacity: in: number of entries at @pages; 0 is -EINVAL.
+ * @count: out: number of entries stored, in ascending order.  It may be
+ *	less than @capacity while pages remain (at most TLOOP_GET_MAX_BATCH):
+ *	continue until @next_cursor is TLOOP_CURSOR_END.
+ * @next_cursor: out: the cursor for the next call, or TLOOP_CURSOR_END.
+ * @generation: out: the generation after this call.
+ * @status: out: TLOOP_TRACK_* state.  With TLOOP_TRACK_OVERFLOW nothing is
+ *	returned or cleared: treat every page as written, then use
+ *	TLOOP_CLEAR_WRITTEN with TLOOP_CLEAR_ALL *before* copying.
+ * @reserved0: must be zero.
+ * @end: in: page index to stop before, 0 for the end of the device.
+ * @reserved: must be zero.
+ *
+ * Returns 0, -ENODATA if tracking is off, -EFAULT if @pages cannot be
+ * written (nothing is cleared then).
+ */
+struct tloop_written {
+	__u32 size;
+	__u32 flags;
+	__u64 cursor;
+	__u64 pages;
+	__u32 capacity;
+	__u32 count;
+	__u64 next_cursor;
+	__u64 generation;
+	__u32 status;
+	__u32 reserved0;
+	__u64 end;
+	__u64 reserved[2];
+};
+
+/** TLOOP_CLEAR_ALL - clear the whole set and leave the overflowed state. */
+#define TLOOP_CLEAR_ALL		(1U << 0)
+
+/**
+ * struct tloop_clear - argument of TLOOP_CLEAR_WRITTEN.
+ * @size: in: sizeof(struct tloop_clear).
+ * @flags: in: TLOOP_CLEAR_ALL, or 0 to clear the range [@start, @end).
+ * @start: in: first page index of the range (0 with TLOOP_CLEAR_ALL).
+ * @end: in: page index after the range (0 with TLOOP_CLEAR_ALL); must
+ *	satisfy @start < @end <= number of pages.
+ * @generation: out: the generation after the clear.
+ * @reserved: must be zero.
+ *
+ * Returns 0, or -ENODATA if tracking is off.
+ */
+struct tloop_clear {
+	__u32 size;
+	__u32 flags;
+	__u64 start;
+	__u64 end;
+	__u64 generation;
+	__u64 reserved[2];
+};
+
+/* Commands of /dev/tloop-control.  Adding and removing need CAP_SYS_ADMIN. */
+/** TLOOP_CTL_VERSION - report the interface version and features. */
+#define TLOOP_CTL_VERSION	_IOWR(TLOOP_IOC_MAGIC, 0x00, struct tloop_version)
+/** TLOOP_CTL_ADD - create a device; returns its index. */
+#define TLOOP_CTL_ADD		_IOWR(TLOOP_IOC_MAGIC, 0x01, struct tloop_add)
+/** TLOOP_CTL_REMOVE - remove an unused device. */
+#define TLOOP_CTL_REMOVE	_IOW(TLOOP_IOC_MAGIC, 0x02, struct tloop_remove)
+/** TLOOP_CTL_GET_FREE - return the lowest index not in use (no argument). */
+#define TLOOP_CTL_GET_FREE	_IO(TLOOP_IOC_MAGIC, 0x03)
+
+/*
+ * Commands of /dev/tloopN.  Changing the tracking state needs the device
+ * open for writing or CAP_SYS_ADMIN (-EPERM otherwise).
+ */
+/** TLOOP_GET_INFO - report the device's configuration. */
+#define TLOOP_GET_INFO		_IOWR(TLOOP_IOC_MAGIC, 0x10, struct tloop_info)
+/** TLOOP_TRACK_ENABLE - turn tracking on with an empty set. */
+#define TLOOP_TRACK_ENABLE	_IOW(TLOOP_IOC_MAGIC, 0x11, struct tloop_track_enable)
+/** TLOOP_TRACK_DISABLE - turn tracking off and drop the set (no argument). */
+#define TLOOP_TRACK_DISABLE	_IO(TLOOP_IOC_MAGIC, 0x12)
+/** TLOOP_TRACK_STATUS - report the tracking state. */
+#define TLOOP_TRACK_STATUS	_IOWR(TLOOP_IOC_MAGIC, 0x13, struct tloop_track_status)
+/** TLOOP_GET_WRITTEN - read (and optionally clear) written page indices. */
+#define TLOOP_GET_WRITTEN	_IOWR(TLOOP_IOC_MAGIC, 0x14, struct tloop_written)
+/** TLOOP_CLEAR_WRITTEN - clear the whole set or a range of it. */
+#define TLOOP_CLEAR_WRITTEN	_IOW(TLOOP_IOC_MAGIC, 0x15, struct tloop_clear)
+
+#endif /* _UAPI_LINUX_TLOOP_H */
