@@ -1,0 +1,481 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * libtloop - user-space library for tloop tracking loop devices.
+ *
+ * Conventions (as in liburing and libbpf):
+ *  - Every name starts with tloop_ (types, functions) or TLOOP_ (constants).
+ *    The kernel interface itself is <linux/tloop.h>, included here.
+ *  - Functions return 0 (or a non-negative value where said) on success and
+ *    a negative errno on failure.  They never print and never exit; the
+ *    optional log callback (tloop_set_log()) receives diagnostics.
+ *  - Options structs start with a size_t @sz that the caller sets to
+ *    sizeof() the struct; a zeroed options struct (or NULL) means defaults.
+ *  - errno is not meaningful after a call; use the return value.
+ */
+#ifndef TLOOP_LIB_H
+#define TLOOP_LIB_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <linux/tloop.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** TLOOP_LIB_VERSION - version of this library's interface. */
+#define TLOOP_LIB_VERSION	"1.0"
+
+/* ---- logging ---------------------------------------------------------- */
+
+/** enum tloop_log_level - severity passed to the log callback. */
+enum tloop_log_level {
+	TLOOP_LOG_WARN,
+	TLOOP_LOG_INFO,
+	TLOOP_LOG_DEBUG,
+};
+
+/** tloop_log_fn - log callback: one message without a trailing newline. */
+typedef void (*tloop_log_fn)(enum tloop_log_level level, const char *msg, void *arg);
+
+/**
+ * tloop_set_log() - install a process-wide log callback (NULL: silent).
+ * @fn: the callback.
+ * @arg: passed to every call of @fn.
+ */
+void tloop_set_log(tloop_log_fn fn, void *arg);
+
+/* ---- control node ----------------------------------------------------- */
+
+/**
+ * tloop_ctl_open() - open TLOOP_CONTROL_NODE read-write, close-on-exec.
+ * Return: a file descriptor, or -errno.
+ */
+int tloop_ctl_open(void);
+
+/**
+ * tloop_ctl_version() - query the module's interface version and features.
+ * @ctl: control node descriptor.
+ * @v: filled in (the function sets @v->size itself).
+ * Return: 0 or -errno.
+ */
+int tloop_ctl_version(int ctl, struct tloop_version *v);
+
+/**
+ * struct tloop_attach_opts - options of tloop_attach().
+ * @sz: sizeof(struct tloop_attach_opts).
+ * @flags: TLOOP_FLAG_* (see TLOOP_ADD_FLAGS).
+ * @block_size: logical block size, 512 or 4096; 0 means 512.
+ * @size_limit: if non-zero, the device is at most this many bytes.
+ */
+struct tloop_attach_opts {
+	size_t sz;
+	unsigned int flags;
+	unsigned int block_size;
+	uint64_t size_limit;
+};
+
+/**
+ * tloop_attach() - create a device backed by the file at @path.
+ * @ctl: control node descriptor.
+ * @path: the backing file; opened read-write, or read-only with
+ *	TLOOP_FLAG_READ_ONLY.
+ * @opts: options, or NULL for defaults.
+ * Return: the new device's index (>= 0), or -errno.
+ */
+int tloop_attach(int ctl, const char *path, const struct tloop_attach_opts *opts);
+
+/**
+ * tloop_attach_fd() - like tloop_attach() with an open descriptor.
+ * @ctl: control node descriptor.
+ * @fd: descriptor of a regular file (the device takes its own reference).
+ * @opts: options, or NULL for defaults.
+ * Return: the new device's index (>= 0), or -errno.
+ */
+int tloop_attach_fd(int ctl, int fd, const struct tloop_attach_opts *opts);
+
+/**
+ * tloop_detach() - remove device @index; -EBUSY while it is open.
+ * @ctl: control node descriptor.
+ * @index: the device index.
+ * Return: 0 or -errno.
+ */
+int tloop_detach(int ctl, unsigned int index);
+
+/**
+ * tloop_list() - indices of the existing devices, ascending.
+ * @indices: array of @cap entries.
+ * @cap: capacity of @indices.
+ * @count: out: number of devices found (may exceed @cap: then only the
+ *	first @cap are stored and -ENOSPC is returned).
+ * Return: 0, -ENOSPC, or -errno.
+ */
+int tloop_list(unsigned int *indices, size_t cap, size_t *count);
+
+/* ---- devices ---------------------------------------------------------- */
+
+/**
+ * tloop_dev_path() - TLOOP_DEVICE_PREFIX followed by @index into @buf.
+ * @index: the device index.
+ * @buf: output buffer.
+ * @len: size of @buf.
+ * Return: 0, or -ENAMETOOLONG if @buf is too small.
+ */
+int tloop_dev_path(unsigned int index, char *buf, size_t len);
+
+/**
+ * tloop_dev_open() - open a tloop device node and check that it is one.
+ * @path: the node, e.g. "/dev/tloop0".
+ * @oflags: open(2) flags (O_CLOEXEC is added).
+ * Return: a descriptor, -ENOTTY if @path is not a tloop device, or -errno.
+ */
+int tloop_dev_open(const char *path, int oflags);
+
+/**
+ * tloop_get_info() - the device's configuration and backing file path.
+ * @fd: device descriptor.
+ * @info: filled in (the function sets @info->size and the path fields).
+ * @path: buffer for the backing file's path, or NULL.
+ * @path_len: size of @path; the copy is NUL-terminated and may be truncated
+ *	(compare @info->path_len against @path_len).
+ * Return: 0 or -errno.
+ */
+int tloop_get_info(int fd, struct tloop_info *info, char *path, size_t path_len);
+
+/**
+ * tloop_track_enable() - turn tracking on with an empty set.
+ * @fd: device descriptor.
+ * @mem_limit: bytes the set may use (0: no limit beyond one bit per page).
+ * Return: 0, -EBUSY if tracking is already on, or -errno.
+ */
+int tloop_track_enable(int fd, uint64_t mem_limit);
+
+/**
+ * tloop_track_disable() - turn tracking off and drop the set.
+ * @fd: device descriptor.
+ * Return: 0 or -errno.
+ */
+int tloop_track_disable(int fd);
+
+/**
+ * tloop_track_status() - the tracking state.
+ * @fd: device descriptor.
+ * @st: filled in (the function sets @st->size).
+ * Return: 0 or -errno.
+ */
+int tloop_track_status(int fd, struct tloop_track_status *st);
+
+/**
+ * tloop_get_written() - one TLOOP_GET_WRITTEN call.
+ * @fd: device descriptor.
+ * @w: in/out argument; the function sets @w->size.
+ * Return: 0, -ENODATA if tracking is off, or -errno.
+ */
+int tloop_get_written(int fd, struct tloop_written *w);
+
+/**
+ * tloop_clear_all() - clear the whole written set, leave overflow.
+ * @fd: device descriptor.
+ * @generation: out (may be NULL): the generation after the clear.
+ * Return: 0, -ENODATA if tracking is off, or -errno.
+ */
+int tloop_clear_all(int fd, uint64_t *generation);
+
+/**
+ * tloop_clear_range() - clear pages [@start, @end) of the written set.
+ * @fd: device descriptor.
+ * @start: first page index.
+ * @end: page index after the range.
+ * @generation: out (may be NULL): the generation after the clear.
+ * Return: 0, -ENODATA if tracking is off, or -errno.
+ */
+int tloop_clear_range(int fd, uint64_t start, uint64_t end, uint64_t *generation);
+
+/* ---- walking the written set ------------------------------------------ */
+
+/**
+ * tloop_written_fn - called by tloop_walk_written() for each batch.
+ * @pages: ascending page indices.
+ * @n: number of entries (> 0).
+ * @arg: the caller's argument.
+ * Return: 0 to continue, or a negative errno to stop the walk with it.
+ */
+typedef int (*tloop_written_fn)(const uint64_t *pages, size_t n, void *arg);
+
+/**
+ * struct tloop_walk_opts - options of tloop_walk_written().
+ * @sz: sizeof(struct tloop_walk_opts).
+ * @flags: TLOOP_GET_CLEAR, TLOOP_GET_NOSYNC.
+ * @batch: entries per call (0: 16384; at most TLOOP_GET_MAX_BATCH).
+ * @start: first page index to look at.
+ * @end: page index to stop before (0: end of the device).
+ */
+struct tloop_walk_opts {
+	size_t sz;
+	unsigned int flags;
+	unsigned int batch;
+	uint64_t start;
+	uint64_t end;
+};
+
+/**
+ * struct tloop_walk_result - what tloop_walk_written() saw.
+ * @pages: number of page indices passed to the callback.
+ * @calls: number of TLOOP_GET_WRITTEN calls.
+ * @generation: generation reported by the last call.
+ * @status: TLOOP_TRACK_* reported by the last call.
+ */
+struct tloop_walk_result {
+	uint64_t pages;
+	uint64_t calls;
+	uint64_t generation;
+	uint32_t status;
+};
+
+/**
+ * tloop_walk_written() - page through the written set with the cursor.
+ * @fd: device descriptor.
+ * @opts: options, or NULL (no clear, sync, whole device).
+ * @fn: callback for each non-empty batch.
+ * @arg: passed to @fn.
+ * @res: out (may be NULL).
+ *
+ * With TLOOP_GET_CLEAR each batch is cleared by the kernel as it is
+ * returned, before @fn sees it.
+ *
+ * Return: 0; -EOVERFLOW if the set is in the overflowed state (nothing was
+ * returned or cleared: every page counts as written); -ENODATA if tracking
+ * is off; the callback's error; or -errno.
+ */
+int tloop_walk_written(int fd, const struct tloop_walk_opts *opts, tloop_written_fn fn,
+		       void *arg, struct tloop_walk_result *res);
+
+/* ---- copy planner ----------------------------------------------------- */
+
+/**
+ * struct tloop_run - a run of consecutive pages.
+ * @start: first page index.
+ * @count: number of pages.
+ */
+struct tloop_run {
+	uint64_t start;
+	uint64_t count;
+};
+
+/**
+ * tloop_plan_runs() - coalesce page indices into runs of at most @max_pages.
+ * @pages: page indices, normally ascending (duplicates of the previous
+ *	entry are dropped; a step backwards starts a new run).
+ * @n: number of entries.
+ * @max_pages: the longest run (0 means unlimited).
+ * @runs: output, room for @n entries (there are never more runs than pages).
+ * Return: number of runs stored.
+ */
+size_t tloop_plan_runs(const uint64_t *pages, size_t n, uint64_t max_pages,
+		       struct tloop_run *runs);
+
+/* ---- area2 baseline (sidecar file) ------------------------------------ */
+
+/** TLOOP_BASELINE_SUFFIX - the sidecar of AREA2 is AREA2 followed by this. */
+#define TLOOP_BASELINE_SUFFIX	".tloop"
+
+/** TLOOP_BASELINE_MAX - the largest sidecar file accepted, in bytes. */
+#define TLOOP_BASELINE_MAX	1024
+
+/**
+ * struct tloop_baseline - what area2 is known to equal.
+ * @attach_id: &tloop_info.attach_id of the device area2 was copied from.
+ * @generation: the generation after the clear that followed the copy:
+ *	area2 equals the device except for pages in the written set while the
+ *	device's generation is still this one.
+ * @dev_size: device size in bytes.
+ * @page_size: tracking page size in bytes.
+ */
+struct tloop_baseline {
+	uint64_t attach_id;
+	uint64_t generation;
+	uint64_t dev_size;
+	uint32_t page_size;
+};
+
+/**
+ * tloop_baseline_format() - the sidecar text for @b.
+ * @b: the baseline.
+ * @buf: output buffer.
+ * @len: size of @buf.
+ * Return: the text length (without NUL), or -ENOSPC.
+ */
+int tloop_baseline_format(const struct tloop_baseline *b, char *buf, size_t len);
+
+/**
+ * tloop_baseline_parse() - parse sidecar text.
+ * @buf: the text (need not be NUL-terminated).
+ * @len: its length.
+ * @b: out.
+ * Return: 0, or -EINVAL if it is not a valid version-1 sidecar.
+ */
+int tloop_baseline_parse(const char *buf, size_t len, struct tloop_baseline *b);
+
+/**
+ * tloop_baseline_path() - @area2 followed by TLOOP_BASELINE_SUFFIX.
+ * @area2: path of area2.
+ * @buf: output buffer.
+ * @len: size of @buf.
+ * Return: 0 or -ENAMETOOLONG.
+ */
+int tloop_baseline_path(const char *area2, char *buf, size_t len);
+
+/**
+ * tloop_baseline_load() - read the sidecar of @area2.
+ * @area2: path of area2.
+ * @b: out.
+ * Return: 0, -ENOENT if there is none, -EINVAL if it is malformed, or -errno.
+ */
+int tloop_baseline_load(const char *area2, struct tloop_baseline *b);
+
+/**
+ * tloop_baseline_store() - write the sidecar of @area2 atomically
+ * (temporary file, fsync, rename, fsync of the directory).
+ * @area2: path of area2.
+ * @b: the baseline.
+ * Return: 0 or -errno.
+ */
+int tloop_baseline_store(const char *area2, const struct tloop_baseline *b);
+
+/**
+ * tloop_baseline_remove() - delete the sidecar of @area2 (no error if absent).
+ * @area2: path of area2.
+ * Return: 0 or -errno.
+ */
+int tloop_baseline_remove(const char *area2);
+
+/* ---- area2 refresh ---------------------------------------------------- */
+
+/** TLOOP_SYNC_FSYNC - fsync area2 before recording the new baseline. */
+#define TLOOP_SYNC_FSYNC	(1U << 0)
+/** TLOOP_SYNC_CREATE - create area2 (with the device's size) if missing. */
+#define TLOOP_SYNC_CREATE	(1U << 1)
+/** TLOOP_SYNC_RESIZE - truncate/extend a regular-file area2 of the wrong size. */
+#define TLOOP_SYNC_RESIZE	(1U << 2)
+/** TLOOP_SYNC_FULL - copy everything even if the baseline allows less. */
+#define TLOOP_SYNC_FULL		(1U << 3)
+/** TLOOP_SYNC_BUFFERED - read the device through its page cache, not O_DIRECT. */
+#define TLOOP_SYNC_BUFFERED	(1U << 4)
+
+/** enum tloop_sync_why - why a refresh copied what it copied. */
+enum tloop_sync_why {
+	TLOOP_SYNC_WHY_INCREMENTAL,	/* the baseline held: written pages only */
+	TLOOP_SYNC_WHY_NO_BASELINE,	/* area2 has no sidecar (first refresh) */
+	TLOOP_SYNC_WHY_NEW_AREA2,	/* area2 was just created or resized */
+	TLOOP_SYNC_WHY_OTHER_DEVICE,	/* the sidecar names another attachment */
+	TLOOP_SYNC_WHY_GENERATION,	/* the set was cleared or toggled since */
+	TLOOP_SYNC_WHY_GEOMETRY,	/* device or page size changed */
+	TLOOP_SYNC_WHY_TRACK_OFF,	/* tracking is off: nothing is known */
+	TLOOP_SYNC_WHY_OVERFLOW,	/* the set overflowed */
+	TLOOP_SYNC_WHY_CONCURRENT,	/* another consumer cleared during the walk */
+	TLOOP_SYNC_WHY_REQUESTED,	/* TLOOP_SYNC_FULL */
+};
+
+/**
+ * tloop_sync_why_str() - a short English phrase for @why.
+ * @why: the reason.
+ * Return: a static string.
+ */
+const char *tloop_sync_why_str(enum tloop_sync_why why);
+
+/**
+ * tloop_sync_why_name() - a stable identifier for @why ("no-baseline", ...).
+ * @why: the reason.
+ * Return: a static string.
+ */
+const char *tloop_sync_why_name(enum tloop_sync_why why);
+
+/**
+ * tloop_progress_fn - progress callback of tloop_sync().
+ * @done: bytes copied so far.
+ * @total: bytes expected (an estimate during an incremental walk).
+ * @arg: the caller's argument.
+ */
+typedef void (*tloop_progress_fn)(uint64_t done, uint64_t total, void *arg);
+
+/**
+ * struct tloop_sync_opts - options of tloop_sync().
+ * @sz: sizeof(struct tloop_sync_opts).
+ * @flags: TLOOP_SYNC_*.
+ * @max_io: the largest single read/write in bytes (0: 1 MiB); rounded
+ *	down to a multiple of the page size, at least one page.
+ * @batch: page indices per TLOOP_GET_WRITTEN call (0: 16384).
+ * @progress: called after every I/O, or NULL.
+ * @progress_arg: passed to @progress.
+ */
+struct tloop_sync_opts {
+	size_t sz;
+	unsigned int flags;
+	unsigned int batch;
+	uint64_t max_io;
+	tloop_progress_fn progress;
+	void *progress_arg;
+};
+
+/**
+ * struct tloop_sync_result - what a refresh did.
+ * @full: 1 if everything was copied, 0 if only written pages.
+ * @why: the reason for @full.
+ * @pages: pages copied.
+ * @bytes: bytes copied (the last page of the device may be partial).
+ * @runs: number of coalesced runs (each one or more I/Os of <= max_io).
+ * @calls: TLOOP_GET_WRITTEN calls made.
+ * @dev_size: device size in bytes (a full copy's size).
+ * @page_size: tracking page size.
+ * @generation: the baseline generation recorded (0 if none was).
+ * @attach_id: the device's attach_id.
+ * @baseline: 1 if a baseline sidecar was stored.
+ * @direct: 1 if the device was read with O_DIRECT.
+ * @seconds: wall time of the refresh.
+ * @msg: on failure, which step failed and on what (NUL-terminated).
+ */
+struct tloop_sync_result {
+	int full;
+	enum tloop_sync_why why;
+	uint64_t pages;
+	uint64_t bytes;
+	uint64_t runs;
+	uint64_t calls;
+	uint64_t dev_size;
+	uint32_t page_size;
+	uint64_t generation;
+	uint64_t attach_id;
+	int baseline;
+	int direct;
+	double seconds;
+	char msg[256];
+};
+
+/**
+ * tloop_sync() - refresh area2 from the device's written set.
+ * @dev: the device node, e.g. "/dev/tloop0".
+ * @area2: the copy (a regular file or a block device of the device's size).
+ * @opts: options, or NULL for defaults.
+ * @res: out (required); @res->msg explains a failure.
+ *
+ * Copies everything when nothing is known about area2 (see enum
+ * tloop_sync_why), written pages otherwise; each batch returned (and
+ * cleared) by the kernel is copied before the next is asked for.  A failure
+ * after clearing started deletes the sidecar, so the next refresh is full:
+ * area2 is never silently stale.  Pages written during the refresh may be
+ * copied torn; they stay in the set and are copied again next time.
+ *
+ * Refuses (-EINVAL, nothing changed) an area2 that is the device itself or
+ * its backing file, and an area2 of the wrong size unless TLOOP_SYNC_RESIZE;
+ * a missing area2 is -ENOENT unless TLOOP_SYNC_CREATE.
+ *
+ * Return: 0 or -errno.
+ */
+int tloop_sync(const char *dev, const char *area2, const struct tloop_sync_opts *opts,
+	       struct tloop_sync_result *res);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TLOOP_LIB_H */
