@@ -1,17 +1,214 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Placeholder: replaced by the real module. */
+/*
+ * tloop_main.c - module entry points, the device registry and the control
+ * node /dev/tloop-control (add, remove, find a free index, version).
+ *
+ * tloop_ctl_mutex serialises every add and remove, and covers the whole of
+ * a device's registration and teardown, so an index is never reused while
+ * the disk that had it is still being deleted.
+ */
+#include <linux/capability.h>
+#include <linux/compat.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/idr.h>
+#include <linux/miscdevice.h>
 #include <linux/module.h>
+#include <linux/mutex.h>
+
+#include "tloop.h"
+
+static DEFINE_IDR(tloop_idr);
+static DEFINE_MUTEX(tloop_ctl_mutex);
+static int tloop_major;
+
+static int tloop_ctl_version(struct tloop_version __user *uarg)
+{
+	struct tloop_version v;
+	int ret;
+
+	ret = tloop_uarg_in(&v, sizeof(v), uarg);
+	if (ret)
+		return ret;
+	if (v.abi_version || v.features || v.max_devices ||
+	    memchr_inv(v.reserved, 0, sizeof(v.reserved)))
+		return -EINVAL;
+	v.abi_version = TLOOP_ABI_VERSION;
+	v.features = TLOOP_FEAT_TRACKING | TLOOP_FEAT_DIRECT_IO |
+		     TLOOP_FEAT_PARTSCAN | TLOOP_FEAT_MEM_LIMIT;
+	v.max_devices = TLOOP_MAX_DEVICES;
+	return tloop_uarg_out(uarg, &v, sizeof(v));
+}
+
+static int tloop_ctl_add(struct tloop_add __user *uarg)
+{
+	struct tloop_device *dev;
+	struct tloop_add add;
+	struct file *file;
+	int index, ret;
+
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	ret = tloop_uarg_in(&add, sizeof(add), uarg);
+	if (ret)
+		return ret;
+	if ((add.flags & ~TLOOP_ADD_FLAGS) || add.reserved0 ||
+	    memchr_inv(add.reserved, 0, sizeof(add.reserved)))
+		return -EINVAL;
+	if (add.block_size && add.block_size != 512 && add.block_size != 4096)
+		return -EINVAL;
+	if (add.index < -1 || (add.index >= 0 && add.index >= TLOOP_MAX_DEVICES))
+		return -EINVAL;
+
+	file = fget(add.backing_fd);
+	if (!file)
+		return -EBADF;
+
+	mutex_lock(&tloop_ctl_mutex);
+	if (add.index == -1)
+		index = idr_alloc(&tloop_idr, NULL, 0, TLOOP_MAX_DEVICES, GFP_KERNEL);
+	else
+		index = idr_alloc(&tloop_idr, NULL, add.index, add.index + 1, GFP_KERNEL);
+	if (index < 0) {
+		ret = (index == -ENOSPC && add.index != -1) ? -EEXIST : index;
+		goto out_unlock;
+	}
+
+	/* Tell the caller its index first: a reply that cannot be written
+	 * must not leave a device nobody knows about.
+	 */
+	add.index = index;
+	ret = tloop_uarg_out(uarg, &add, sizeof(add));
+	if (ret)
+		goto out_remove_index;
+
+	ret = tloop_dev_create(&add, file, tloop_major, &dev);
+	if (ret)
+		goto out_remove_index;
+	idr_replace(&tloop_idr, dev, index);
+	mutex_unlock(&tloop_ctl_mutex);
+	fput(file);
+	return index;
+
+out_remove_index:
+	idr_remove(&tloop_idr, index);
+out_unlock:
+	mutex_unlock(&tloop_ctl_mutex);
+	fput(file);
+	return ret;
+}
+
+static int tloop_ctl_remove(struct tloop_remove __user *uarg)
+{
+	struct tloop_device *dev;
+	struct tloop_remove rm;
+	int ret;
+
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	ret = tloop_uarg_in(&rm, sizeof(rm), uarg);
+	if (ret)
+		return ret;
+	if (rm.flags || rm.reserved)
+		return -EINVAL;
+	if (rm.index >= TLOOP_MAX_DEVICES)
+		return -ENXIO;
+
+	mutex_lock(&tloop_ctl_mutex);
+	dev = idr_find(&tloop_idr, rm.index);
+	if (!dev) {
+		ret = -ENXIO;
+		goto out_unlock;
+	}
+	ret = tloop_dev_begin_remove(dev);
+	if (ret)
+		goto out_unlock;
+	tloop_dev_destroy(dev);
+	idr_remove(&tloop_idr, rm.index);
+out_unlock:
+	mutex_unlock(&tloop_ctl_mutex);
+	return ret;
+}
+
+static int tloop_ctl_get_free(void)
+{
+	int index;
+
+	mutex_lock(&tloop_ctl_mutex);
+	for (index = 0; index < TLOOP_MAX_DEVICES; index++)
+		if (!idr_find(&tloop_idr, index))
+			break;
+	mutex_unlock(&tloop_ctl_mutex);
+	return index < TLOOP_MAX_DEVICES ? index : -ENOSPC;
+}
+
+static long tloop_ctl_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	void __user *uarg = (void __user *)arg;
+
+	if (tloop_cmd_is(cmd, TLOOP_CTL_VERSION))
+		return tloop_ctl_version(uarg);
+	if (tloop_cmd_is(cmd, TLOOP_CTL_ADD))
+		return tloop_ctl_add(uarg);
+	if (tloop_cmd_is(cmd, TLOOP_CTL_REMOVE))
+		return tloop_ctl_remove(uarg);
+	if (cmd == TLOOP_CTL_GET_FREE)
+		return tloop_ctl_get_free();
+	return -ENOTTY;
+}
+
+static const struct file_operations tloop_ctl_fops = {
+	.owner = THIS_MODULE,
+	.open = nonseekable_open,
+	.unlocked_ioctl = tloop_ctl_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
+	.llseek = noop_llseek,
+};
+
+static struct miscdevice tloop_misc = {
+	.minor = MISC_DYNAMIC_MINOR,
+	.name = "tloop-control",
+	.fops = &tloop_ctl_fops,
+	.mode = 0600,
+};
 
 static int __init tloop_init(void)
 {
+	int ret;
+
+	tloop_major = register_blkdev(0, "tloop");
+	if (tloop_major < 0)
+		return tloop_major;
+
+	ret = misc_register(&tloop_misc);
+	if (ret) {
+		unregister_blkdev(tloop_major, "tloop");
+		return ret;
+	}
 	return 0;
 }
 
 static void __exit tloop_exit(void)
 {
+	struct tloop_device *dev;
+	int index;
+
+	/* No ioctl can run now; no device is open (each open pins us). */
+	misc_deregister(&tloop_misc);
+
+	mutex_lock(&tloop_ctl_mutex);
+	idr_for_each_entry(&tloop_idr, dev, index) {
+		if (dev && !WARN_ON_ONCE(tloop_dev_begin_remove(dev)))
+			tloop_dev_destroy(dev);
+	}
+	idr_destroy(&tloop_idr);
+	mutex_unlock(&tloop_ctl_mutex);
+
+	unregister_blkdev(tloop_major, "tloop");
 }
 
 module_init(tloop_init);
 module_exit(tloop_exit);
 MODULE_LICENSE("GPL");
-MODULE_DESCRIPTION("tloop: tracking loop devices");
+MODULE_DESCRIPTION("tloop: file-backed block devices that track page writes");
+MODULE_ALIAS("devname:tloop-control");

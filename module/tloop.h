@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * tloop.h - internal declarations shared by the files of tloop.ko.
+ *
+ * tloop_main.c   module init/exit, the device registry, /dev/tloop-control
+ * tloop_dev.c    one device's lifecycle: disk, queue, sysfs, open/release
+ * tloop_io.c     the I/O path: requests served from the backing file
+ * tloop_ioctl.c  the per-device ioctls (info, tracking)
+ * tloop_uarg.c   copying extensible ioctl structs in and out
+ * tloop_wset.c   the written-page set
+ */
+#ifndef TLOOP_H
+#define TLOOP_H
+
+#include <linux/blk-mq.h>
+#include <linux/mutex.h>
+#include <linux/types.h>
+#include <linux/workqueue.h>
+
+#include <linux/tloop.h>
+
+#include "tloop_compat.h"
+#include "tloop_wset.h"
+
+/* Minors per device: the whole disk and up to 15 partitions. */
+#define TLOOP_PART_SHIFT	4
+/* Largest index + 1 (bounded by the minor space). */
+#define TLOOP_MAX_DEVICES	(1U << (MINORBITS - TLOOP_PART_SHIFT))
+
+/**
+ * struct tloop_device - one /dev/tloopN.
+ * @index: N.
+ * @flags: TLOOP_FLAG_* it was created with (without TLOOP_FLAG_TRACK).
+ * @block_size: logical block size.
+ * @size: device size in bytes.
+ * @size_limit: the size limit asked for at add time (0: none).
+ * @attach_id: random identity of this attachment.
+ * @backing: the device's own open file on the backing file.
+ * @tag_set: blk-mq tag set.
+ * @disk: the gendisk.
+ * @wq: workqueue serving requests.
+ * @lock: protects @openers and @removing.
+ * @openers: opens of the disk not yet released.
+ * @removing: the device is being removed, opens fail.
+ * @wset: the written-page set.
+ */
+struct tloop_device {
+	int index;
+	u32 flags;
+	unsigned int block_size;
+	u64 size;
+	u64 size_limit;
+	u64 attach_id;
+	struct file *backing;
+	struct blk_mq_tag_set tag_set;
+	struct gendisk *disk;
+	struct workqueue_struct *wq;
+	struct mutex lock;	/* protects openers and removing */
+	unsigned int openers;
+	bool removing;
+	struct tloop_wset wset;
+};
+
+/**
+ * struct tloop_cmd - per-request data (the blk-mq PDU).
+ * @work: the worker item that serves the request.
+ * @dev: the device.
+ */
+struct tloop_cmd {
+	struct work_struct work;
+	struct tloop_device *dev;
+};
+
+/* tloop_dev.c */
+int tloop_dev_create(const struct tloop_add *add, struct file *backing,
+		     int major, struct tloop_device **out);
+int tloop_dev_begin_remove(struct tloop_device *dev);
+void tloop_dev_destroy(struct tloop_device *dev);
+
+/* tloop_io.c */
+extern const struct blk_mq_ops tloop_mq_ops;
+
+/* tloop_ioctl.c */
+int tloop_dev_ioctl(struct tloop_device *dev, struct block_device *bdev,
+		    bool write, unsigned int cmd, void __user *uarg);
+
+/* tloop_uarg.c */
+int tloop_uarg_in(void *karg, size_t ksize, const void __user *uarg);
+int tloop_uarg_out(void __user *uarg, const void *karg, size_t ksize);
+bool tloop_cmd_is(unsigned int cmd, unsigned int want);
+
+#endif /* TLOOP_H */

@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * tloop_compat.h - the one place where kernel API differences are absorbed.
+ *
+ * The TLOOP_HAVE_* macros come from compat.sh, which tests the headers the
+ * module is built against (see Kbuild).  Debian backports blur version
+ * numbers, so nothing here compares LINUX_VERSION_CODE.
+ */
+#ifndef TLOOP_COMPAT_H
+#define TLOOP_COMPAT_H
+
+#include <linux/blk-mq.h>
+#include <linux/blkdev.h>
+#include <linux/fs.h>
+
+/**
+ * struct tloop_queue_conf - queue settings of a tloop disk, version neutral.
+ * @block_size: logical (and physical) block size in bytes.
+ * @max_sectors: largest request in 512-byte sectors.
+ * @discard: advertise discard and write-zeroes (the backing file has
+ *	fallocate).
+ */
+struct tloop_queue_conf {
+	unsigned int block_size;
+	unsigned int max_sectors;
+	bool discard;
+};
+
+#ifdef TLOOP_HAVE_ALLOC_DISK_LIMITS
+static inline struct gendisk *tloop_compat_alloc_disk(struct blk_mq_tag_set *set,
+						      const struct tloop_queue_conf *c,
+						      void *data)
+{
+	struct queue_limits lim = {
+		.logical_block_size = c->block_size,
+		.physical_block_size = c->block_size,
+		.io_min = c->block_size,
+		.max_hw_sectors = c->max_sectors,
+	};
+	struct gendisk *disk;
+
+	if (c->discard) {
+		lim.discard_granularity = c->block_size;
+		lim.max_hw_discard_sectors = UINT_MAX >> SECTOR_SHIFT;
+		lim.max_write_zeroes_sectors = UINT_MAX >> SECTOR_SHIFT;
+	}
+#ifdef TLOOP_HAVE_BLK_FEAT
+	/* Not rotational: that is the default once features exist. */
+	lim.features = BLK_FEAT_WRITE_CACHE | BLK_FEAT_FUA;
+#endif
+	disk = blk_mq_alloc_disk(set, &lim, data);
+#ifndef TLOOP_HAVE_BLK_FEAT
+	if (!IS_ERR(disk)) {
+		blk_queue_write_cache(disk->queue, true, true);
+		blk_queue_flag_set(QUEUE_FLAG_NONROT, disk->queue);
+	}
+#endif
+	return disk;
+}
+#else
+static inline struct gendisk *tloop_compat_alloc_disk(struct blk_mq_tag_set *set,
+						      const struct tloop_queue_conf *c,
+						      void *data)
+{
+	struct gendisk *disk = blk_mq_alloc_disk(set, data);
+	struct request_queue *q;
+
+	if (IS_ERR(disk))
+		return disk;
+	q = disk->queue;
+	blk_queue_logical_block_size(q, c->block_size);
+	blk_queue_physical_block_size(q, c->block_size);
+	blk_queue_io_min(q, c->block_size);
+	blk_queue_max_hw_sectors(q, c->max_sectors);
+	if (c->discard) {
+		q->limits.discard_granularity = c->block_size;
+		blk_queue_max_discard_sectors(q, UINT_MAX >> SECTOR_SHIFT);
+		blk_queue_max_write_zeroes_sectors(q, UINT_MAX >> SECTOR_SHIFT);
+	}
+	blk_queue_write_cache(q, true, true);
+	blk_queue_flag_set(QUEUE_FLAG_NONROT, q);
+	return disk;
+}
+#endif
+
+/* Handlers with one signature everywhere; tloop_dev.c implements them. */
+int tloop_disk_open(struct gendisk *disk, bool write);
+void tloop_disk_release(struct gendisk *disk);
+int tloop_disk_ioctl(struct block_device *bdev, bool write, unsigned int cmd,
+		     unsigned long arg);
+
+#ifdef TLOOP_HAVE_OPEN_GENDISK
+static inline int tloop_compat_open(struct gendisk *disk, blk_mode_t mode)
+{
+	return tloop_disk_open(disk, mode & BLK_OPEN_WRITE);
+}
+#else
+static inline int tloop_compat_open(struct block_device *bdev, fmode_t mode)
+{
+	return tloop_disk_open(bdev->bd_disk, mode & FMODE_WRITE);
+}
+#endif
+
+#ifdef TLOOP_HAVE_RELEASE_NOMODE
+static inline void tloop_compat_release(struct gendisk *disk)
+{
+	tloop_disk_release(disk);
+}
+#else
+static inline void tloop_compat_release(struct gendisk *disk, fmode_t mode)
+{
+	tloop_disk_release(disk);
+}
+#endif
+
+/* The open mode passed to ioctl became a blk_mode_t (6.5+). */
+#ifdef TLOOP_HAVE_BLK_MODE_T
+static inline int tloop_compat_ioctl(struct block_device *bdev, blk_mode_t mode,
+				     unsigned int cmd, unsigned long arg)
+{
+	return tloop_disk_ioctl(bdev, mode & BLK_OPEN_WRITE, cmd, arg);
+}
+#else
+static inline int tloop_compat_ioctl(struct block_device *bdev, fmode_t mode,
+				     unsigned int cmd, unsigned long arg)
+{
+	return tloop_disk_ioctl(bdev, mode & FMODE_WRITE, cmd, arg);
+}
+#endif
+
+#endif /* TLOOP_COMPAT_H */

@@ -1,0 +1,377 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * tloop_dev.c - the lifecycle of one tloop device, top to bottom: checks on
+ * the backing file, allocation, queue setup, add_disk, open/release
+ * accounting, and teardown in reverse order.
+ */
+#include <linux/blkdev.h>
+#include <linux/dcache.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/random.h>
+#include <linux/slab.h>
+#include <linux/sysfs.h>
+
+#include "tloop.h"
+
+/* Largest request: 1 MiB. */
+#define TLOOP_MAX_SECTORS	2048
+
+static struct tloop_device *tloop_from_dev(struct device *d)
+{
+	return dev_to_disk(d)->private_data;
+}
+
+static ssize_t backing_file_show(struct device *d, struct device_attribute *attr,
+				 char *buf)
+{
+	struct tloop_device *dev = tloop_from_dev(d);
+	char *p;
+
+	p = d_path(&dev->backing->f_path, buf, PAGE_SIZE - 1);
+	if (IS_ERR(p))
+		return PTR_ERR(p);
+	memmove(buf, p, strlen(p));
+	buf[strlen(p)] = '\n';
+	return strlen(p) + 1;
+}
+
+static ssize_t size_limit_show(struct device *d, struct device_attribute *attr,
+			       char *buf)
+{
+	return sysfs_emit(buf, "%llu\n", tloop_from_dev(d)->size_limit);
+}
+
+static ssize_t block_size_show(struct device *d, struct device_attribute *attr,
+			       char *buf)
+{
+	return sysfs_emit(buf, "%u\n", tloop_from_dev(d)->block_size);
+}
+
+static ssize_t flag_show(struct device *d, char *buf, u32 flag)
+{
+	return sysfs_emit(buf, "%d\n", !!(tloop_from_dev(d)->flags & flag));
+}
+
+static ssize_t read_only_show(struct device *d, struct device_attribute *attr,
+			      char *buf)
+{
+	return flag_show(d, buf, TLOOP_FLAG_READ_ONLY);
+}
+
+static ssize_t direct_io_show(struct device *d, struct device_attribute *attr,
+			      char *buf)
+{
+	return flag_show(d, buf, TLOOP_FLAG_DIRECT_IO);
+}
+
+static ssize_t partscan_show(struct device *d, struct device_attribute *attr,
+			     char *buf)
+{
+	return flag_show(d, buf, TLOOP_FLAG_PARTSCAN);
+}
+
+static ssize_t attach_id_show(struct device *d, struct device_attribute *attr,
+			      char *buf)
+{
+	return sysfs_emit(buf, "%016llx\n", tloop_from_dev(d)->attach_id);
+}
+
+static ssize_t tracking_show(struct device *d, struct device_attribute *attr,
+			     char *buf)
+{
+	struct tloop_wset_status st;
+
+	tloop_wset_status(&tloop_from_dev(d)->wset, &st);
+	return sysfs_emit(buf, "%s\n", !st.on ? "off" : st.overflow ? "overflow" : "on");
+}
+
+static ssize_t written_pages_show(struct device *d, struct device_attribute *attr,
+				  char *buf)
+{
+	struct tloop_wset_status st;
+
+	tloop_wset_status(&tloop_from_dev(d)->wset, &st);
+	return sysfs_emit(buf, "%llu\n", st.written);
+}
+
+static ssize_t generation_show(struct device *d, struct device_attribute *attr,
+			       char *buf)
+{
+	struct tloop_wset_status st;
+
+	tloop_wset_status(&tloop_from_dev(d)->wset, &st);
+	return sysfs_emit(buf, "%llu\n", st.generation);
+}
+
+static DEVICE_ATTR_RO(backing_file);
+static DEVICE_ATTR_RO(size_limit);
+static DEVICE_ATTR_RO(block_size);
+static DEVICE_ATTR_RO(read_only);
+static DEVICE_ATTR_RO(direct_io);
+static DEVICE_ATTR_RO(partscan);
+static DEVICE_ATTR_RO(attach_id);
+static DEVICE_ATTR_RO(tracking);
+static DEVICE_ATTR_RO(written_pages);
+static DEVICE_ATTR_RO(generation);
+
+static struct attribute *tloop_attrs[] = {
+	&dev_attr_backing_file.attr,
+	&dev_attr_size_limit.attr,
+	&dev_attr_block_size.attr,
+	&dev_attr_read_only.attr,
+	&dev_attr_direct_io.attr,
+	&dev_attr_partscan.attr,
+	&dev_attr_attach_id.attr,
+	&dev_attr_tracking.attr,
+	&dev_attr_written_pages.attr,
+	&dev_attr_generation.attr,
+	NULL,
+};
+
+static const struct attribute_group tloop_attr_group = {
+	.name = "tloop",
+	.attrs = tloop_attrs,
+};
+
+static const struct attribute_group *tloop_attr_groups[] = {
+	&tloop_attr_group,
+	NULL,
+};
+
+/**
+ * tloop_disk_open() - a process opens the disk or one of its partitions.
+ * @disk: the disk.
+ * @write: opened for writing.
+ *
+ * Return: 0, or -ENXIO while the device is being removed.
+ */
+int tloop_disk_open(struct gendisk *disk, bool write)
+{
+	struct tloop_device *dev = disk->private_data;
+	int ret = 0;
+
+	mutex_lock(&dev->lock);
+	if (dev->removing)
+		ret = -ENXIO;
+	else
+		dev->openers++;
+	mutex_unlock(&dev->lock);
+	return ret;
+}
+
+/**
+ * tloop_disk_release() - the matching release of tloop_disk_open().
+ * @disk: the disk.
+ */
+void tloop_disk_release(struct gendisk *disk)
+{
+	struct tloop_device *dev = disk->private_data;
+
+	mutex_lock(&dev->lock);
+	dev->openers--;
+	mutex_unlock(&dev->lock);
+}
+
+/**
+ * tloop_disk_ioctl() - tloop's own ioctls on /dev/tloopN.
+ * @bdev: the block device (the disk or a partition).
+ * @write: the file was opened for writing.
+ * @cmd: command.
+ * @arg: argument.
+ *
+ * Return: the command's result, -ENOTTY for unknown commands.
+ */
+int tloop_disk_ioctl(struct block_device *bdev, bool write, unsigned int cmd,
+		     unsigned long arg)
+{
+	return tloop_dev_ioctl(bdev->bd_disk->private_data, bdev, write, cmd,
+			       (void __user *)arg);
+}
+
+static const struct block_device_operations tloop_fops = {
+	.owner = THIS_MODULE,
+	.open = tloop_compat_open,
+	.release = tloop_compat_release,
+	.ioctl = tloop_compat_ioctl,
+	.compat_ioctl = blkdev_compat_ptr_ioctl,
+};
+
+/* Open the device's own file on the backing file, with its own flags. */
+static struct file *tloop_open_backing(struct file *user, u32 flags,
+				       unsigned int block_size)
+{
+	int oflags = O_LARGEFILE;
+	struct super_block *sb;
+	struct file *f;
+
+	oflags |= (flags & TLOOP_FLAG_READ_ONLY) ? O_RDONLY : O_RDWR;
+	if (flags & TLOOP_FLAG_DIRECT_IO)
+		oflags |= O_DIRECT;
+	/* The caller proved its access by holding @user open this way. */
+	f = dentry_open(&user->f_path, oflags, user->f_cred);
+	if (IS_ERR(f))
+		return f;
+
+	sb = file_inode(f)->i_sb;
+	if ((flags & TLOOP_FLAG_DIRECT_IO) && sb->s_bdev &&
+	    block_size < bdev_logical_block_size(sb->s_bdev)) {
+		fput(f);
+		return ERR_PTR(-EINVAL);
+	}
+	return f;
+}
+
+/**
+ * tloop_dev_create() - create and register /dev/tloopN.
+ * @add: validated add request; @add->index is the index to use.
+ * @user: the caller's file on the backing file.
+ * @major: tloop's block major.
+ * @out: the new device.
+ *
+ * Return: 0, -EBADF (file not open as needed), -EINVAL (not a regular file,
+ * smaller than one block, direct I/O impossible), -ENOMEM, or what
+ * registration returned.
+ */
+int tloop_dev_create(const struct tloop_add *add, struct file *user,
+		     int major, struct tloop_device **out)
+{
+	bool read_only = add->flags & TLOOP_FLAG_READ_ONLY;
+	unsigned int bs = add->block_size ? add->block_size : SECTOR_SIZE;
+	struct tloop_queue_conf conf = { .block_size = bs };
+	struct tloop_device *dev;
+	struct gendisk *disk;
+	u64 size;
+	int ret;
+
+	if (!S_ISREG(file_inode(user)->i_mode))
+		return -EINVAL;
+	if (!(user->f_mode & FMODE_READ) ||
+	    (!read_only && !(user->f_mode & FMODE_WRITE)))
+		return -EBADF;
+
+	size = i_size_read(file_inode(user));
+	if (add->size_limit && add->size_limit < size)
+		size = add->size_limit;
+	size = round_down(size, bs);
+	if (size < bs)
+		return -EINVAL;
+
+	dev = kzalloc(sizeof(*dev), GFP_KERNEL);
+	if (!dev)
+		return -ENOMEM;
+	dev->index = add->index;
+	dev->flags = add->flags & ~TLOOP_FLAG_TRACK;
+	dev->block_size = bs;
+	dev->size = size;
+	dev->size_limit = add->size_limit;
+	dev->attach_id = get_random_u64();
+	mutex_init(&dev->lock);
+	tloop_wset_init(&dev->wset, DIV_ROUND_UP_ULL(size, PAGE_SIZE));
+
+	dev->backing = tloop_open_backing(user, add->flags, bs);
+	if (IS_ERR(dev->backing)) {
+		ret = PTR_ERR(dev->backing);
+		goto out_free_dev;
+	}
+
+	if (add->flags & TLOOP_FLAG_TRACK) {
+		ret = tloop_wset_enable(&dev->wset, 0);
+		if (ret)
+			goto out_put_backing;
+	}
+
+	dev->wq = alloc_workqueue("tloop%d", WQ_UNBOUND | WQ_FREEZABLE | WQ_MEM_RECLAIM,
+				  0, dev->index);
+	if (!dev->wq) {
+		ret = -ENOMEM;
+		goto out_wset;
+	}
+
+	dev->tag_set.ops = &tloop_mq_ops;
+	dev->tag_set.nr_hw_queues = 1;
+	dev->tag_set.queue_depth = 128;
+	dev->tag_set.numa_node = NUMA_NO_NODE;
+	dev->tag_set.cmd_size = sizeof(struct tloop_cmd);
+	dev->tag_set.flags = BLK_MQ_F_SHOULD_MERGE;
+	dev->tag_set.driver_data = dev;
+	ret = blk_mq_alloc_tag_set(&dev->tag_set);
+	if (ret)
+		goto out_destroy_wq;
+
+	conf.max_sectors = TLOOP_MAX_SECTORS;
+	conf.discard = !read_only && dev->backing->f_op->fallocate;
+	disk = tloop_compat_alloc_disk(&dev->tag_set, &conf, dev);
+	if (IS_ERR(disk)) {
+		ret = PTR_ERR(disk);
+		goto out_free_tags;
+	}
+	dev->disk = disk;
+	disk->major = major;
+	disk->first_minor = dev->index << TLOOP_PART_SHIFT;
+	disk->minors = 1 << TLOOP_PART_SHIFT;
+	disk->fops = &tloop_fops;
+	disk->private_data = dev;
+	if (!(add->flags & TLOOP_FLAG_PARTSCAN))
+		disk->flags |= GENHD_FL_NO_PART;
+	snprintf(disk->disk_name, DISK_NAME_LEN, "tloop%d", dev->index);
+	set_capacity(disk, size >> SECTOR_SHIFT);
+	set_disk_ro(disk, read_only);
+
+	ret = device_add_disk(NULL, disk, tloop_attr_groups);
+	if (ret)
+		goto out_put_disk;
+
+	*out = dev;
+	return 0;
+
+out_put_disk:
+	put_disk(disk);
+out_free_tags:
+	blk_mq_free_tag_set(&dev->tag_set);
+out_destroy_wq:
+	destroy_workqueue(dev->wq);
+out_wset:
+	tloop_wset_disable(&dev->wset);
+out_put_backing:
+	fput(dev->backing);
+out_free_dev:
+	kfree(dev);
+	return ret;
+}
+
+/**
+ * tloop_dev_begin_remove() - refuse further opens unless the device is busy.
+ * @dev: the device.
+ *
+ * Return: 0 (the caller must now tloop_dev_destroy() it), or -EBUSY if the
+ * device is open, mapped or mounted.
+ */
+int tloop_dev_begin_remove(struct tloop_device *dev)
+{
+	int ret = 0;
+
+	mutex_lock(&dev->lock);
+	if (dev->openers)
+		ret = -EBUSY;
+	else
+		dev->removing = true;
+	mutex_unlock(&dev->lock);
+	return ret;
+}
+
+/**
+ * tloop_dev_destroy() - unregister the disk and free everything, in the
+ * reverse order of tloop_dev_create().
+ * @dev: a device that tloop_dev_begin_remove() accepted.
+ */
+void tloop_dev_destroy(struct tloop_device *dev)
+{
+	del_gendisk(dev->disk);
+	put_disk(dev->disk);
+	blk_mq_free_tag_set(&dev->tag_set);
+	destroy_workqueue(dev->wq);
+	tloop_wset_disable(&dev->wset);
+	fput(dev->backing);
+	kfree(dev);
+}
