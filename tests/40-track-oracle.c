@@ -1,0 +1,230 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * 40-track-oracle: the zero-loss oracle.  Writer threads (sharing one
+ * mapping) and writer processes (each with its own mapping) store sequence
+ * numbers into random pages of the device while a consumer loops: GET+CLEAR
+ * through the cursor, then copy the reported pages from the device (pread)
+ * into an area2 file.  After the writers stop, one last GET+CLEAR + copy;
+ * area2 must then equal the device byte for byte, and every page a writer
+ * touched must hold non-zero data.  At least 10^6 page stores (times
+ * TLOOP_SCALE).
+ *
+ * tloop-timeout: 1200
+ */
+#include "tlt-track.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#define DEV_SIZE (32UL << 20)
+#define NPAGES (DEV_SIZE / TTK_PAGE)
+#define NTHREADS 2
+#define NPROCS 2
+#define NWRITERS (NTHREADS + NPROCS)
+#define BATCH 4096
+
+/* Shared between the consumer, the threads and the writer processes. */
+struct shared {
+	atomic_ulong stores;
+	atomic_int done;
+	uint64_t quota;
+	uint64_t seed;
+	uint8_t touched[NPAGES];
+};
+
+static struct shared *sh;
+static uint8_t *map;
+
+/* writer() - @quota page stores of (id << 56 | seq) at random 8-byte slots. */
+static void writer(int id, uint8_t *m)
+{
+	uint64_t state = sh->seed + (uint64_t)id * 0x1000193ULL, seq = 0, counted = 0;
+
+	while (seq < sh->quota) {
+		uint64_t r = ttk_rand_r(&state), p = r % NPAGES, run = 1;
+
+		if ((r >> 40) % 16 == 0)	/* now and then a run of adjacent pages */
+			run = 2 + (r >> 48) % 7;
+		for (uint64_t k = 0; k < run && p + k < NPAGES && seq < sh->quota; k++) {
+			uint64_t slot = (r >> 20) % (TTK_PAGE / 8);
+			volatile uint64_t *v = (volatile uint64_t *)(m + (p + k) * TTK_PAGE) + slot;
+
+			*v = ((uint64_t)id << 56) | ++seq;
+			sh->touched[p + k] = 1;
+		}
+		if (seq - counted >= 4096) {
+			atomic_fetch_add(&sh->stores, seq - counted);
+			counted = seq;
+		}
+	}
+	atomic_fetch_add(&sh->stores, seq - counted);
+	atomic_fetch_add(&sh->done, 1);
+}
+
+static void *writer_thread(void *arg)
+{
+	writer((int)(uintptr_t)arg, map);
+	return NULL;
+}
+
+static int writer_process(int id, const char *node)
+{
+	int fd = open(node, O_RDWR);
+	uint8_t *m;
+
+	if (fd < 0)
+		return 2;
+	m = mmap(NULL, DEV_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (m == MAP_FAILED)
+		return 3;
+	writer(id, m);
+	munmap(m, DEV_SIZE);
+	close(fd);
+	return 0;
+}
+
+/* copy_round() - one GET+CLEAR walk; copy reported pages to area2.  Returns pages, -1 on error. */
+static long copy_round(int dev, int area2, uint64_t *pages, uint8_t *buf, uint64_t *calls)
+{
+	uint64_t cursor = 0;
+	long n = 0;
+
+	for (;;) {
+		struct tloop_written w;
+		int ret = ttk_get_one(dev, TLOOP_GET_CLEAR, cursor, 0, pages, BATCH, &w);
+
+		if (ret) {
+			tlt_diag("GET+CLEAR: %s", tlt_errname(-ret));
+			return -1;
+		}
+		(*calls)++;
+		if (w.status & TLOOP_TRACK_OVERFLOW) {
+			tlt_diag("set overflowed");
+			return -1;
+		}
+		for (uint32_t i = 0; i < w.count;) {
+			uint32_t j = i + 1;
+
+			while (j < w.count && pages[j] == pages[j - 1] + 1 && j - i < 256)
+				j++;
+			ttk_pread_all(dev, buf, (j - i) * TTK_PAGE, (off_t)(pages[i] * TTK_PAGE));
+			ttk_pwrite_all(area2, buf, (j - i) * TTK_PAGE, (off_t)(pages[i] * TTK_PAGE));
+			i = j;
+		}
+		n += w.count;
+		if (w.next_cursor == TLOOP_CURSOR_END)
+			return n;
+		cursor = w.next_cursor;
+	}
+}
+
+int main(void)
+{
+	uint64_t total = 1000000ULL * ttk_scale(), rounds = 0, copied = 0, calls = 0;
+	pthread_t th[NTHREADS];
+	pid_t pids[NPROCS];
+	uint64_t *pages = malloc(BATCH * sizeof(*pages));
+	uint8_t *buf = malloc(256 * TTK_PAGE), *buf2 = malloc(256 * TTK_PAGE);
+	uint64_t differ = 0, zero_touched = 0, nonzero_untouched = 0, ntouched = 0;
+	struct ttk_pages rest = { 0 };
+	struct ttk_dev *d;
+	bool ok = true;
+	double t0, t1;
+	long n;
+	int area2;
+
+	ttk_require_tracking();
+	tlt_plan(5);
+	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (sh == MAP_FAILED || !pages || !buf || !buf2)
+		tlt_bail("allocations");
+	sh->seed = ttk_seed(0x40a11ceULL);
+	sh->quota = total / NWRITERS;
+	d = ttk_dev_open("backing.img", DEV_SIZE, 0);
+	area2 = open("area2.img", O_RDWR | O_CREAT | O_TRUNC, 0600);
+	if (area2 < 0 || ftruncate(area2, DEV_SIZE))
+		tlt_bail("area2");
+	map = ttk_map(d->fd, DEV_SIZE, 0);
+	if (ttk_enable(d->fd, 0))
+		tlt_bail("TRACK_ENABLE");
+	tlt_diag("%d threads + %d processes, %" PRIu64 " page stores into %lu pages", NTHREADS,
+		 NPROCS, sh->quota * NWRITERS, NPAGES);
+
+	t0 = ttk_now();
+	fflush(stdout);
+	for (int i = 0; i < NPROCS; i++) {
+		pids[i] = fork();
+		if (pids[i] == 0)
+			_exit(writer_process(NTHREADS + i, d->node));
+		if (pids[i] < 0)
+			tlt_bail("fork");
+	}
+	for (int i = 0; i < NTHREADS; i++)
+		if (pthread_create(&th[i], NULL, writer_thread, (void *)(uintptr_t)i))
+			tlt_bail("pthread_create");
+
+	while (atomic_load(&sh->done) < NWRITERS) {
+		n = copy_round(d->fd, area2, pages, buf, &calls);
+		if (n < 0) {
+			ok = false;
+			break;
+		}
+		copied += (uint64_t)n;
+		rounds++;
+		if (rounds % 50 == 0)
+			tlt_diag("round %" PRIu64 ": %lu stores so far, %" PRIu64 " pages copied",
+				 rounds, atomic_load(&sh->stores), copied);
+	}
+	for (int i = 0; i < NTHREADS; i++)
+		pthread_join(th[i], NULL);
+	for (int i = 0; i < NPROCS; i++)
+		ok = ttk_wait_ok(pids[i]) && ok;
+	t1 = ttk_now();
+	tlt_result(ok && atomic_load(&sh->stores) == sh->quota * NWRITERS,
+		   "writers made %lu page stores while the consumer copied", atomic_load(&sh->stores));
+
+	n = copy_round(d->fd, area2, pages, buf, &calls);
+	tlt_result(n >= 0, "last GET+CLEAR + copy (%ld pages)", n);
+	copied += n > 0 ? (uint64_t)n : 0;
+	rounds++;
+	tlt_diag("%" PRIu64 " rounds, %" PRIu64 " GET calls, %" PRIu64 " pages copied (%.1f MiB),"
+		 " writers ran %.1f s, %.0f stores/s", rounds, calls, copied,
+		 copied * TTK_PAGE / 1048576.0, t1 - t0, atomic_load(&sh->stores) / (t1 - t0));
+
+	ttk_get_all_or_bail(d->fd, 0, BATCH, d->nr_pages, &rest);
+	tlt_result(rest.n == 0, "nothing left in the set after the last round (%zu pages)", rest.n);
+	ttk_pages_free(&rest);
+
+	for (uint64_t off = 0; off < DEV_SIZE; off += 256 * TTK_PAGE) {
+		ttk_pread_all(d->fd, buf, 256 * TTK_PAGE, (off_t)off);
+		ttk_pread_all(area2, buf2, 256 * TTK_PAGE, (off_t)off);
+		for (uint64_t i = 0; i < 256; i++) {
+			uint64_t p = off / TTK_PAGE + i;
+			const uint8_t *a = buf + i * TTK_PAGE, *b = buf2 + i * TTK_PAGE;
+			bool nonzero = false;
+
+			for (uint64_t k = 0; k < TTK_PAGE && !nonzero; k++)
+				nonzero = a[k] != 0;
+			ntouched += sh->touched[p];
+			if (sh->touched[p] && !nonzero)
+				zero_touched++;
+			if (!sh->touched[p] && nonzero)
+				nonzero_untouched++;
+			if (memcmp(a, b, TTK_PAGE)) {
+				if (differ++ < 8)
+					tlt_diag("area2 page %" PRIu64 " differs from the device", p);
+			}
+		}
+	}
+	tlt_result(differ == 0, "area2 == device byte for byte (%" PRIu64 " pages differ)", differ);
+	tlt_result(zero_touched == 0 && nonzero_untouched == 0,
+		   "the device holds data exactly in the %" PRIu64 " touched pages (%" PRIu64
+		   " empty, %" PRIu64 " unexpected)", ntouched, zero_touched, nonzero_untouched);
+
+	ttk_unmap(map, DEV_SIZE);
+	close(area2);
+	unlink("area2.img");
+	if (ttk_dev_close(d))
+		tlt_diag("removing the device failed");
+	tlt_exit();
+}
