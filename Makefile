@@ -1,0 +1,171 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# tloop: build the module for each supported kernel and test it in QEMU VMs.
+#   make              build tloop.ko for every kernel in KVER, the tests, the initramfs parts
+#   make test         run the tests on every kernel in KVER, plus the harness self-test
+#   make demo         boot the first kernel of KVER and run demo/run.sh
+#   make vm           interactive VM (first kernel of KVER) with module, tools and tests
+#   make clean        remove build/ (the kernel cache in TLOOP_CACHE stays)
+# See README.md for the variables.
+
+TLOOP_CACHE ?= $(HOME)/.cache/tloop
+# Supported kernels, in the order `make test` runs them. A name <series> is a Debian kernel
+# (ci/kernel-debian.sh <series>); a name <series>-<flavour> is provisioned by
+# ci/kernel-<flavour>.sh <name>. Every script fills $(TLOOP_CACHE)/kernels/<name>/.
+KERNELS ?= 6.1 6.12
+KVER ?= $(KERNELS)
+TESTS_EXTRA ?=
+# TESTS: only the built-in tests whose names match these patterns (default: all).
+TESTS ?=
+SELFTEST ?= 1
+VM_TIMEOUT ?= 900
+SELFTEST_VM_TIMEOUT ?= 300
+TLOOP_SCALE ?= 1
+export TLOOP_CACHE TLOOP_SCALE VM_TIMEOUT
+
+B := $(CURDIR)/build
+IR := $(B)/initramfs
+KCACHE := $(TLOOP_CACHE)/kernels
+DEPS := $(B)/.deps-ok
+FIRST_KVER := $(firstword $(KVER))
+
+# kscript NAME - the script that provisions kernel NAME.
+kscript = $(if $(findstring -,$(1)),ci/kernel-$(word 2,$(subst -, ,$(1))).sh,ci/kernel-debian.sh)
+known_kernel = $(or $(filter $(1),$(KERNELS)),$(and $(findstring -,$(1)),$(wildcard $(call kscript,$(1)))))
+
+UNKNOWN_KVER := $(strip $(foreach k,$(KVER),$(if $(call known_kernel,$(k)),,$(k))))
+ifneq ($(filter-out clean help,$(or $(MAKECMDGOALS),all)),)
+ifneq ($(UNKNOWN_KVER),)
+$(error unknown KVER '$(UNKNOWN_KVER)': supported kernels are $(KERNELS))
+endif
+ifeq ($(strip $(KVER)),)
+$(error KVER is empty: supported kernels are $(KERNELS))
+endif
+endif
+
+MODULE_SRCS := $(wildcard module/* uapi/linux/*)
+
+all: $(foreach k,$(KVER),$(B)/$(k)/tloop.ko) tests-bin tools-bin
+
+# Host dependencies (Debian packages); re-checked when ci/deps.sh changes.
+$(DEPS): ci/deps.sh
+	ci/deps.sh
+	@mkdir -p $(@D) && touch $@
+
+# The tloop CLI, when its Makefile exists; /usr/bin/tloop in the VM.
+tools-bin: | $(DEPS)
+	@if [ -f tools/Makefile ]; then $(MAKE) -C tools; fi
+
+tests-bin: | $(DEPS)
+	@$(MAKE) --no-print-directory -C tests O=$(B)/tests/bin $(if $(TESTS),TESTS='$(TESTS)')
+
+# ---- initramfs parts shared by every kernel ----
+$(IR)/base.cpio: initramfs/init initramfs/mkpart.sh | $(DEPS)
+	@mkdir -p $(@D)
+	initramfs/mkpart.sh base $@
+
+$(IR)/userland.cpio: initramfs/mkpart.sh | $(DEPS)
+	@mkdir -p $(@D)
+	initramfs/mkpart.sh userland $@
+
+$(IR)/tools.cpio: tools-bin FORCE
+	@mkdir -p $(@D)
+	@initramfs/mkpart.sh tools $@ "$$( [ -f tools/Makefile ] && [ -x tools/tloop ] && echo tools/tloop)"
+
+$(IR)/tests.cpio: tests-bin FORCE
+	@mkdir -p $(@D)
+	@test-vm/check-extra.sh "$(TESTS_EXTRA)"
+	@initramfs/mkpart.sh tests $@ $(B)/tests/bin $(if $(TESTS_EXTRA),$(abspath $(TESTS_EXTRA)))
+
+$(IR)/demo.cpio: FORCE
+	@mkdir -p $(@D)
+	@initramfs/mkpart.sh demo $@ "$(wildcard $(CURDIR)/demo)"
+
+# ---- per kernel ----
+# kernel_rules NAME
+define kernel_rules
+# Provisioning is always asked for; the script returns at once when the cache is current,
+# and $(KCACHE)/$(1)/release only changes when the kernel was provisioned again.
+$(KCACHE)/$(1)/release: FORCE | $(DEPS)
+	@$(call kscript,$(1)) $(1)
+
+$(B)/$(1)/tloop.ko: $(KCACHE)/$(1)/release $(MODULE_SRCS) | $(DEPS)
+	@rm -rf $(B)/$(1)/src && mkdir -p $(B)/$(1)/src
+	@cp -r module uapi $(B)/$(1)/src/
+	$$(MAKE) -C "$$$$(cat $(KCACHE)/$(1)/kdir)" M=$(B)/$(1)/src/module modules
+	cp $(B)/$(1)/src/module/tloop.ko $$@
+
+$(IR)/modules-$(1).cpio: $(B)/$(1)/tloop.ko initramfs/mkpart.sh
+	@mkdir -p $$(@D)
+	initramfs/mkpart.sh modules $$@ $(KCACHE)/$(1)/modules $(B)/$(1)/tloop.ko
+
+$(B)/$(1)/initramfs.cpio: $(IR)/base.cpio $(IR)/userland.cpio $(IR)/tools.cpio \
+		$(IR)/modules-$(1).cpio $(IR)/tests.cpio
+	cat $$^ > $$@
+
+$(B)/$(1)/demo.cpio: $(IR)/base.cpio $(IR)/userland.cpio $(IR)/tools.cpio \
+		$(IR)/modules-$(1).cpio $(IR)/demo.cpio
+	cat $$^ > $$@
+
+$(B)/$(1)/selftest/tloop_selftest_warn.ko: $(KCACHE)/$(1)/release test-vm/selftest/module/*
+	@rm -rf $(B)/$(1)/selftest && mkdir -p $(B)/$(1)/selftest
+	@cp test-vm/selftest/module/* $(B)/$(1)/selftest/
+	$$(MAKE) -C "$$$$(cat $(KCACHE)/$(1)/kdir)" M=$(B)/$(1)/selftest modules
+
+# The run never stops make: the verdict goes to run/verdict.json, `make test` sums them up.
+test-$(1): $(B)/$(1)/initramfs.cpio
+	@rm -rf $(B)/$(1)/run
+	@echo "=== booting $(1) ($$$$(cat $(KCACHE)/$(1)/release)): tests running, console in $(B)/$(1)/run/console.log"
+	@KERNEL_DIR=$(KCACHE)/$(1) INITRD=$$< OUT=$(B)/$(1)/run MODE=test test-vm/run.sh || true
+	@test-vm/verdict.py run $(B)/$(1)/run $(1) || true
+
+selftest-$(1): $(IR)/base.cpio $(IR)/modules-$(1).cpio $(B)/$(1)/selftest/tloop_selftest_warn.ko
+	@echo "=== harness self-test on $(1): one boot per injected fault"
+	@KERNEL_DIR=$(KCACHE)/$(1) BASE_CPIO=$(IR)/base.cpio MODULES_CPIO=$(IR)/modules-$(1).cpio \
+		WARN_KO=$(B)/$(1)/selftest/tloop_selftest_warn.ko OUT=$(B)/selftest \
+		VM_TIMEOUT=$(SELFTEST_VM_TIMEOUT) test-vm/selftest.sh || true
+
+demo-$(1): $(B)/$(1)/demo.cpio
+	@KERNEL_DIR=$(KCACHE)/$(1) INITRD=$$< OUT=$(B)/$(1)/demo MODE=demo test-vm/run.sh
+	@test-vm/verdict.py demo $(B)/$(1)/demo $(1)
+
+vm-$(1): $(B)/$(1)/initramfs.cpio
+	@echo "=== interactive VM on $(1): 'poweroff' or 'exit' quits (Ctrl-A X forces)"
+	@KERNEL_DIR=$(KCACHE)/$(1) INITRD=$$< OUT=$(B)/$(1)/vm MODE=vm test-vm/run.sh
+
+.PHONY: test-$(1) selftest-$(1) demo-$(1) vm-$(1)
+endef
+$(foreach k,$(sort $(KERNELS) $(KVER)),$(eval $(call kernel_rules,$(k))))
+
+SELFTEST_TARGET := $(if $(filter 1,$(SELFTEST)),selftest-$(FIRST_KVER))
+VERDICTS := $(foreach k,$(KVER),$(B)/$(k)/run/verdict.json) \
+	$(if $(SELFTEST_TARGET),$(B)/selftest/verdict.json)
+
+# Kernels one after the other (the machine has few cores), then the self-test, then the sum.
+test: | $(DEPS)
+	@rm -f $(VERDICTS)
+	@for t in $(foreach k,$(KVER),test-$(k)) $(SELFTEST_TARGET); do \
+		$(MAKE) --no-print-directory $$t || exit 1; \
+	done
+	@test-vm/verdict.py summary $(VERDICTS)
+
+selftest: selftest-$(FIRST_KVER)
+	@test-vm/verdict.py summary $(B)/selftest/verdict.json
+
+demo: demo-$(FIRST_KVER)
+
+vm: vm-$(FIRST_KVER)
+
+clean:
+	rm -rf $(B)
+	@if [ -f tools/Makefile ]; then $(MAKE) -C tools clean; fi
+
+help:
+	@sed -n '3,9p' Makefile | sed 's/^# \{0,1\}//'
+
+FORCE:
+
+.PHONY: all test selftest demo vm clean help tools-bin tests-bin FORCE
+
+# Other parts of the project add their own targets here (mk/<name>.mk).
+-include mk/*.mk

@@ -1,0 +1,48 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# test-vm/selftest.sh - the harness proves it can fail. Boots the kernel once per injected
+# fault (test-vm/selftest/*.sh: a not ok, a kernel crash, a kernel WARN, a hang past the
+# test's timeout, a test without a plan), each with a tiny initramfs (base + modules + that
+# one test), and passes only if every boot ends in a failed verdict for the expected reason
+# (the `selftest-expect:` line of the case).
+# Environment: KERNEL_DIR, BASE_CPIO, MODULES_CPIO, WARN_KO, OUT, VM_TIMEOUT (per boot).
+set -eu
+
+: "${KERNEL_DIR:?}" "${BASE_CPIO:?}" "${MODULES_CPIO:?}" "${WARN_KO:?}" "${OUT:?}"
+here=$(cd "$(dirname "$0")" && pwd)
+top=$here/..
+export VM_TIMEOUT=${VM_TIMEOUT:-300}
+rm -rf "$OUT"
+mkdir -p "$OUT"
+
+detected=0 missed=0
+start=$(date +%s)
+for case_file in "$here"/selftest/*.sh; do
+	name=$(basename "$case_file" .sh)
+	expect=$(sed -n 's/^# selftest-expect: //p' "$case_file")
+	dir=$OUT/$name
+	mkdir -p "$dir/root/tests" "$dir/root/selftest"
+	install -m 0755 "$case_file" "$dir/root/tests/$name"
+	t=$(sed -n 's/.*tloop-timeout:[[:space:]]*\([0-9][0-9]*\).*/\1/p' "$case_file" | head -n 1)
+	echo "$name ${t:-120}" > "$dir/root/tests/.timeouts"
+	cp "$WARN_KO" "$dir/root/selftest/"
+	"$top/initramfs/mkpart.sh" tree "$dir/case.cpio" "$dir/root"
+	cat "$BASE_CPIO" "$MODULES_CPIO" "$dir/case.cpio" > "$dir/initramfs.cpio"
+	KERNEL_DIR=$KERNEL_DIR INITRD=$dir/initramfs.cpio OUT=$dir/run MODE=test \
+		"$here/run.sh"
+	if "$here/verdict.py" expect-fail "$dir/run" "$name" "$expect"; then
+		detected=$((detected + 1))
+	else
+		missed=$((missed + 1))
+	fi
+done
+secs=$(( $(date +%s) - start ))
+pass=false
+[ "$missed" -eq 0 ] && [ "$detected" -gt 0 ] && pass=true
+cat > "$OUT/verdict.json" <<EOT
+{"label": "harness self-test", "pass": $pass, "passed": $detected, "failed": $missed,
+ "skipped": 0, "seconds": $secs}
+EOT
+echo "=== harness self-test on $(cat "$KERNEL_DIR/release"): $detected of" \
+	"$((detected + missed)) injected faults failed the run as they must (${secs} s)"
