@@ -110,7 +110,7 @@ int main(void)
 	struct ttk_pages got = { 0 };
 	struct extents x = { 0 };
 	struct ttk_dev *d;
-	uint64_t miss, extra;
+	uint64_t miss = 0, extra;
 	bool ok;
 	char *buf;
 	int fd, ret;
