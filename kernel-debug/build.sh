@@ -12,24 +12,29 @@
 #      kernel-debug/debug.config merged on top, `make olddefconfig`, and checks
 #      that every option of the fragment is in the final .config.
 #   3. Builds bzImage and the in-tree modules (nice -n $NICE, -j$JOBS).
-#   4. Provisions $TLOOP_CACHE/kernels/NAME/:
+#   4. Provisions $TLOOP_CACHE/kernels/NAME/ the way ci/kernel-debian.sh does
+#      for Debian's kernels, so test-vm/ treats it like them:
 #        bzImage   what QEMU boots with -kernel (this kernel's vmlinux does not
 #                  start through PVH: QEMU exits at once)
 #        release   uname -r of the kernel
 #        kdir      path of the built tree; `make -C $(cat kdir) M=...` builds
 #                  out-of-tree modules against it (tloop, the self-test modules)
-#        modules/lib/modules/RELEASE/   in-tree modules with modules.dep
-#        cmdline   kernel parameters the harness should add for this kernel
-#        key       the cache key the above was built from
+#        modules/lib/modules/RELEASE/   the modules of initramfs/modules.list
+#                  with their dependencies (ci/kernel-modules.sh), modules.dep
+#        config    the kernel's .config
+#        key       the build key (below) and the provisioning key
+#        .stamp    written last: the kernel is complete
 #
-# The cache key is the source package's version, a hash of debug.config and
-# RECIPE below (bump it when the build steps change what gets built). When
-# kernels/NAME/key already holds the key, nothing is done; when the build
-# tree for the key is complete, only provisioning is redone. Trees of other
-# keys for the same NAME are removed once a new one is provisioned.
+# The build key is the source package's version, a hash of debug.config and
+# RECIPE below (bump it when the build steps change what gets built). The
+# provisioning key adds initramfs/modules.list. When kernels/NAME/key holds
+# both, nothing is done; when only the list changed, or the build tree for
+# the key is complete, only provisioning is redone (seconds). Trees of other
+# keys for the same NAME are removed once a new one is provisioned. A module
+# of modules.list that this configuration does not build fails provisioning:
+# add it to debug.config.
 #
-# Cost, measured on 2 shared cores under nice: see the "Cold build" line in
-# mk/debug-kernel.mk.
+# Cost, measured on 2 shared cores under nice: see mk/debug-kernel.mk.
 #
 # Environment: TLOOP_CACHE (default $HOME/.cache/tloop), KSRC_TARBALL
 # (default /usr/src/linux-source-6.12.tar.xz), KSRC_PACKAGE (default
@@ -58,6 +63,9 @@ version=$(dpkg-query -W -f='${Version}' "$package" 2>/dev/null) ||
 
 key=$( { printf 'recipe %s\npackage %s %s\n' "$RECIPE" "$package" "$version";
 	 cat "$fragment"; } | sha256sum | cut -c1-16)
+modlist=$here/../initramfs/modules.list
+[ -f "$modlist" ] || die "$modlist missing"
+provkey=$(cat "$modlist" "$here/../ci/kernel-modules.sh" | sha256sum | cut -c1-16)
 
 out=$cache/kernels/$name
 build=$cache/build/$name-$key
@@ -67,8 +75,7 @@ mkdir -p "$cache/kernels" "$cache/build"
 exec 9>"$cache/build/$name.lock"
 flock 9
 
-if [ -f "$out/key" ] && [ "$(cat "$out/key")" = "$key" ] &&
-   [ -f "$out/bzImage" ] && [ -f "$out/release" ] && [ -f "$out/kdir" ] &&
+if [ -f "$out/.stamp" ] && [ "$(cat "$out/key" 2>/dev/null)" = "$key $provkey" ] &&
    [ -d "$(cat "$out/kdir")" ]; then
 	say "$name is up to date ($package $version, key $key): $out"
 	exit 0
@@ -128,19 +135,20 @@ fi
 release=$(make -C "$src" -s kernelrelease)
 tmp=$out.new
 rm -rf "$tmp"
-mkdir -p "$tmp/modules"
-make -C "$src" -s INSTALL_MOD_PATH="$tmp/modules" INSTALL_MOD_STRIP=1 \
-	DEPMOD=/bin/true modules_install >/dev/null
-rm -f "$tmp/modules/lib/modules/$release/build" \
-	"$tmp/modules/lib/modules/$release/source"
-depmod -b "$tmp/modules" "$release"
+mkdir -p "$tmp"
+staging=$build/modules-staging
+rm -rf "$staging"
+make -C "$src" -s INSTALL_MOD_PATH="$staging" INSTALL_MOD_STRIP=1 DEPMOD=/bin/true \
+	modules_install >/dev/null
+rm -f "$staging/lib/modules/$release/build"
+"$here/../ci/kernel-modules.sh" "$staging" "$release" "$tmp/modules" >&2
+rm -rf "$staging"
 cp "$src/arch/x86/boot/bzImage" "$tmp/bzImage"
+cp "$src/.config" "$tmp/config"
 printf '%s\n' "$release" >"$tmp/release"
 printf '%s\n' "$src" >"$tmp/kdir"
-# KFENCE samples an allocation every 10 ms instead of 100 ms: more chances to
-# catch an out-of-bounds access or a use-after-free in a short test run.
-printf '%s\n' "kfence.sample_interval=10" >"$tmp/cmdline"
-printf '%s\n' "$key" >"$tmp/key"
+printf '%s %s\n' "$key" "$provkey" >"$tmp/key"
+date -u +%FT%TZ >"$tmp/.stamp"
 rm -rf "$out.old"
 [ ! -e "$out" ] || mv "$out" "$out.old"
 mv "$tmp" "$out"

@@ -1,0 +1,54 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# The debug test kernel, 6.12-debug: Debian's linux-source-6.12 built with KASAN, lockdep
+# (PROVE_LOCKING), DEBUG_ATOMIC_SLEEP, KFENCE and UBSAN (kernel-debug/debug.config on top of
+# tinyconfig + kvm_guest.config). Included by the top-level Makefile.
+#
+#   make kernel-debug      build (first time) and provision $(TLOOP_CACHE)/kernels/6.12-debug
+#   make test-6.12-debug   the test suite on it (like any kernel of KERNELS)
+#   make selftest-debug    prove its checkers fail a run: one boot each for a use-after-free,
+#                          an AB-BA lock inversion, a sleep in atomic context and an
+#                          out-of-bounds index (test-vm/selftest-debug/)
+# With 6.12-debug in KVER and SELFTEST=1, `make test` also runs selftest-debug and counts
+# its verdict.
+#
+# Cost on the 2-core build machine (nice -n 10 make -j2, shared with other builds): the cold
+# build is the long part (see the report in kernel-debug/build.sh's header for how it is
+# cached); afterwards ci/kernel-debug.sh returns at once.
+
+DEBUG_KERNEL := 6.12-debug
+DEBUG_KO_DIR := $(B)/$(DEBUG_KERNEL)/selftest-debug
+DEBUG_KO_SRCS := $(wildcard test-vm/selftest-debug/*.c) test-vm/selftest-debug/Kbuild
+
+# The per-kernel rules (provisioning, tloop.ko, initramfs parts) exist for every kernel of
+# KERNELS and KVER; define them for the debug kernel too when it is in neither, so that
+# `make kernel-debug` and `make selftest-debug` work with any KVER.
+ifeq ($(filter $(DEBUG_KERNEL),$(KERNELS) $(KVER)),)
+$(eval $(call kernel_rules,$(DEBUG_KERNEL)))
+endif
+
+kernel-debug: $(KCACHE)/$(DEBUG_KERNEL)/release
+
+$(DEBUG_KO_DIR)/.built: $(KCACHE)/$(DEBUG_KERNEL)/release $(DEBUG_KO_SRCS) | $(DEPS)
+	@rm -rf $(@D) && mkdir -p $(@D)
+	@cp $(DEBUG_KO_SRCS) $(@D)/
+	$(MAKE) -C "$$(cat $(KCACHE)/$(DEBUG_KERNEL)/kdir)" M=$(@D) modules
+	@touch $@
+
+selftest-debug: $(IR)/base.cpio $(IR)/modules-$(DEBUG_KERNEL).cpio $(DEBUG_KO_DIR)/.built
+	@echo "=== debug-kernel self-test on $(DEBUG_KERNEL): one boot per injected bug"
+	@KERNEL_DIR=$(KCACHE)/$(DEBUG_KERNEL) BASE_CPIO=$(IR)/base.cpio \
+		MODULES_CPIO=$(IR)/modules-$(DEBUG_KERNEL).cpio KO_DIR=$(DEBUG_KO_DIR) \
+		OUT=$(B)/selftest-debug VM_TIMEOUT=$(SELFTEST_VM_TIMEOUT) \
+		test-vm/selftest-debug/run.sh || true
+
+# `make test` runs SELFTEST_TARGET and sums VERDICTS when its recipe runs, after every
+# makefile has been read: appending here adds the debug self-test to it.
+ifeq ($(SELFTEST),1)
+ifneq ($(filter $(DEBUG_KERNEL),$(KVER)),)
+SELFTEST_TARGET += selftest-debug
+VERDICTS += $(B)/selftest-debug/verdict.json
+endif
+endif
+
+.PHONY: kernel-debug selftest-debug
