@@ -34,6 +34,8 @@ static const struct span spans[] = {
 
 static const char *backing = "backing.img";
 
+#define DATA_RESULTS 15
+
 static int data_case(enum tlt_kind kind, unsigned int bs, uint64_t limit)
 {
 	char name[96], what[160];
@@ -42,6 +44,7 @@ static int data_case(enum tlt_kind kind, unsigned int bs, uint64_t limit)
 	unsigned char *model, *buf, *file;
 	int fd, dfd, ret, ok, sector = 0;
 	uint32_t seed = 100;
+	int before = tlt_n;
 	size_t i;
 
 	snprintf(name, sizeof(name), "%s bs=%u limit=%" PRIu64, tlt_kind_name(kind), bs, limit);
@@ -66,10 +69,20 @@ static int data_case(enum tlt_kind kind, unsigned int bs, uint64_t limit)
 	dev_size = tlt_dev_size(fd);
 	ioctl(fd, BLKSSZGET, &sector);
 	if (kind == TLT_LOOP && dev_size != want_size && dev_size == raw_size - raw_size % 512) {
-		/* Older stock loop drivers round the size to 512 bytes, not to the block size. */
-		tlt_diag("%s: the stock loop driver rounds the size to 512 here: %" PRId64,
-			 name, dev_size);
-		want_size = dev_size;
+		/*
+		 * The stock loop driver rounds the size to 512 bytes, not to its
+		 * block size, and fails I/O to the partial last block: it cannot
+		 * serve as the reference for this case.
+		 */
+		char why[128];
+
+		snprintf(why, sizeof(why), "stock loop sizes the device %" PRId64
+			 " (512-byte rounding), not a multiple of %u", dev_size, bs);
+		close(fd);
+		tlt_detach(&d);
+		while (tlt_n < before + DATA_RESULTS)
+			tlt_skip(name, why);
+		goto out;
 	}
 	ok = dev_size == want_size && sector == (int)bs;
 	if (!ok)
@@ -182,13 +195,12 @@ static int data_case(enum tlt_kind kind, unsigned int bs, uint64_t limit)
 	close(fd);
 	tlt_result(tlt_compare("backing file after detach", model, file, FILE_SIZE, 0),
 		   "%s: backing file matches after detach and drop_caches", name);
+out:
 	free(model);
 	free(buf);
 	free(file);
 	return 1;
 }
-
-#define DATA_RESULTS 15
 
 /* What a read-only device did with one attempt to write. */
 struct ro_outcome {
