@@ -1,0 +1,373 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * cli.c - command-line parsing of the tloop tool.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "tloop.h"
+#include "util.h"
+
+enum {
+	OPT_SIZE = 256,
+	OPT_DIRECT_IO,
+	OPT_TRACK,
+	OPT_MEM_LIMIT,
+	OPT_RANGES,
+	OPT_FSYNC,
+	OPT_PROGRESS,
+	OPT_CREATE,
+	OPT_RESIZE,
+	OPT_FULL,
+	OPT_MAX_IO,
+	OPT_BUFFERED,
+};
+
+static const struct {
+	const char *name;
+	enum cli_cmd cmd;
+	const char *usage;
+} commands[] = {
+	{ "attach", CMD_ATTACH,
+	  "tloop attach [--read-only] [--block-size N] [--size BYTES] [--direct-io]\n"
+	  "             [--partscan] [--track] FILE\n" },
+	{ "detach", CMD_DETACH, "tloop detach DEV...\ntloop detach --all\n" },
+	{ "list", CMD_LIST, "tloop list [--json] [--noheadings] [--bytes]\n" },
+	{ "status", CMD_STATUS, "tloop status [--json] [--bytes] DEV\n" },
+	{ "track", CMD_TRACK, "tloop track on [--mem-limit BYTES] DEV\ntloop track off DEV\n" },
+	{ "dirty", CMD_DIRTY, "tloop dirty [--clear] [--ranges] [--json] DEV\n" },
+	{ "clear", CMD_CLEAR, "tloop clear DEV\n" },
+	{ "sync", CMD_SYNC,
+	  "tloop sync [--fsync] [--progress] [--json] [--create] [--resize] [--full]\n"
+	  "           [--max-io BYTES] [--buffered] DEV AREA2\n" },
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static const char usage_all[] =
+	"Usage:\n"
+	" tloop attach [options] FILE      attach FILE, print the new device\n"
+	" tloop detach DEV... | --all      detach devices\n"
+	" tloop list [--json]              list devices\n"
+	" tloop status [--json] DEV        show one device and its tracking state\n"
+	" tloop track on|off DEV           turn page-write tracking on or off\n"
+	" tloop dirty [--json] DEV         print the written pages\n"
+	" tloop clear DEV                  forget the written pages\n"
+	" tloop sync DEV AREA2             copy the written pages into AREA2\n"
+	" tloop help [COMMAND]             show the options of COMMAND\n"
+	" tloop --version\n"
+	"\n"
+	"DEV is /dev/tloopN (or tloopN).  Exit status: 0 success, 1 failure, 2 usage.\n"
+	"See tloop(8).\n";
+
+const char *cli_usage(const char *cmd)
+{
+	size_t i;
+
+	if (cmd)
+		for (i = 0; i < NCOMMANDS; i++)
+			if (!strcmp(cmd, commands[i].name))
+				return commands[i].usage;
+	return usage_all;
+}
+
+static __attribute__((format(printf, 3, 4)))
+int usage_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return EXIT_USAGE;
+}
+
+static int size_arg(const char *opt, const char *arg, uint64_t *out, char *err, size_t errlen)
+{
+	int ret = parse_size(arg, out);
+
+	if (ret == -ERANGE)
+		return usage_err(err, errlen, "%s: size too large: '%s'", opt, arg);
+	if (ret)
+		return usage_err(err, errlen, "%s: not a size: '%s'", opt, arg);
+	return 0;
+}
+
+/* The options every command accepts, by command; unlisted options are usage errors. */
+static const struct option long_opts[] = {
+	{ "help", no_argument, NULL, 'h' },
+	{ "json", no_argument, NULL, 'J' },
+	{ "noheadings", no_argument, NULL, 'n' },
+	{ "bytes", no_argument, NULL, 'b' },
+	{ "read-only", no_argument, NULL, 'r' },
+	{ "block-size", required_argument, NULL, 'B' },
+	{ "size", required_argument, NULL, OPT_SIZE },
+	{ "direct-io", no_argument, NULL, OPT_DIRECT_IO },
+	{ "partscan", no_argument, NULL, 'P' },
+	{ "track", no_argument, NULL, OPT_TRACK },
+	{ "all", no_argument, NULL, 'a' },
+	{ "mem-limit", required_argument, NULL, OPT_MEM_LIMIT },
+	{ "clear", no_argument, NULL, 'c' },
+	{ "ranges", no_argument, NULL, OPT_RANGES },
+	{ "fsync", no_argument, NULL, OPT_FSYNC },
+	{ "progress", no_argument, NULL, OPT_PROGRESS },
+	{ "create", no_argument, NULL, OPT_CREATE },
+	{ "resize", no_argument, NULL, OPT_RESIZE },
+	{ "full", no_argument, NULL, OPT_FULL },
+	{ "max-io", required_argument, NULL, OPT_MAX_IO },
+	{ "buffered", no_argument, NULL, OPT_BUFFERED },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* allowed() - whether option @opt belongs to command @cmd. */
+static int allowed(enum cli_cmd cmd, int opt)
+{
+	switch (opt) {
+	case 'h':
+		return 1;
+	case 'J':
+		return cmd == CMD_LIST || cmd == CMD_STATUS || cmd == CMD_DIRTY || cmd == CMD_SYNC;
+	case 'n':
+		return cmd == CMD_LIST;
+	case 'b':
+		return cmd == CMD_LIST || cmd == CMD_STATUS;
+	case 'r': case 'B': case OPT_SIZE: case OPT_DIRECT_IO: case 'P': case OPT_TRACK:
+		return cmd == CMD_ATTACH;
+	case 'a':
+		return cmd == CMD_DETACH;
+	case OPT_MEM_LIMIT:
+		return cmd == CMD_TRACK;
+	case 'c': case OPT_RANGES:
+		return cmd == CMD_DIRTY;
+	case OPT_FSYNC: case OPT_PROGRESS: case OPT_CREATE: case OPT_RESIZE: case OPT_FULL:
+	case OPT_MAX_IO: case OPT_BUFFERED:
+		return cmd == CMD_SYNC;
+	}
+	return 0;
+}
+
+static const char *opt_name(int opt)
+{
+	const struct option *o;
+
+	for (o = long_opts; o->name; o++)
+		if (o->val == opt)
+			return o->name;
+	return "?";
+}
+
+static int parse_opt(struct cli *c, int opt, const char *arg, char *err, size_t errlen)
+{
+	uint64_t v;
+	int ret;
+
+	switch (opt) {
+	case 'J':
+		c->json = 1;
+		break;
+	case 'n':
+		c->noheadings = 1;
+		break;
+	case 'b':
+		c->bytes = 1;
+		break;
+	case 'r':
+		c->add_flags |= TLOOP_FLAG_READ_ONLY;
+		break;
+	case 'B':
+		ret = size_arg("--block-size", arg, &v, err, errlen);
+		if (ret)
+			return ret;
+		if (v != 512 && v != 4096)
+			return usage_err(err, errlen, "--block-size: must be 512 or 4096, not '%s'",
+					 arg);
+		c->block_size = (unsigned int)v;
+		break;
+	case OPT_SIZE:
+		ret = size_arg("--size", arg, &c->size_limit, err, errlen);
+		if (ret)
+			return ret;
+		if (!c->size_limit)
+			return usage_err(err, errlen, "--size: must not be 0");
+		break;
+	case OPT_DIRECT_IO:
+		c->add_flags |= TLOOP_FLAG_DIRECT_IO;
+		break;
+	case 'P':
+		c->add_flags |= TLOOP_FLAG_PARTSCAN;
+		break;
+	case OPT_TRACK:
+		c->add_flags |= TLOOP_FLAG_TRACK;
+		break;
+	case 'a':
+		c->all = 1;
+		break;
+	case OPT_MEM_LIMIT:
+		return size_arg("--mem-limit", arg, &c->mem_limit, err, errlen);
+	case 'c':
+		c->clear = 1;
+		break;
+	case OPT_RANGES:
+		c->ranges = 1;
+		break;
+	case OPT_FSYNC:
+		c->sync_flags |= TLOOP_SYNC_FSYNC;
+		break;
+	case OPT_PROGRESS:
+		c->progress = 1;
+		break;
+	case OPT_CREATE:
+		c->sync_flags |= TLOOP_SYNC_CREATE;
+		break;
+	case OPT_RESIZE:
+		c->sync_flags |= TLOOP_SYNC_RESIZE;
+		break;
+	case OPT_FULL:
+		c->sync_flags |= TLOOP_SYNC_FULL;
+		break;
+	case OPT_BUFFERED:
+		c->sync_flags |= TLOOP_SYNC_BUFFERED;
+		break;
+	case OPT_MAX_IO:
+		ret = size_arg("--max-io", arg, &c->max_io, err, errlen);
+		if (ret)
+			return ret;
+		if (c->max_io < 4096 || c->max_io > (1ULL << 30))
+			return usage_err(err, errlen, "--max-io: must be between 4K and 1G");
+		break;
+	}
+	return 0;
+}
+
+/* operands() - check the positional arguments of the command. */
+static int operands(struct cli *c, const char *name, int n, char **args, char *err,
+		    size_t errlen)
+{
+	switch (c->cmd) {
+	case CMD_ATTACH:
+		if (n != 1)
+			return usage_err(err, errlen, "attach: expected one FILE, got %d arguments",
+					 n);
+		c->file = args[0];
+		return 0;
+	case CMD_DETACH:
+		if (c->all && n)
+			return usage_err(err, errlen, "detach: --all takes no devices");
+		if (!c->all && !n)
+			return usage_err(err, errlen, "detach: no device given");
+		break;
+	case CMD_LIST:
+		if (n)
+			return usage_err(err, errlen, "list: unexpected argument '%s'", args[0]);
+		return 0;
+	case CMD_TRACK:
+		if (n != 2)
+			return usage_err(err, errlen, "track: expected on|off and one DEV");
+		if (!strcmp(args[0], "on"))
+			c->track_on = 1;
+		else if (strcmp(args[0], "off"))
+			return usage_err(err, errlen, "track: expected on or off, not '%s'",
+					 args[0]);
+		if (!c->track_on && c->mem_limit)
+			return usage_err(err, errlen, "track off: --mem-limit makes no sense");
+		args++;
+		n--;
+		break;
+	case CMD_SYNC:
+		if (n != 2)
+			return usage_err(err, errlen, "sync: expected DEV and AREA2, got %d arguments",
+					 n);
+		c->area2 = args[1];
+		n = 1;
+		break;
+	case CMD_STATUS:
+	case CMD_DIRTY:
+	case CMD_CLEAR:
+		if (n != 1)
+			return usage_err(err, errlen, "%s: expected one DEV, got %d arguments", name,
+					 n);
+		break;
+	default:
+		break;
+	}
+	c->devs = args;
+	c->ndevs = n;
+	return 0;
+}
+
+int cli_parse(int argc, char **argv, struct cli *c, char *err, size_t errlen)
+{
+	const char *name;
+	char **av;
+	int ac, opt, ret;
+	size_t i;
+
+	memset(c, 0, sizeof(*c));
+	err[0] = '\0';
+	if (argc < 2)
+		return usage_err(err, errlen, "no command given");
+	name = argv[1];
+	if (!strcmp(name, "-h") || !strcmp(name, "--help") || !strcmp(name, "help")) {
+		c->cmd = CMD_HELP;
+		if (argc > 3)
+			return usage_err(err, errlen, "help: too many arguments");
+		if (argc == 3) {
+			if (cli_usage(argv[2]) == usage_all)
+				return usage_err(err, errlen, "help: unknown command '%s'", argv[2]);
+			c->help_cmd = argv[2];
+		}
+		return 0;
+	}
+	if (!strcmp(name, "-V") || !strcmp(name, "--version")) {
+		c->cmd = CMD_VERSION;
+		return argc == 2 ? 0 : usage_err(err, errlen, "--version takes no arguments");
+	}
+	for (i = 0; i < NCOMMANDS; i++)
+		if (!strcmp(name, commands[i].name))
+			break;
+	if (i == NCOMMANDS) {
+		if (name[0] == '-')
+			return usage_err(err, errlen, "unknown option '%s'", name);
+		return usage_err(err, errlen, "unknown command '%s'", name);
+	}
+	c->cmd = commands[i].cmd;
+
+	/* getopt over "COMMAND args...": av[0] plays the program name. */
+	av = argv + 1;
+	ac = argc - 1;
+	optind = 0;
+	opterr = 0;
+	while ((opt = getopt_long(ac, av, ":hJnbrB:Pac", long_opts, NULL)) != -1) {
+		const char *bad = optind > 0 && optind <= ac ? av[optind - 1] : "";
+
+		if (opt == '?') {
+			if (optopt)
+				return usage_err(err, errlen, "%s: unknown option '-%c'", name, optopt);
+			return usage_err(err, errlen, "%s: unknown option '%s'", name, bad);
+		}
+		if (opt == ':')
+			return usage_err(err, errlen, "%s: option '%s' needs a value", name, bad);
+		if (!allowed(c->cmd, opt)) {
+			if (opt < 256)
+				return usage_err(err, errlen, "%s: option '-%c' does not apply", name,
+						 opt);
+			return usage_err(err, errlen, "%s: option '--%s' does not apply", name,
+					 opt_name(opt));
+		}
+		if (opt == 'h') {
+			c->cmd = CMD_HELP;
+			c->help_cmd = commands[i].name;
+			return 0;
+		}
+		ret = parse_opt(c, opt, optarg, err, errlen);
+		if (ret)
+			return ret;
+	}
+	return operands(c, name, ac - optind, av + optind, err, errlen);
+}

@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * cli.h - the tloop command line, parsed into a struct without side effects
+ * (so that it can be tested on any host).
+ */
+#ifndef TLOOP_TOOLS_CLI_H
+#define TLOOP_TOOLS_CLI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum cli_cmd {
+	CMD_HELP,
+	CMD_VERSION,
+	CMD_ATTACH,
+	CMD_DETACH,
+	CMD_LIST,
+	CMD_STATUS,
+	CMD_TRACK,
+	CMD_DIRTY,
+	CMD_CLEAR,
+	CMD_SYNC,
+};
+
+struct cli {
+	enum cli_cmd cmd;
+	const char *help_cmd;	/* CMD_HELP: the command asked about, or NULL */
+	int json;		/* --json */
+	int noheadings;		/* list --noheadings */
+	int bytes;		/* list/status --bytes: sizes in bytes */
+	/* attach */
+	const char *file;
+	unsigned int add_flags;		/* TLOOP_FLAG_* */
+	unsigned int block_size;
+	uint64_t size_limit;
+	/* detach, status, track, dirty, clear, sync */
+	int all;			/* detach --all */
+	char **devs;			/* device arguments */
+	int ndevs;
+	/* track */
+	int track_on;
+	uint64_t mem_limit;
+	/* dirty */
+	int clear;
+	int ranges;
+	/* sync */
+	const char *area2;
+	unsigned int sync_flags;	/* TLOOP_SYNC_* */
+	int progress;
+	uint64_t max_io;
+};
+
+/* Exit statuses. */
+#define EXIT_OK		0
+#define EXIT_FAIL	1
+#define EXIT_USAGE	2
+
+/*
+ * cli_parse() - parse @argc/@argv (argv[0] is the program).  Returns 0, or
+ * EXIT_USAGE with a one-line explanation in @err.
+ */
+int cli_parse(int argc, char **argv, struct cli *c, char *err, size_t errlen);
+
+/* cli_usage() - the usage text of @cmd (NULL: of the whole tool). */
+const char *cli_usage(const char *cmd);
+
+#endif /* TLOOP_TOOLS_CLI_H */

@@ -1,0 +1,672 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * tloop - attach, inspect and detach tloop devices, and refresh a copy
+ * (area2) from the pages written to one.  See tloop(8).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "tloop.h"
+#include "util.h"
+
+#define TLOOP_TOOL_VERSION "1.0.0"
+#define MAX_DEVICES 4096
+
+static const char *prog = "tloop";
+
+static __attribute__((format(printf, 1, 2))) void errmsg(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* ctl_open() - the control node, with a hint when the module is missing. */
+static int ctl_open(void)
+{
+	int fd = tloop_ctl_open();
+
+	if (fd == -ENOENT)
+		errmsg("%s: %s (is the tloop module loaded?)", TLOOP_CONTROL_NODE, strerror(-fd));
+	else if (fd < 0)
+		errmsg("%s: %s", TLOOP_CONTROL_NODE, strerror(-fd));
+	return fd;
+}
+
+/* dev_open() - open a device argument; prints the error. */
+static int dev_open(const char *arg, char *path, size_t len, int oflags)
+{
+	int fd;
+
+	if (dev_path(arg, path, len)) {
+		errmsg("%s: %s", arg, strerror(ENAMETOOLONG));
+		return -ENAMETOOLONG;
+	}
+	fd = tloop_dev_open(path, oflags);
+	if (fd == -ENOTTY)
+		errmsg("%s: not a tloop device", path);
+	else if (fd < 0)
+		errmsg("%s: %s", path, strerror(-fd));
+	return fd;
+}
+
+static int cmd_attach(const struct cli *c)
+{
+	struct tloop_attach_opts o = {
+		.sz = sizeof(o),
+		.flags = c->add_flags,
+		.block_size = c->block_size,
+		.size_limit = c->size_limit,
+	};
+	char path[64];
+	int ctl, fd, idx;
+
+	fd = open(c->file, ((c->add_flags & TLOOP_FLAG_READ_ONLY) ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	if (fd < 0) {
+		errmsg("%s: %s", c->file, strerror(errno));
+		return EXIT_FAIL;
+	}
+	ctl = ctl_open();
+	if (ctl < 0) {
+		close(fd);
+		return EXIT_FAIL;
+	}
+	idx = tloop_attach_fd(ctl, fd, &o);
+	close(fd);
+	close(ctl);
+	if (idx < 0) {
+		errmsg("%s: attach failed: %s", c->file, strerror(-idx));
+		return EXIT_FAIL;
+	}
+	tloop_dev_path((unsigned int)idx, path, sizeof(path));
+	printf("%s\n", path);
+	return EXIT_OK;
+}
+
+/* detach_one() - detach the device at @path; prints the error. */
+static int detach_one(int ctl, const char *arg)
+{
+	struct tloop_info info;
+	char path[PATH_MAX];
+	int fd, ret;
+
+	fd = dev_open(arg, path, sizeof(path), O_RDONLY);
+	if (fd < 0)
+		return -1;
+	ret = tloop_get_info(fd, &info, NULL, 0);
+	close(fd);
+	if (!ret)
+		ret = tloop_detach(ctl, info.index);
+	if (ret) {
+		errmsg("%s: detach failed: %s", path, strerror(-ret));
+		return -1;
+	}
+	return 0;
+}
+
+static int cmd_detach(const struct cli *c)
+{
+	unsigned int idx[MAX_DEVICES];
+	int ctl, i, failed = 0;
+	size_t n, k;
+
+	ctl = ctl_open();
+	if (ctl < 0)
+		return EXIT_FAIL;
+	if (c->all) {
+		int ret = tloop_list(idx, MAX_DEVICES, &n);
+
+		if (ret && ret != -ENOSPC) {
+			errmsg("list devices: %s", strerror(-ret));
+			close(ctl);
+			return EXIT_FAIL;
+		}
+		if (n > MAX_DEVICES)
+			n = MAX_DEVICES;
+		for (k = 0; k < n; k++) {
+			char path[64];
+
+			tloop_dev_path(idx[k], path, sizeof(path));
+			ret = tloop_detach(ctl, idx[k]);
+			if (ret) {
+				errmsg("%s: detach failed: %s", path, strerror(-ret));
+				failed = 1;
+			}
+		}
+	} else {
+		for (i = 0; i < c->ndevs; i++)
+			if (detach_one(ctl, c->devs[i]))
+				failed = 1;
+	}
+	close(ctl);
+	return failed ? EXIT_FAIL : EXIT_OK;
+}
+
+/* What list and status know about one device. */
+struct devstate {
+	char path[64];
+	char backing[PATH_MAX];
+	struct tloop_info info;
+	struct tloop_track_status ts;
+	int have_ts;
+};
+
+static int dev_state(int fd, struct devstate *d)
+{
+	int ret;
+
+	ret = tloop_get_info(fd, &d->info, d->backing, sizeof(d->backing));
+	if (ret)
+		return ret;
+	tloop_dev_path(d->info.index, d->path, sizeof(d->path));
+	d->have_ts = !tloop_track_status(fd, &d->ts);
+	return 0;
+}
+
+static const char *flags_str(unsigned int flags, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s%s%s", (flags & TLOOP_FLAG_READ_ONLY) ? "ro," : "",
+		 (flags & TLOOP_FLAG_DIRECT_IO) ? "dio," : "",
+		 (flags & TLOOP_FLAG_PARTSCAN) ? "part," : "");
+	if (buf[0])
+		buf[strlen(buf) - 1] = '\0';
+	else
+		snprintf(buf, len, "-");
+	return buf;
+}
+
+static const char *track_str(const struct devstate *d)
+{
+	if (!d->have_ts)
+		return "?";
+	if (!(d->ts.flags & TLOOP_TRACK_ON))
+		return "off";
+	return (d->ts.flags & TLOOP_TRACK_OVERFLOW) ? "overflow" : "on";
+}
+
+static void json_dev(struct json *j, const struct devstate *d, int full)
+{
+	int on = d->have_ts && (d->ts.flags & TLOOP_TRACK_ON);
+	char id[20];
+
+	snprintf(id, sizeof(id), "%016" PRIx64, (uint64_t)d->info.attach_id);
+	json_str(j, "device", d->path);
+	json_u64(j, "index", d->info.index);
+	json_str(j, "backing_file", d->backing);
+	json_u64(j, "size", d->info.dev_size);
+	json_u64(j, "block_size", d->info.block_size);
+	json_u64(j, "size_limit", d->info.size_limit);
+	json_bool(j, "read_only", d->info.flags & TLOOP_FLAG_READ_ONLY);
+	json_bool(j, "direct_io", d->info.flags & TLOOP_FLAG_DIRECT_IO);
+	json_bool(j, "partscan", d->info.flags & TLOOP_FLAG_PARTSCAN);
+	json_str(j, "attach_id", id);
+	json_bool(j, "tracking", on);
+	json_bool(j, "overflow", d->have_ts && (d->ts.flags & TLOOP_TRACK_OVERFLOW));
+	json_u64(j, "written_pages", on ? d->ts.written : 0);
+	json_u64(j, "page_size", d->have_ts ? d->ts.page_size : 0);
+	json_u64(j, "generation", d->have_ts ? d->ts.generation : 0);
+	if (full) {
+		char bdev[32];
+
+		snprintf(bdev, sizeof(bdev), "%u:%u", major((dev_t)d->info.backing_dev),
+			 minor((dev_t)d->info.backing_dev));
+		json_str(j, "backing_dev", bdev);
+		json_u64(j, "backing_ino", d->info.backing_ino);
+		json_u64(j, "nr_pages", d->have_ts ? d->ts.nr_pages : 0);
+		json_u64(j, "mem_used", d->have_ts ? d->ts.mem_used : 0);
+		json_u64(j, "mem_limit", d->have_ts ? d->ts.mem_limit : 0);
+	}
+}
+
+static const char *size_col(uint64_t v, int bytes, char *buf, size_t len)
+{
+	if (bytes)
+		snprintf(buf, len, "%" PRIu64, v);
+	else
+		format_size(v, buf, len);
+	return buf;
+}
+
+static int cmd_list(const struct cli *c)
+{
+	unsigned int idx[MAX_DEVICES];
+	struct devstate *d;
+	struct json j;
+	size_t n, k;
+	int ret, failed = 0;
+
+	ret = tloop_list(idx, MAX_DEVICES, &n);
+	if (ret == -ENOENT) {
+		n = 0;
+	} else if (ret && ret != -ENOSPC) {
+		errmsg("list devices: %s", strerror(-ret));
+		return EXIT_FAIL;
+	}
+	if (n > MAX_DEVICES)
+		n = MAX_DEVICES;
+	d = calloc(n ? n : 1, sizeof(*d));
+	if (!d) {
+		errmsg("%s", strerror(ENOMEM));
+		return EXIT_FAIL;
+	}
+	for (k = 0; k < n; k++) {
+		char path[64];
+		int fd;
+
+		tloop_dev_path(idx[k], path, sizeof(path));
+		fd = tloop_dev_open(path, O_RDONLY);
+		ret = fd < 0 ? fd : dev_state(fd, &d[k]);
+		if (fd >= 0)
+			close(fd);
+		if (ret) {
+			/* Detached meanwhile: not an error of list. */
+			if (ret != -ENOENT && ret != -ENXIO && ret != -ENODEV) {
+				errmsg("%s: %s", path, strerror(-ret));
+				failed = 1;
+			}
+			d[k].path[0] = '\0';
+		}
+	}
+	if (c->json) {
+		json_init(&j, stdout);
+		json_obj_begin(&j, NULL);
+		json_arr_begin(&j, "devices", 0);
+		for (k = 0; k < n; k++) {
+			if (!d[k].path[0])
+				continue;
+			json_obj_begin(&j, NULL);
+			json_dev(&j, &d[k], 0);
+			json_obj_end(&j);
+		}
+		json_arr_end(&j);
+		json_obj_end(&j);
+	} else {
+		if (!c->noheadings)
+			printf("%-12s %-10s %-8s %-6s %-7s %s\n", "DEVICE", "SIZE", "FLAGS",
+			       "TRACK", "WRITTEN", "BACK-FILE");
+		for (k = 0; k < n; k++) {
+			char sz[32], fl[32], wr[32];
+
+			if (!d[k].path[0])
+				continue;
+			if (d[k].have_ts && (d[k].ts.flags & TLOOP_TRACK_ON))
+				snprintf(wr, sizeof(wr), "%" PRIu64, (uint64_t)d[k].ts.written);
+			else
+				snprintf(wr, sizeof(wr), "-");
+			printf("%-12s %-10s %-8s %-6s %-7s %s\n", d[k].path,
+			       size_col(d[k].info.dev_size, c->bytes, sz, sizeof(sz)),
+			       flags_str(d[k].info.flags, fl, sizeof(fl)), track_str(&d[k]), wr,
+			       d[k].backing);
+		}
+	}
+	free(d);
+	return failed ? EXIT_FAIL : EXIT_OK;
+}
+
+static int cmd_status(const struct cli *c)
+{
+	char path[PATH_MAX], sz[32], fl[32];
+	struct devstate d;
+	struct json j;
+	int fd, ret;
+
+	fd = dev_open(c->devs[0], path, sizeof(path), O_RDONLY);
+	if (fd < 0)
+		return EXIT_FAIL;
+	ret = dev_state(fd, &d);
+	close(fd);
+	if (ret) {
+		errmsg("%s: %s", path, strerror(-ret));
+		return EXIT_FAIL;
+	}
+	if (c->json) {
+		json_init(&j, stdout);
+		json_obj_begin(&j, NULL);
+		json_dev(&j, &d, 1);
+		json_obj_end(&j);
+		return EXIT_OK;
+	}
+	printf("%s\n", d.path);
+	printf("  backing file:  %s (device %u:%u, inode %" PRIu64 ")\n", d.backing,
+	       major((dev_t)d.info.backing_dev), minor((dev_t)d.info.backing_dev),
+	       (uint64_t)d.info.backing_ino);
+	printf("  size:          %s (%" PRIu64 " bytes", size_col(d.info.dev_size, c->bytes, sz,
+	       sizeof(sz)), (uint64_t)d.info.dev_size);
+	if (d.info.size_limit)
+		printf(", limit %" PRIu64, (uint64_t)d.info.size_limit);
+	printf(")\n  block size:    %u\n", d.info.block_size);
+	printf("  flags:         %s\n", flags_str(d.info.flags, fl, sizeof(fl)));
+	printf("  attach id:     %016" PRIx64 "\n", (uint64_t)d.info.attach_id);
+	if (!d.have_ts) {
+		printf("  tracking:      unknown\n");
+		return EXIT_OK;
+	}
+	printf("  tracking:      %s (generation %" PRIu64 ")\n", track_str(&d),
+	       (uint64_t)d.ts.generation);
+	printf("  page size:     %u (%" PRIu64 " pages)\n", d.ts.page_size,
+	       (uint64_t)d.ts.nr_pages);
+	if (d.ts.flags & TLOOP_TRACK_ON) {
+		printf("  written:       %" PRIu64 " pages%s\n", (uint64_t)d.ts.written,
+		       (d.ts.flags & TLOOP_TRACK_OVERFLOW) ?
+		       " (overflowed: every page counts as written)" : "");
+		printf("  memory:        %" PRIu64 " bytes used, limit ", (uint64_t)d.ts.mem_used);
+		if (d.ts.mem_limit)
+			printf("%" PRIu64 " bytes\n", (uint64_t)d.ts.mem_limit);
+		else
+			printf("none\n");
+	}
+	return EXIT_OK;
+}
+
+static int cmd_track(const struct cli *c)
+{
+	char path[PATH_MAX];
+	int fd, ret;
+
+	fd = dev_open(c->devs[0], path, sizeof(path), O_RDONLY);
+	if (fd < 0)
+		return EXIT_FAIL;
+	ret = c->track_on ? tloop_track_enable(fd, c->mem_limit) : tloop_track_disable(fd);
+	close(fd);
+	if (ret == -EBUSY && c->track_on) {
+		errmsg("%s: tracking is already on", path);
+		return EXIT_FAIL;
+	}
+	if (ret) {
+		errmsg("%s: track %s: %s", path, c->track_on ? "on" : "off", strerror(-ret));
+		return EXIT_FAIL;
+	}
+	return EXIT_OK;
+}
+
+/* Streaming output of tloop dirty. */
+struct dirty_out {
+	const struct cli *c;
+	struct json j;
+	uint64_t run_start;
+	uint64_t run_count;
+	uint64_t nr_runs;
+};
+
+static void flush_run(struct dirty_out *o)
+{
+	if (!o->run_count)
+		return;
+	o->nr_runs++;
+	if (o->c->json) {
+		json_obj_begin(&o->j, NULL);
+		json_u64(&o->j, "start", o->run_start);
+		json_u64(&o->j, "count", o->run_count);
+		json_obj_end(&o->j);
+	} else if (o->run_count == 1) {
+		printf("%" PRIu64 "\n", o->run_start);
+	} else {
+		printf("%" PRIu64 "-%" PRIu64 "\n", o->run_start, o->run_start + o->run_count - 1);
+	}
+	o->run_count = 0;
+}
+
+static int dirty_batch(const uint64_t *pages, size_t n, void *arg)
+{
+	struct dirty_out *o = arg;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (!o->c->ranges) {
+			if (o->c->json)
+				json_u64(&o->j, NULL, pages[i]);
+			else
+				printf("%" PRIu64 "\n", pages[i]);
+			continue;
+		}
+		if (o->run_count && pages[i] == o->run_start + o->run_count) {
+			o->run_count++;
+			continue;
+		}
+		flush_run(o);
+		o->run_start = pages[i];
+		o->run_count = 1;
+	}
+	return ferror(stdout) ? -EIO : 0;
+}
+
+static int cmd_dirty(const struct cli *c)
+{
+	struct tloop_walk_opts wo = { .sz = sizeof(wo), .flags = c->clear ? TLOOP_GET_CLEAR : 0 };
+	struct tloop_walk_result wr;
+	struct tloop_track_status ts;
+	struct dirty_out o = { .c = c };
+	char path[PATH_MAX];
+	int fd, ret;
+
+	fd = dev_open(c->devs[0], path, sizeof(path), O_RDONLY);
+	if (fd < 0)
+		return EXIT_FAIL;
+	ret = tloop_track_status(fd, &ts);
+	if (ret) {
+		errmsg("%s: %s", path, strerror(-ret));
+		close(fd);
+		return EXIT_FAIL;
+	}
+	if (!(ts.flags & TLOOP_TRACK_ON)) {
+		errmsg("%s: tracking is off (tloop track on %s)", path, path);
+		close(fd);
+		return EXIT_FAIL;
+	}
+	if (c->json) {
+		json_init(&o.j, stdout);
+		json_obj_begin(&o.j, NULL);
+		json_str(&o.j, "device", path);
+		json_u64(&o.j, "page_size", ts.page_size);
+		json_bool(&o.j, "cleared", c->clear);
+		if (c->ranges)
+			json_arr_begin(&o.j, "ranges", 0);
+		else
+			json_arr_begin(&o.j, "pages", 1);
+	}
+	ret = tloop_walk_written(fd, &wo, dirty_batch, &o, &wr);
+	close(fd);
+	if (c->ranges)
+		flush_run(&o);
+	if (c->json) {
+		json_arr_end(&o.j);
+		json_u64(&o.j, "count", wr.pages);
+		json_u64(&o.j, "generation", wr.generation);
+		json_bool(&o.j, "overflow", ret == -EOVERFLOW);
+		json_obj_end(&o.j);
+	}
+	fflush(stdout);
+	if (ret == -EOVERFLOW) {
+		errmsg("%s: the written set overflowed: every page counts as written "
+		       "(tloop clear %s, then copy everything)", path, path);
+		return EXIT_FAIL;
+	}
+	if (ret == -ENODATA) {
+		errmsg("%s: tracking is off", path);
+		return EXIT_FAIL;
+	}
+	if (ret) {
+		errmsg("%s: read the written set: %s", path, strerror(-ret));
+		return EXIT_FAIL;
+	}
+	return EXIT_OK;
+}
+
+static int cmd_clear(const struct cli *c)
+{
+	char path[PATH_MAX];
+	int fd, ret;
+
+	fd = dev_open(c->devs[0], path, sizeof(path), O_RDONLY);
+	if (fd < 0)
+		return EXIT_FAIL;
+	ret = tloop_clear_all(fd, NULL);
+	close(fd);
+	if (ret == -ENODATA) {
+		errmsg("%s: tracking is off", path);
+		return EXIT_FAIL;
+	}
+	if (ret) {
+		errmsg("%s: clear: %s", path, strerror(-ret));
+		return EXIT_FAIL;
+	}
+	return EXIT_OK;
+}
+
+/* Progress display: redrawn on a terminal, a line per second otherwise. */
+struct progress {
+	int tty;
+	int drawn;
+	double last;
+};
+
+static double mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void progress_cb(uint64_t done, uint64_t total, void *arg)
+{
+	struct progress *p = arg;
+	double t = mono();
+	char a[32], b[32];
+
+	if (t - p->last < (p->tty ? 0.1 : 1.0) && done != total)
+		return;
+	p->last = t;
+	if (p->tty) {
+		fprintf(stderr, "\r%s: sync: %s / %s (%3.0f%%)  ", prog,
+			format_size(done, a, sizeof(a)), format_size(total, b, sizeof(b)),
+			total ? 100.0 * (double)done / (double)total : 100.0);
+		p->drawn = 1;
+	} else {
+		fprintf(stderr, "%s: sync: progress %" PRIu64 "/%" PRIu64 " bytes\n", prog, done,
+			total);
+	}
+}
+
+static int cmd_sync(const struct cli *c)
+{
+	struct tloop_sync_opts o = { .sz = sizeof(o), .flags = c->sync_flags,
+				     .max_io = c->max_io };
+	struct progress p = { .tty = isatty(STDERR_FILENO), .last = 0 };
+	struct tloop_sync_result r;
+	char path[PATH_MAX], a[32], b[32];
+	struct json j;
+	int ret;
+
+	if (dev_path(c->devs[0], path, sizeof(path))) {
+		errmsg("%s: %s", c->devs[0], strerror(ENAMETOOLONG));
+		return EXIT_FAIL;
+	}
+	if (c->progress) {
+		o.progress = progress_cb;
+		o.progress_arg = &p;
+		p.last = mono();
+	}
+	ret = tloop_sync(path, c->area2, &o, &r);
+	if (p.drawn)
+		fputc('\n', stderr);
+	if (ret == -ENOTTY) {
+		errmsg("%s: not a tloop device", path);
+		return EXIT_FAIL;
+	}
+	if (ret) {
+		errmsg("%s: sync: %s: %s", path, r.msg, strerror(-ret));
+		if (r.pages || r.bytes)
+			errmsg("%s: the refresh of %s stopped midway; its baseline was removed, "
+			       "so the next sync copies everything", path, c->area2);
+		return EXIT_FAIL;
+	}
+	if (c->json) {
+		json_init(&j, stdout);
+		json_obj_begin(&j, NULL);
+		json_str(&j, "device", path);
+		json_str(&j, "area2", c->area2);
+		json_str(&j, "mode", r.full ? "full" : "incremental");
+		json_str(&j, "reason", tloop_sync_why_name(r.why));
+		json_u64(&j, "pages", r.pages);
+		json_u64(&j, "bytes", r.bytes);
+		json_u64(&j, "runs", r.runs);
+		json_u64(&j, "calls", r.calls);
+		json_u64(&j, "device_size", r.dev_size);
+		json_u64(&j, "page_size", r.page_size);
+		json_u64(&j, "generation", r.generation);
+		json_bool(&j, "baseline", r.baseline);
+		json_bool(&j, "direct_io", r.direct);
+		json_bool(&j, "fsync", !!(c->sync_flags & TLOOP_SYNC_FSYNC));
+		json_double(&j, "seconds", r.seconds);
+		json_obj_end(&j);
+	} else {
+		printf("%s -> %s: %s copy, %" PRIu64 " pages (%s) in %" PRIu64
+		       " runs, %.3f s; a full copy is %s\n", path, c->area2,
+		       r.full ? "full" : "incremental", r.pages, format_size(r.bytes, a, sizeof(a)),
+		       r.runs, r.seconds, format_size(r.dev_size, b, sizeof(b)));
+		if (r.full)
+			printf("  (full because %s)\n", tloop_sync_why_str(r.why));
+	}
+	if (r.why == TLOOP_SYNC_WHY_TRACK_OFF)
+		errmsg("%s: tracking is off, so every refresh copies everything "
+		       "(tloop track on %s)", path, path);
+	return EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+	char err[256];
+	struct cli c;
+	int ret;
+
+	ret = cli_parse(argc, argv, &c, err, sizeof(err));
+	if (ret) {
+		errmsg("%s", err);
+		fprintf(stderr, "Try '%s help' for more information.\n", prog);
+		return EXIT_USAGE;
+	}
+	switch (c.cmd) {
+	case CMD_HELP:
+		fputs(c.help_cmd ? "Usage:\n" : "", stdout);
+		fputs(cli_usage(c.help_cmd), stdout);
+		return EXIT_OK;
+	case CMD_VERSION:
+		printf("tloop %s (libtloop %s, ABI %d)\n", TLOOP_TOOL_VERSION, TLOOP_LIB_VERSION,
+		       TLOOP_ABI_VERSION);
+		return EXIT_OK;
+	case CMD_ATTACH:
+		return cmd_attach(&c);
+	case CMD_DETACH:
+		return cmd_detach(&c);
+	case CMD_LIST:
+		return cmd_list(&c);
+	case CMD_STATUS:
+		return cmd_status(&c);
+	case CMD_TRACK:
+		return cmd_track(&c);
+	case CMD_DIRTY:
+		return cmd_dirty(&c);
+	case CMD_CLEAR:
+		return cmd_clear(&c);
+	case CMD_SYNC:
+		return cmd_sync(&c);
+	}
+	return EXIT_FAIL;
+}
