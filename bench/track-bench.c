@@ -1,0 +1,237 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * track-bench: page-write tracking benchmarks, run inside one VM boot
+ * (make bench-track).  Nothing is asserted: a result is "not ok" only when a
+ * measurement could not be made.  Lines starting with "# bench:" carry the
+ * numbers.
+ *
+ *  1. fio write throughput on the stock loop driver, on tloop with tracking
+ *     off and on: psync 4 KiB random (O_DIRECT), 1 MiB sequential (O_DIRECT),
+ *     mmap engine 4 KiB random; printed as ratios.
+ *  2. GET+CLEAR time per GiB of device at 0.1 %, 1 %, 10 % and 100 % of the
+ *     pages written (random pages), three ways: with the write-back of the
+ *     dirty pages the stores left, with the write-back but nothing dirty, and
+ *     with TLOOP_GET_NOSYNC.
+ *  3. Memory used by the written set (status.mem_used) at those fractions.
+ *
+ * Backing files live in the VM's tmpfs (RAM), so the numbers are about the
+ * driver's CPU cost, not about a disk.  TLOOP_BENCH_FIO_SECONDS (default 5)
+ * and TLOOP_BENCH_GIB (device size for 2 and 3, default 1) tune the run.
+ *
+ * tloop-timeout: 3000
+ */
+#include "tlt-track.h"
+
+#define MIB (1UL << 20)
+#define BATCH TLOOP_GET_MAX_BATCH
+
+static unsigned long env_ul(const char *name, unsigned long dflt)
+{
+	const char *s = getenv(name);
+
+	return s && *s ? strtoul(s, NULL, 10) : dflt;
+}
+
+/* fio_write_kib() - run one fio job on @node; write bandwidth in KiB/s, or -1. */
+static double fio_write_kib(const char *node, const char *args, unsigned long seconds)
+{
+	char cmd[1024], line[8192];
+	double bw = -1;
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "fio --name=bench --filename=%s %s --runtime=%lu --time_based"
+		 " --group_reporting --minimal 2>/dev/null", node, args, seconds);
+	fflush(stdout);
+	p = popen(cmd, "r");
+	if (!p)
+		return -1;
+	while (fgets(line, sizeof(line), p)) {
+		char *save = NULL, *tok = strtok_r(line, ";", &save);
+
+		/* Terse format v3: field 48 is the write bandwidth in KiB/s. */
+		for (int field = 1; tok; field++, tok = strtok_r(NULL, ";", &save))
+			if (field == 48)
+				bw = strtod(tok, NULL);
+	}
+	if (pclose(p) != 0)
+		return -1;
+	return bw;
+}
+
+static const struct {
+	const char *name;
+	const char *args;
+} jobs[] = {
+	{ "psync 4K random (O_DIRECT)", "--ioengine=psync --rw=randwrite --bs=4k --direct=1" },
+	{ "psync 1M sequential (O_DIRECT)", "--ioengine=psync --rw=write --bs=1M --direct=1" },
+	{ "mmap 4K random", "--ioengine=mmap --rw=randwrite --bs=4k --fsync=256" },
+};
+#define NJOBS (sizeof(jobs) / sizeof(jobs[0]))
+
+/* Section 1: fio on loop, tloop (off), tloop (on). */
+static void bench_fio(void)
+{
+	static const char *const target[] = { "loop", "tloop off", "tloop on" };
+	unsigned long secs = env_ul("TLOOP_BENCH_FIO_SECONDS", 5);
+	uint64_t size = 256 * MIB;
+	double bw[3][NJOBS];
+	char sz[32];
+
+	snprintf(sz, sizeof(sz), "--size=%" PRIu64, size);
+	for (int t = 0; t < 3; t++) {
+		struct tlt_dev loopdev;
+		struct ttk_dev *d = NULL;
+		const char *node;
+		int ret;
+
+		if (t == 0) {
+			if (tlt_make_file("loop.img", (off_t)size, 0))
+				tlt_bail("loop.img");
+			ret = tlt_attach(&loopdev, TLT_LOOP, "loop.img", 0, 512, 0);
+			if (ret) {
+				errno = -ret;
+				tlt_bail("attach loop.img to the loop driver");
+			}
+			node = loopdev.path;
+		} else {
+			d = ttk_dev_open("tloop.img", size, 0);
+			if (t == 2 && ttk_enable(d->fd, 0))
+				tlt_bail("TRACK_ENABLE");
+			node = d->node;
+		}
+		for (size_t j = 0; j < NJOBS; j++) {
+			char args[512];
+
+			snprintf(args, sizeof(args), "%s %s", jobs[j].args, sz);
+			bw[t][j] = fio_write_kib(node, args, secs);
+			tlt_result(bw[t][j] > 0, "fio %s on %s: %.0f KiB/s", jobs[j].name, target[t],
+				   bw[t][j]);
+		}
+		if (t == 0) {
+			tlt_detach(&loopdev);
+			unlink("loop.img");
+		} else {
+			if (t == 2) {
+				struct tloop_track_status st;
+
+				if (!ttk_status(d->fd, &st))
+					tlt_diag("after fio: %" PRIu64 " pages in the set, mem_used %"
+						 PRIu64, (uint64_t)st.written, (uint64_t)st.mem_used);
+			}
+			ttk_dev_close(d);
+		}
+	}
+	tlt_diag("bench: fio write throughput, %lu s per job, 256 MiB device on tmpfs, KiB/s", secs);
+	tlt_diag("bench: %-32s %10s %10s %10s %9s %9s", "job", "loop", "tloop-off", "tloop-on",
+		 "on/off", "on/loop");
+	for (size_t j = 0; j < NJOBS; j++)
+		tlt_diag("bench: %-32s %10.0f %10.0f %10.0f %9.3f %9.3f", jobs[j].name, bw[0][j],
+			 bw[1][j], bw[2][j], bw[1][j] > 0 ? bw[2][j] / bw[1][j] : 0,
+			 bw[0][j] > 0 ? bw[2][j] / bw[0][j] : 0);
+}
+
+/* timed_get_clear() - one full GET+CLEAR walk; seconds, pages into *n, or -1. */
+static double timed_get_clear(int fd, unsigned int flags, uint64_t *buf, uint64_t *n)
+{
+	uint64_t cursor = 0;
+	double t0 = ttk_now();
+
+	*n = 0;
+	for (;;) {
+		struct tloop_written w;
+
+		if (ttk_get_one(fd, TLOOP_GET_CLEAR | flags, cursor, 0, buf, BATCH, &w))
+			return -1;
+		*n += w.count;
+		if (w.next_cursor == TLOOP_CURSOR_END)
+			break;
+		cursor = w.next_cursor;
+	}
+	return ttk_now() - t0;
+}
+
+/* Section 2 and 3: get-and-clear cost and set memory at several fractions. */
+static void bench_get(void)
+{
+	static const double frac[] = { 0.001, 0.01, 0.1, 1.0 };
+	uint64_t gib = env_ul("TLOOP_BENCH_GIB", 1), size = gib << 30;
+	uint64_t *buf = malloc(BATCH * sizeof(*buf)), *pick;
+	double res[4][3];
+	uint64_t mem[4], npages[4];
+	struct ttk_dev *d;
+	uint8_t *map;
+
+	d = ttk_dev_open("get.img", size, 0);
+	pick = calloc(d->nr_pages, sizeof(*pick));
+	if (!buf || !pick)
+		tlt_bail("malloc");
+	map = ttk_map(d->fd, size, 0);
+	if (ttk_enable(d->fd, 0))
+		tlt_bail("TRACK_ENABLE");
+	/* A random permutation: the first k entries are k distinct random pages. */
+	for (uint64_t i = 0; i < d->nr_pages; i++)
+		pick[i] = i;
+	for (uint64_t i = d->nr_pages - 1; i > 0; i--) {
+		uint64_t j = ttk_rand_below(i + 1), t = pick[i];
+
+		pick[i] = pick[j];
+		pick[j] = t;
+	}
+	for (int f = 0; f < 4; f++) {
+		uint64_t k = (uint64_t)(d->nr_pages * frac[f]), n[3];
+		struct tloop_track_status st;
+		struct ttk_pages tmp = { 0 };
+		bool ok = true;
+
+		npages[f] = k;
+		/* 1: stores leave k dirty pages; GET+CLEAR writes them back. */
+		for (uint64_t i = 0; i < k; i++)
+			ttk_touch(map + pick[i] * TTK_PAGE);
+		res[f][0] = timed_get_clear(d->fd, 0, buf, &n[0]);
+		/* 2: stores again, written back by a GET without CLEAR; then NOSYNC. */
+		for (uint64_t i = 0; i < k; i++)
+			ttk_touch(map + pick[i] * TTK_PAGE);
+		ttk_get_all_or_bail(d->fd, 0, BATCH, d->nr_pages, &tmp);
+		ttk_pages_free(&tmp);
+		if (ttk_status(d->fd, &st))
+			tlt_bail("STATUS");
+		mem[f] = st.mem_used;
+		res[f][2] = timed_get_clear(d->fd, TLOOP_GET_NOSYNC, buf, &n[2]);
+		/* 3: the same, but GET+CLEAR with the write-back that finds nothing dirty. */
+		for (uint64_t i = 0; i < k; i++)
+			ttk_touch(map + pick[i] * TTK_PAGE);
+		ttk_get_all_or_bail(d->fd, 0, BATCH, d->nr_pages, &tmp);
+		ttk_pages_free(&tmp);
+		res[f][1] = timed_get_clear(d->fd, 0, buf, &n[1]);
+		for (int m = 0; m < 3; m++)
+			ok = ok && res[f][m] >= 0 && n[m] == k;
+		if (!ok)
+			tlt_diag("fraction %g: expected %" PRIu64 " pages, got %" PRIu64 "/%" PRIu64
+				 "/%" PRIu64, frac[f], k, n[0], n[1], n[2]);
+		tlt_result(ok, "GET+CLEAR at %g %% written (%" PRIu64 " pages)", frac[f] * 100, k);
+	}
+	tlt_diag("bench: GET+CLEAR of the whole set, %" PRIu64 " GiB device (%" PRIu64 " pages),"
+		 " random pages, ms per GiB of device", gib, d->nr_pages);
+	tlt_diag("bench: %8s %9s %14s %14s %12s %12s %10s", "written", "pages", "+write-back",
+		 "+sync(clean)", "NOSYNC", "mem_used B", "B/page");
+	for (int f = 0; f < 4; f++)
+		tlt_diag("bench: %7g%% %9" PRIu64 " %14.3f %14.3f %12.3f %12" PRIu64 " %10.3f",
+			 frac[f] * 100, npages[f], res[f][0] * 1000 / (double)gib,
+			 res[f][1] * 1000 / (double)gib, res[f][2] * 1000 / (double)gib, mem[f],
+			 npages[f] ? (double)mem[f] / (double)npages[f] : 0);
+	tlt_diag("bench: one bit per page would be %" PRIu64 " bytes", d->nr_pages / 8);
+	ttk_unmap(map, size);
+	ttk_dev_close(d);
+	free(pick);
+	free(buf);
+}
+
+int main(void)
+{
+	ttk_require_tracking();
+	ttk_seed(0xbe4c4ULL);
+	tlt_plan(3 * NJOBS + 4);
+	bench_fio();
+	bench_get();
+	tlt_exit();
+}
