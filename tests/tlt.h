@@ -550,4 +550,19 @@ static inline int tlt_scale(void)
 	return v > 0 ? v : 1;
 }
 
+/* The real e2fsprogs (busybox's mke2fs applet only makes ext2). */
+#define TLT_MKE2FS	"/sbin/mke2fs"
+#define TLT_E2FSCK	"/sbin/e2fsck"
+
+/*
+ * tlt_need_ext4() - load ext4 and the crc32c it checksums with (the kernel
+ * cannot load modules on demand in the test VM); returns 0 or -1.
+ */
+static inline int tlt_need_ext4(void)
+{
+	tlt_modprobe("crc32c_generic");
+	tlt_modprobe("crc32c");
+	return tlt_modprobe("ext4");
+}
+
 #endif /* TLT_H */
