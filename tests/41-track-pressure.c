@@ -37,7 +37,7 @@ static uint64_t meminfo(const char *field)
 int main(void)
 {
 	uint64_t total = meminfo("MemTotal"), avail = meminfo("MemAvailable");
-	uint64_t dev_size, budget, hog_size, per_round, rounds = 4 * ttk_scale();
+	uint64_t dev_size, budget, hog_size, per_round, rounds = 2 * ttk_scale();
 	uint64_t stored = 0, reclaimed_before, churn, roff;
 	struct ttk_set want, ever;
 	struct ttk_dev *d;
@@ -57,10 +57,10 @@ int main(void)
 	if (mount("tmpfs", "big", "tmpfs", 0, opts))
 		tlt_bail("mount tmpfs %s", opts);
 	/* What may be written in total (it stays in RAM, in the tmpfs). */
-	budget = avail / 8 < 128 * MIB ? avail / 8 : 128 * MIB;
+	budget = avail / 16 < 16 * MIB * rounds ? avail / 16 : 16 * MIB * rounds;
 	per_round = budget / TTK_PAGE / rounds;
-	/* Leave the device's page cache about 192 MiB beyond the written budget. */
-	hog_size = avail > budget + 320 * MIB ? avail - budget - 320 * MIB : 0;
+	/* Leave the device's page cache about 128 MiB beyond the written budget. */
+	hog_size = avail > budget + 256 * MIB ? avail - budget - 256 * MIB : 0;
 	tlt_diag("MemTotal %" PRIu64 " MiB, MemAvailable %" PRIu64 " MiB, device %" PRIu64
 		 " MiB, memory taken %" PRIu64 " MiB, %" PRIu64 " pages stored per round",
 		 total / MIB, avail / MIB, dev_size / MIB, hog_size / MIB, per_round);
@@ -81,7 +81,7 @@ int main(void)
 	if (!buf || ttk_enable(d->fd, 0))
 		tlt_bail("setup");
 	reclaimed_before = meminfo("Cached");
-	churn = d->size / 2 < 384 * MIB ? d->size / 2 : 384 * MIB;
+	churn = d->size / 2 < 256 * MIB ? d->size / 2 : 256 * MIB;
 	roff = ttk_rand_below(d->size / MIB) * MIB;
 
 	for (uint64_t r = 0; r < rounds; r++) {
