@@ -23,7 +23,9 @@ SELFTEST_VM_TIMEOUT ?= 300
 TLOOP_SCALE ?= 1
 export TLOOP_CACHE TLOOP_SCALE VM_TIMEOUT
 
-B := $(CURDIR)/build
+# Where everything is built and where the logs go; give each concurrent `make test` its own.
+BUILD ?= $(CURDIR)/build
+B := $(abspath $(BUILD))
 IR := $(B)/initramfs
 KCACHE := $(TLOOP_CACHE)/kernels
 DEPS := $(B)/.deps-ok
@@ -142,7 +144,12 @@ VERDICTS := $(foreach k,$(KVER),$(B)/$(k)/run/verdict.json) \
 	$(if $(SELFTEST_TARGET),$(B)/selftest/verdict.json)
 
 # Kernels one after the other (the machine has few cores), then the self-test, then the sum.
+# One `make test` at a time per build directory (the lock waits for the other one).
 test: | $(DEPS)
+	@flock -n $(B)/.test.lock true || echo "make test: waiting for another make test using $(B)"
+	@flock $(B)/.test.lock $(MAKE) --no-print-directory test-locked
+
+test-locked:
 	@rm -f $(VERDICTS)
 	@for t in $(foreach k,$(KVER),test-$(k)) $(SELFTEST_TARGET); do \
 		$(MAKE) --no-print-directory $$t || exit 1; \
@@ -165,7 +172,7 @@ help:
 
 FORCE:
 
-.PHONY: all test selftest demo vm clean help tools-bin tests-bin FORCE
+.PHONY: all test test-locked selftest demo vm clean help tools-bin tests-bin FORCE
 
 # Other parts of the project add their own targets here (mk/<name>.mk).
 -include mk/*.mk

@@ -6,7 +6,8 @@
 # test's timeout, a test without a plan), each with a tiny initramfs (base + modules + that
 # one test), and passes only if every boot ends in a failed verdict for the expected reason
 # (the `selftest-expect:` line of the case).
-# Environment: KERNEL_DIR, BASE_CPIO, MODULES_CPIO, WARN_KO, OUT, VM_TIMEOUT (per boot).
+# Environment: KERNEL_DIR, BASE_CPIO, MODULES_CPIO, WARN_KO, OUT, VM_TIMEOUT (per boot),
+# SELFTEST_JOBS (boots at a time, default 2).
 set -eu
 
 : "${KERNEL_DIR:?}" "${BASE_CPIO:?}" "${MODULES_CPIO:?}" "${WARN_KO:?}" "${OUT:?}"
@@ -16,9 +17,9 @@ export VM_TIMEOUT=${VM_TIMEOUT:-300}
 rm -rf "$OUT"
 mkdir -p "$OUT"
 
-detected=0 missed=0
-start=$(date +%s)
-for case_file in "$here"/selftest/*.sh; do
+# run_case FILE - boot one fault; leaves $OUT/<case>/detected or $OUT/<case>/missed.
+run_case() {
+	case_file=$1
 	name=$(basename "$case_file" .sh)
 	expect=$(sed -n 's/^# selftest-expect: //p' "$case_file")
 	dir=$OUT/$name
@@ -31,12 +32,26 @@ for case_file in "$here"/selftest/*.sh; do
 	cat "$BASE_CPIO" "$MODULES_CPIO" "$dir/case.cpio" > "$dir/initramfs.cpio"
 	KERNEL_DIR=$KERNEL_DIR INITRD=$dir/initramfs.cpio OUT=$dir/run MODE=test \
 		"$here/run.sh"
-	if "$here/verdict.py" expect-fail "$dir/run" "$name" "$expect"; then
-		detected=$((detected + 1))
+	if "$here/verdict.py" expect-fail "$dir/run" "$name" "$expect" > "$dir/report"; then
+		touch "$dir/detected"
 	else
-		missed=$((missed + 1))
+		touch "$dir/missed"
 	fi
+	cat "$dir/report"
+}
+
+# A few boots at a time: each is mostly one busy QEMU thread.
+jobs=${SELFTEST_JOBS:-2}
+start=$(date +%s)
+for case_file in "$here"/selftest/*.sh; do
+	while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do
+		wait -n || true
+	done
+	run_case "$case_file" &
 done
+wait
+detected=$(find "$OUT" -mindepth 2 -maxdepth 2 -name detected | wc -l)
+missed=$(( $(ls "$here"/selftest/*.sh | wc -l) - detected ))
 secs=$(( $(date +%s) - start ))
 pass=false
 [ "$missed" -eq 0 ] && [ "$detected" -gt 0 ] && pass=true

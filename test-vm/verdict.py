@@ -200,8 +200,8 @@ def judge(run_dir, label):
             v["skipped"] += len(skips)
             v["skips"].extend(f"{name}: {s}" for s in skips)
             continue
-        why = [d[2:].strip() for d in t.diag if d.startswith("# tloop-run:")]
-        why = [w.split(":", 1)[1].strip() if ":" in w else w for w in why]
+        prefix = f"# tloop-run: {t.name}: "
+        why = [d[len(prefix):].strip() for d in t.diag if d.startswith(prefix)]
         if t.ok:
             why.append("reported ok by the runner but its own output has not ok lines")
         v["passed"] += p
