@@ -2,9 +2,11 @@
 /*
  * 40-track-oracle: the zero-loss oracle.  Writer threads (sharing one
  * mapping) and writer processes (each with its own mapping) store sequence
- * numbers into random pages of the device while a consumer loops: GET+CLEAR
- * through the cursor, then copy the reported pages from the device (pread)
- * into an area2 file.  After the writers stop, one last GET+CLEAR + copy;
+ * numbers into random pages of the first half of the device, and one more
+ * process writes runs of pages with O_DIRECT into the second half (a write
+ * in flight during a GET+CLEAR must be reported by a later one), while a
+ * consumer loops: GET+CLEAR through the cursor, then copy the reported pages
+ * from the device (pread; O_DIRECT for the second half) into an area2 file.  After the writers stop, one last GET+CLEAR + copy;
  * area2 must then equal the device byte for byte, and every page a writer
  * touched must hold non-zero data.  At least 10^6 page stores (times
  * TLOOP_SCALE).
@@ -22,11 +24,14 @@
 #define NPROCS 2
 #define NWRITERS (NTHREADS + NPROCS)
 #define BATCH 4096
+#define MMAP_PAGES (NPAGES / 2)
+#define DIO_ID 15
 
 /* Shared between the consumer, the threads and the writer processes. */
 struct shared {
 	atomic_ulong stores;
 	atomic_int done;
+	atomic_ulong dio_stores;
 	uint64_t quota;
 	uint64_t seed;
 	uint8_t touched[NPAGES];
@@ -41,11 +46,11 @@ static void writer(int id, uint8_t *m)
 	uint64_t state = sh->seed + (uint64_t)id * 0x1000193ULL, seq = 0, counted = 0;
 
 	while (seq < sh->quota) {
-		uint64_t r = ttk_rand_r(&state), p = r % NPAGES, run = 1;
+		uint64_t r = ttk_rand_r(&state), p = r % MMAP_PAGES, run = 1;
 
 		if ((r >> 40) % 16 == 0)	/* now and then a run of adjacent pages */
 			run = 2 + (r >> 48) % 7;
-		for (uint64_t k = 0; k < run && p + k < NPAGES && seq < sh->quota; k++) {
+		for (uint64_t k = 0; k < run && p + k < MMAP_PAGES && seq < sh->quota; k++) {
 			uint64_t slot = (r >> 20) % (TTK_PAGE / 8);
 			volatile uint64_t *v = (volatile uint64_t *)(m + (p + k) * TTK_PAGE) + slot;
 
@@ -83,8 +88,38 @@ static int writer_process(int id, const char *node)
 	return 0;
 }
 
+/* dio_writer() - O_DIRECT runs of whole pages into the second half until the others stop. */
+static int dio_writer(const char *node)
+{
+	uint64_t state = sh->seed ^ 0xd10d10ULL, seq = 0, pages = 0;
+	uint64_t *buf;
+	int fd = open(node, O_RDWR | O_DIRECT);
+
+	if (fd < 0 || posix_memalign((void **)&buf, TTK_PAGE, 16 * TTK_PAGE))
+		return 2;
+	while (atomic_load(&sh->done) < NWRITERS) {
+		uint64_t r = ttk_rand_r(&state);
+		uint64_t p = MMAP_PAGES + r % (NPAGES - MMAP_PAGES), run = 1 + (r >> 32) % 16;
+
+		if (p + run > NPAGES)
+			run = NPAGES - p;
+		for (uint64_t i = 0; i < run * TTK_PAGE / 8; i++)
+			buf[i] = ((uint64_t)DIO_ID << 56) | ++seq;
+		if (pwrite(fd, buf, run * TTK_PAGE, (off_t)(p * TTK_PAGE)) != (ssize_t)(run * TTK_PAGE))
+			return 3;
+		for (uint64_t k = 0; k < run; k++)
+			sh->touched[p + k] = 1;
+		pages += run;
+	}
+	atomic_store(&sh->dio_stores, pages);
+	free(buf);
+	close(fd);
+	return 0;
+}
+
 /* copy_round() - one GET+CLEAR walk; copy reported pages to area2.  Returns pages, -1 on error. */
-static long copy_round(int dev, int area2, uint64_t *pages, uint8_t *buf, uint64_t *calls)
+static long copy_round(int dev, int ddev, int area2, uint64_t *pages, uint8_t *buf,
+		       uint64_t *calls)
 {
 	uint64_t cursor = 0;
 	long n = 0;
@@ -105,9 +140,11 @@ static long copy_round(int dev, int area2, uint64_t *pages, uint8_t *buf, uint64
 		for (uint32_t i = 0; i < w.count;) {
 			uint32_t j = i + 1;
 
-			while (j < w.count && pages[j] == pages[j - 1] + 1 && j - i < 256)
+			while (j < w.count && pages[j] == pages[j - 1] + 1 && j - i < 256 &&
+			       pages[j] != MMAP_PAGES)
 				j++;
-			ttk_pread_all(dev, buf, (j - i) * TTK_PAGE, (off_t)(pages[i] * TTK_PAGE));
+			ttk_pread_all(pages[i] < MMAP_PAGES ? dev : ddev, buf, (j - i) * TTK_PAGE,
+				      (off_t)(pages[i] * TTK_PAGE));
 			ttk_pwrite_all(area2, buf, (j - i) * TTK_PAGE, (off_t)(pages[i] * TTK_PAGE));
 			i = j;
 		}
@@ -122,16 +159,16 @@ int main(void)
 {
 	uint64_t total = 1000000ULL * ttk_scale(), rounds = 0, copied = 0, calls = 0;
 	pthread_t th[NTHREADS];
-	pid_t pids[NPROCS];
+	pid_t pids[NPROCS], dio_pid;
 	uint64_t *pages = malloc(BATCH * sizeof(*pages));
-	uint8_t *buf = malloc(256 * TTK_PAGE), *buf2 = malloc(256 * TTK_PAGE);
+	uint8_t *buf = tlt_alloc(256 * TTK_PAGE), *buf2 = malloc(256 * TTK_PAGE);
 	uint64_t differ = 0, zero_touched = 0, nonzero_untouched = 0, ntouched = 0;
 	struct ttk_pages rest = { 0 };
 	struct ttk_dev *d;
 	bool ok = true;
 	double t0, t1;
 	long n;
-	int area2;
+	int area2, ddev;
 
 	ttk_require_tracking();
 	tlt_plan(5);
@@ -145,10 +182,14 @@ int main(void)
 	if (area2 < 0 || ftruncate(area2, DEV_SIZE))
 		tlt_bail("area2");
 	map = ttk_map(d->fd, DEV_SIZE, 0);
+	ddev = open(d->node, O_RDONLY | O_DIRECT | O_CLOEXEC);
+	if (ddev < 0)
+		tlt_bail("open %s O_DIRECT", d->node);
 	if (ttk_enable(d->fd, 0))
 		tlt_bail("TRACK_ENABLE");
-	tlt_diag("%d threads + %d processes, %" PRIu64 " page stores into %lu pages", NTHREADS,
-		 NPROCS, sh->quota * NWRITERS, NPAGES);
+	tlt_diag("%d threads + %d processes, %" PRIu64 " page stores into %lu pages; one O_DIRECT"
+		 " process writing into %lu pages", NTHREADS, NPROCS, sh->quota * NWRITERS,
+		 MMAP_PAGES, NPAGES - MMAP_PAGES);
 
 	t0 = ttk_now();
 	fflush(stdout);
@@ -159,12 +200,17 @@ int main(void)
 		if (pids[i] < 0)
 			tlt_bail("fork");
 	}
+	dio_pid = fork();
+	if (dio_pid == 0)
+		_exit(dio_writer(d->node));
+	if (dio_pid < 0)
+		tlt_bail("fork");
 	for (int i = 0; i < NTHREADS; i++)
 		if (pthread_create(&th[i], NULL, writer_thread, (void *)(uintptr_t)i))
 			tlt_bail("pthread_create");
 
 	while (atomic_load(&sh->done) < NWRITERS) {
-		n = copy_round(d->fd, area2, pages, buf, &calls);
+		n = copy_round(d->fd, ddev, area2, pages, buf, &calls);
 		if (n < 0) {
 			ok = false;
 			break;
@@ -179,11 +225,13 @@ int main(void)
 		pthread_join(th[i], NULL);
 	for (int i = 0; i < NPROCS; i++)
 		ok = ttk_wait_ok(pids[i]) && ok;
+	ok = ttk_wait_ok(dio_pid) && ok;
 	t1 = ttk_now();
 	tlt_result(ok && atomic_load(&sh->stores) == sh->quota * NWRITERS,
-		   "writers made %lu page stores while the consumer copied", atomic_load(&sh->stores));
+		   "writers made %lu page stores and %lu O_DIRECT page writes while the consumer"
+		   " copied", atomic_load(&sh->stores), atomic_load(&sh->dio_stores));
 
-	n = copy_round(d->fd, area2, pages, buf, &calls);
+	n = copy_round(d->fd, ddev, area2, pages, buf, &calls);
 	tlt_result(n >= 0, "last GET+CLEAR + copy (%ld pages)", n);
 	copied += n > 0 ? (uint64_t)n : 0;
 	rounds++;
@@ -196,7 +244,9 @@ int main(void)
 	ttk_pages_free(&rest);
 
 	for (uint64_t off = 0; off < DEV_SIZE; off += 256 * TTK_PAGE) {
-		ttk_pread_all(d->fd, buf, 256 * TTK_PAGE, (off_t)off);
+		/* The O_DIRECT half is read with O_DIRECT, like the consumer did. */
+		ttk_pread_all(off < MMAP_PAGES * TTK_PAGE ? d->fd : ddev, buf, 256 * TTK_PAGE,
+			      (off_t)off);
 		ttk_pread_all(area2, buf2, 256 * TTK_PAGE, (off_t)off);
 		for (uint64_t i = 0; i < 256; i++) {
 			uint64_t p = off / TTK_PAGE + i;
@@ -223,6 +273,7 @@ int main(void)
 
 	ttk_unmap(map, DEV_SIZE);
 	close(area2);
+	close(ddev);
 	unlink("area2.img");
 	if (ttk_dev_close(d))
 		tlt_diag("removing the device failed");

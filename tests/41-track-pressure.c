@@ -59,8 +59,8 @@ int main(void)
 	/* What may be written in total (it stays in RAM, in the tmpfs). */
 	budget = avail / 16 < 16 * MIB * rounds ? avail / 16 : 16 * MIB * rounds;
 	per_round = budget / TTK_PAGE / rounds;
-	/* Leave the device's page cache about 128 MiB beyond the written budget. */
-	hog_size = avail > budget + 256 * MIB ? avail - budget - 256 * MIB : 0;
+	/* Leave 224 MiB besides the written budget: page cache, kernel, this test. */
+	hog_size = avail > budget + 224 * MIB ? avail - budget - 224 * MIB : 0;
 	tlt_diag("MemTotal %" PRIu64 " MiB, MemAvailable %" PRIu64 " MiB, device %" PRIu64
 		 " MiB, memory taken %" PRIu64 " MiB, %" PRIu64 " pages stored per round",
 		 total / MIB, avail / MIB, dev_size / MIB, hog_size / MIB, per_round);
@@ -81,7 +81,7 @@ int main(void)
 	if (!buf || ttk_enable(d->fd, 0))
 		tlt_bail("setup");
 	reclaimed_before = meminfo("Cached");
-	churn = d->size / 2 < 256 * MIB ? d->size / 2 : 256 * MIB;
+	churn = d->size / 2 < 160 * MIB ? d->size / 2 : 160 * MIB;
 	roff = ttk_rand_below(d->size / MIB) * MIB;
 
 	for (uint64_t r = 0; r < rounds; r++) {
