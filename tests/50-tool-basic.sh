@@ -1,0 +1,143 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# 50-tool-basic: the happy path of every tloop subcommand (attach with each
+# option, list, status, track on/off, dirty, dirty --ranges, dirty --clear,
+# clear, sync, detach, detach --all, help, --version), checked against what
+# the test wrote and against sysfs.
+# tloop-timeout: 120
+set -u
+
+n=0
+failed=0
+# res NAME COMMAND... - one result: ok if COMMAND succeeds.
+res() {
+	name=$1
+	shift
+	n=$((n + 1))
+	if "$@"; then
+		echo "ok $n $name"
+	else
+		echo "not ok $n $name"
+		failed=1
+	fi
+}
+# diag TEXT... - print a diagnostic, each line prefixed with "# ".
+diag() {
+	printf '%s\n' "$*" | sed 's/^/# /'
+}
+# same WHAT EXPECTED GOT - compare two strings, print both when they differ.
+same() {
+	[ "$2" = "$3" ] && return 0
+	diag "$1: expected:" "$2" "got:" "$3"
+	return 1
+}
+# page DEV N [COUNT] - write COUNT (1) pages of random data at page N.
+page() {
+	dd if=/dev/urandom of="$1" bs=4096 seek="$2" count="${3:-1}" conv=notrunc 2>/dev/null
+}
+cleanup() {
+	umount mnt 2>/dev/null
+	for d in $dev3 $devs; do
+		tloop detach "$d" 2>/dev/null
+	done
+}
+devs=
+dev3=
+trap cleanup EXIT
+
+echo "KTAP version 1"
+echo "1..24"
+
+out=$(tloop --version)
+res "tloop --version names the tool" sh -c "echo '$out' | grep -q '^tloop [0-9]'"
+out=$(tloop help)
+res "tloop help lists the commands" sh -c "echo '$out' | grep -q 'tloop sync DEV AREA2'"
+
+truncate -s 8M a.img
+dev=$(tloop attach a.img)
+devs="$devs $dev"
+name=${dev#/dev/}
+res "attach prints the new device" sh -c "[ -b '$dev' ] && [ -d /sys/block/$name ]"
+diag "attached $dev"
+
+line=$(tloop list | grep "^$dev ")
+res "list shows the device, its size, no tracking, the backing file" \
+	sh -c "echo '$line' | grep -q '^$dev  *8M  *-  *off  *-  *$PWD/a.img\$'"
+[ $? -eq 0 ] || diag "line: $line" "$(tloop list)"
+head=$(tloop list | head -n 1)
+nohead=$(tloop list -n | head -n 1)
+res "list has a header, --noheadings drops it" \
+	sh -c "echo '$head' | grep -q '^DEVICE' && ! echo '$nohead' | grep -q '^DEVICE'"
+res "list --bytes prints sizes in bytes" sh -c "tloop list --bytes | grep -q '^$dev  *8388608 '"
+
+res "track on" tloop track on "$dev"
+st=$(tloop status "$dev")
+res "status shows tracking on with 0 written pages" \
+	sh -c "echo '$st' | grep -q 'tracking: *on' && echo '$st' | grep -q 'written: *0 pages'"
+[ $? -eq 0 ] || diag "$st"
+
+page "$dev" 1 2
+page "$dev" 5
+res "dirty lists the written pages" same "dirty" "$(printf '1\n2\n5')" "$(tloop dirty "$dev")"
+res "dirty --ranges coalesces them" same "dirty --ranges" "$(printf '1-2\n5')" \
+	"$(tloop dirty --ranges "$dev")"
+res "list counts 3 written pages" sh -c "tloop list | grep -q '^$dev .* on  *3 '"
+res "dirty --clear prints and clears" same "dirty --clear" "$(printf '1\n2\n5')" \
+	"$(tloop dirty --clear "$dev")"
+res "after dirty --clear the set is empty" same "dirty" "" "$(tloop dirty "$dev")"
+
+page "$dev" 7
+tloop clear "$dev"
+res "clear empties the set" same "dirty after clear" "" "$(tloop dirty "$dev")"
+
+out=$(tloop sync --create "$dev" b.img)
+res "first sync copies everything" sh -c "echo '$out' | grep -q 'full copy, 2048 pages (8M)'"
+[ $? -eq 0 ] || diag "$out"
+res "area2 equals the device" cmp -s "$dev" b.img
+
+page "$dev" 3
+page "$dev" 2000 4
+out=$(tloop sync "$dev" b.img)
+res "second sync copies only the 5 written pages in 2 runs" \
+	sh -c "echo '$out' | grep -q 'incremental copy, 5 pages (20K) in 2 runs'"
+[ $? -eq 0 ] || diag "$out"
+res "area2 equals the device again" cmp -s "$dev" b.img
+
+res "track off" tloop track off "$dev"
+res "status shows tracking off" sh -c "tloop status '$dev' | grep -q 'tracking: *off'"
+
+truncate -s 8M c.img
+dev2=$(tloop attach --read-only --block-size 4096 --size 4M --track c.img)
+devs="$devs $dev2"
+st=$(tloop status --bytes "$dev2")
+res "attach --read-only --block-size 4096 --size 4M --track" \
+	sh -c "echo '$st' | grep -q 'size: *4194304 ' && echo '$st' | grep -q 'block size: *4096' &&
+	       echo '$st' | grep -q 'flags: *ro\$' && echo '$st' | grep -q 'tracking: *on' &&
+	       [ \$(cat /sys/block/${dev2#/dev/}/ro) = 1 ]"
+[ $? -eq 0 ] || diag "$st"
+
+# Direct I/O needs a backing filesystem that supports O_DIRECT (tmpfs on 6.1
+# does not): an ext4 on another tloop device.
+truncate -s 32M fs.img
+fsdev=$(tloop attach fs.img)
+devs="$devs $fsdev"
+mkdir mnt
+modprobe ext4 2>/dev/null
+mkfs.ext4 -q -F "$fsdev" && mount -t ext4 "$fsdev" mnt || diag "cannot mount ext4 on $fsdev"
+truncate -s 1M mnt/d.img
+dev3=$(tloop attach --direct-io mnt/d.img)
+res "attach --direct-io" sh -c "[ -n '$dev3' ] && tloop status '$dev3' | grep -q 'flags: *dio\$'"
+[ -n "$dev3" ] && tloop detach "$dev3"
+dev3=
+umount mnt
+tloop detach "$fsdev"
+
+res "detach two devices" sh -c "tloop detach $dev $dev2 && [ ! -d /sys/block/$name ] &&
+	[ ! -d /sys/block/${dev2#/dev/} ]"
+tloop attach a.img > /dev/null
+tloop attach c.img > /dev/null
+res "detach --all detaches the rest" sh -c "[ \$(tloop list -n | wc -l) = 2 ] && tloop detach --all &&
+	[ -z \"\$(tloop list -n)\" ]"
+devs=
+
+exit $failed

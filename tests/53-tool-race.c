@@ -1,0 +1,180 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * 53-tool-race: `tloop sync` in a loop while writers keep storing into the
+ * device (mmap stores, buffered pwrite, O_DIRECT pwrite, partial pages),
+ * and for a while a second consumer (`tloop dirty --clear`) steals pages
+ * from the written set.  Every refresh must succeed; a theft must turn the
+ * next refresh into a full copy rather than a stale area2; after the writers
+ * stop, one more refresh must make area2 equal to the device byte for byte,
+ * and a refresh after that must copy nothing.
+ * tloop-timeout: 300
+ */
+#include "tlt-tool.h"
+
+#include <signal.h>
+
+#define NR_PAGES 8192UL		/* 32 MiB */
+
+static volatile sig_atomic_t stop;
+
+static void on_term(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+/* writer() - store into random pages until SIGTERM; never returns. */
+static void __attribute__((noreturn)) writer(const char *node, unsigned int seed)
+{
+	int fd = open(node, O_RDWR | O_CLOEXEC);
+	int dfd = open(node, O_RDWR | O_DIRECT | O_CLOEXEC);
+	uint8_t *map, *dbuf;
+	uint32_t ver = 1;
+
+	signal(SIGTERM, on_term);
+	if (fd < 0 || dfd < 0 || posix_memalign((void **)&dbuf, TTL_PAGE, TTL_PAGE))
+		_exit(2);
+	map = mmap(NULL, NR_PAGES * TTL_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED)
+		_exit(3);
+	srand(seed);
+	while (!stop) {
+		uint64_t p = (uint64_t)rand() % NR_PAGES;
+		int how = rand() % 8;
+
+		ver++;
+		if (how < 4) {
+			ttl_pattern(map + p * TTL_PAGE, p, ver);
+		} else if (how == 4) {
+			/* A few bytes in the middle of a page. */
+			memcpy(map + p * TTL_PAGE + 1000, &ver, sizeof(ver));
+		} else if (how < 7) {
+			uint8_t buf[TTL_PAGE];
+
+			ttl_pattern(buf, p, ver);
+			if (pwrite(fd, buf, TTL_PAGE, (off_t)(p * TTL_PAGE)) != (ssize_t)TTL_PAGE)
+				_exit(4);
+		} else {
+			ttl_pattern(dbuf, p, ver);
+			if (pwrite(dfd, dbuf, TTL_PAGE, (off_t)(p * TTL_PAGE)) != (ssize_t)TTL_PAGE)
+				_exit(5);
+		}
+		if (!(ver % 64))
+			usleep(1000);
+	}
+	munmap(map, NR_PAGES * TTL_PAGE);
+	_exit(0);
+}
+
+/* stealer() - another consumer clearing the set now and then, until SIGTERM. */
+static void __attribute__((noreturn)) stealer(const char *node)
+{
+	struct ttl_run r;
+
+	signal(SIGTERM, on_term);
+	while (!stop) {
+		if (ttl_run(&r, "dirty --clear %s", node) != 0)
+			_exit(6);
+		usleep(30000);
+	}
+	_exit(0);
+}
+
+static int reap(pid_t pid, const char *what)
+{
+	int st;
+
+	kill(pid, SIGTERM);
+	if (waitpid(pid, &st, 0) < 0)
+		tlt_bail("waitpid %s", what);
+	if (!WIFEXITED(st) || WEXITSTATUS(st)) {
+		tlt_diag("%s ended with status 0x%x", what, st);
+		return 1;
+	}
+	return 0;
+}
+
+int main(void)
+{
+	unsigned int seed = 5353;
+	int scale = getenv("TLOOP_SCALE") ? atoi(getenv("TLOOP_SCALE")) : 1;
+	double secs = 6.0 * (scale > 0 ? scale : 1), t0;
+	unsigned int syncs = 0, failures = 0, incr = 0, full = 0, stolen = 0;
+	uint64_t copied = 0;
+	pid_t wpid, spid = -1;
+	bool stealing = false, stolen_phase_done = false;
+	struct ttl_json *j;
+	char node[64];
+	int bad;
+
+	tlt_plan(6);
+	ttl_attach("area1.img", NR_PAGES * TTL_PAGE, "--track", node, sizeof(node));
+	j = ttl_sync_json(node, "area2.img", "--create");
+	if (!j)
+		tlt_bail("first sync");
+	ttl_jfree(j);
+	tlt_diag("seed %u, %.0f s of writes; stealer during the middle third", seed, secs);
+
+	wpid = fork();
+	if (wpid < 0)
+		tlt_bail("fork");
+	if (!wpid)
+		writer(node, seed);
+
+	t0 = ttl_now();
+	while (ttl_now() - t0 < secs) {
+		double t = ttl_now() - t0;
+
+		if (!stealing && !stolen_phase_done && t > secs / 3) {
+			spid = fork();
+			if (spid < 0)
+				tlt_bail("fork");
+			if (!spid)
+				stealer(node);
+			stealing = true;
+		}
+		if (stealing && t > 2 * secs / 3) {
+			failures += reap(spid, "stealer");
+			stealing = false;
+			stolen_phase_done = true;
+		}
+		j = ttl_sync_json(node, "area2.img", "");
+		syncs++;
+		if (!j) {
+			failures++;
+			continue;
+		}
+		if (!strcmp(ttl_jstr(j, "mode"), "incremental"))
+			incr++;
+		else
+			full++;
+		if (!strcmp(ttl_jstr(j, "reason"), "concurrent-clear") ||
+		    !strcmp(ttl_jstr(j, "reason"), "generation"))
+			stolen++;
+		copied += ttl_ju64(j, "pages", 0);
+		ttl_jfree(j);
+	}
+	if (stealing)
+		failures += reap(spid, "stealer");
+	bad = reap(wpid, "writer");
+	tlt_diag("%u refreshes while writing: %u incremental, %u full (%u after a theft), "
+		 "%" PRIu64 " pages copied", syncs, incr, full, stolen, copied);
+	tlt_result(!failures && !bad, "every refresh and every writer succeeded");
+	tlt_result(incr > 0, "refreshes were incremental while nobody stole (%u)", incr);
+	tlt_result(!stolen_phase_done || stolen > 0,
+		   "a theft by another consumer led to full copies (%u)", stolen);
+
+	j = ttl_sync_json(node, "area2.img", "");
+	tlt_result(j != NULL, "the final refresh succeeds");
+	if (j)
+		tlt_diag("final refresh: %s, %" PRIu64 " pages", ttl_jstr(j, "mode"),
+			 ttl_ju64(j, "pages", 0));
+	ttl_jfree(j);
+	tlt_result(ttl_cmp_files(node, "area2.img", NR_PAGES * TTL_PAGE) < 0,
+		   "after the writers stopped, area2 equals the device byte for byte");
+	j = ttl_sync_json(node, "area2.img", "");
+	tlt_result(j && !strcmp(ttl_jstr(j, "mode"), "incremental") && ttl_ju64(j, "pages", 1) == 0,
+		   "one more refresh copies nothing");
+	ttl_jfree(j);
+	tlt_exit();
+}

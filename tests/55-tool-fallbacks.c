@@ -1,0 +1,192 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * 55-tool-fallbacks: area2 is never left silently stale.  Each situation in
+ * which the baseline cannot be trusted must make `tloop sync` copy
+ * everything, with the documented reason: a new or resized area2, a missing
+ * or damaged sidecar, a clear by someone else, tracking toggled, tracking
+ * off, a re-attached device, an overflowed set, --full.  A refresh that
+ * fails midway (ENOSPC after the set was cleared) must drop the baseline so
+ * that the next one is full.  After every refresh area2 must equal the
+ * device byte for byte.
+ * tloop-timeout: 200
+ */
+#include "tlt-tool.h"
+
+#include <sys/mount.h>
+
+#define NR_PAGES 1024UL		/* 4 MiB */
+#define SIZE (NR_PAGES * TTL_PAGE)
+
+static uint32_t ver = 1;
+
+/* store() - write the next pattern version into @n pages from @p. */
+static void store(const char *node, uint64_t p, uint64_t n)
+{
+	uint8_t buf[TTL_PAGE];
+	int fd = open(node, O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		tlt_bail("open %s", node);
+	ver++;
+	for (uint64_t i = p; i < p + n; i++) {
+		ttl_pattern(buf, i, ver);
+		if (pwrite(fd, buf, TTL_PAGE, (off_t)(i * TTL_PAGE)) != (ssize_t)TTL_PAGE)
+			tlt_bail("pwrite %s", node);
+	}
+	if (fsync(fd))
+		tlt_bail("fsync %s", node);
+	close(fd);
+}
+
+/*
+ * check() - `tloop sync --json @opts`: mode and reason as expected, @pages
+ * copied (unless ~0), area2 equal to the device afterwards.
+ */
+static void check(const char *node, const char *area2, uint64_t size, const char *opts,
+		  const char *mode, const char *reason, uint64_t pages, const char *name)
+{
+	struct ttl_json *j = ttl_sync_json(node, area2, opts);
+	bool ok = j != NULL;
+
+	if (ok && (strcmp(ttl_jstr(j, "mode"), mode) || strcmp(ttl_jstr(j, "reason"), reason))) {
+		tlt_diag("mode %s, reason %s; expected %s, %s", ttl_jstr(j, "mode"),
+			 ttl_jstr(j, "reason"), mode, reason);
+		ok = false;
+	}
+	if (ok && pages != ~0ULL && ttl_ju64(j, "pages", 0) != pages) {
+		tlt_diag("%" PRIu64 " pages copied, expected %" PRIu64, ttl_ju64(j, "pages", 0),
+			 pages);
+		ok = false;
+	}
+	if (ok && ttl_cmp_files(node, area2, size) >= 0)
+		ok = false;
+	tlt_result(ok, "%s: %s copy (%s), area2 equals the device", name, mode, reason);
+	ttl_jfree(j);
+}
+
+static bool exists(const char *path)
+{
+	return access(path, F_OK) == 0;
+}
+
+int main(void)
+{
+	struct ttl_run r;
+	char node[64], big[64];
+	int fd, idx, filler;
+	bool ok;
+
+	tlt_plan(20);
+	idx = ttl_attach("area1.img", SIZE, "--track", node, sizeof(node));
+	store(node, 0, NR_PAGES);
+
+	check(node, "area2.img", SIZE, "--create", "full", "new-area2", NR_PAGES, "first sync");
+	store(node, 7, 3);
+	check(node, "area2.img", SIZE, "", "incremental", "incremental", 3, "3 pages written");
+
+	unlink("area2.img.tloop");
+	store(node, 500, 1);
+	check(node, "area2.img", SIZE, "", "full", "no-baseline", NR_PAGES, "sidecar removed");
+
+	fd = open("area2.img.tloop", O_WRONLY | O_TRUNC);
+	if (fd < 0 || write(fd, "tloop-baseline 1\ngarbage\n", 25) != 25)
+		tlt_bail("damage the sidecar");
+	close(fd);
+	check(node, "area2.img", SIZE, "", "full", "no-baseline", NR_PAGES, "sidecar damaged");
+
+	store(node, 20, 2);
+	ttl_run(&r, "clear %s", node);
+	check(node, "area2.img", SIZE, "", "full", "generation", NR_PAGES,
+	      "set cleared by someone else");
+
+	store(node, 30, 1);
+	ttl_run(&r, "track off %s", node);
+	ttl_run(&r, "track on %s", node);
+	check(node, "area2.img", SIZE, "", "full", "generation", NR_PAGES, "tracking toggled");
+
+	check(node, "area2.img", SIZE, "--full", "full", "requested", NR_PAGES, "--full");
+
+	ttl_run(&r, "track off %s", node);
+	store(node, 40, 2);
+	ttl_run(&r, "sync %s area2.img", node);
+	tlt_result(r.status == 0 && strstr(r.err, "tracking is off") && !exists("area2.img.tloop") &&
+		   ttl_cmp_files(node, "area2.img", SIZE) < 0,
+		   "tracking off: full copy, a warning, no baseline recorded");
+	check(node, "area2.img", SIZE, "", "full", "tracking-off", NR_PAGES,
+	      "tracking still off");
+
+	ttl_run(&r, "track on %s", node);
+	check(node, "area2.img", SIZE, "", "full", "no-baseline", NR_PAGES, "tracking back on");
+
+	/* Detach and attach the same file again: another attachment. */
+	ttl_run(&r, "detach %s", node);
+	ttl_forget(idx);
+	idx = ttl_attach("area1.img", 0, "--track", node, sizeof(node));
+	check(node, "area2.img", SIZE, "", "full", "other-attachment", NR_PAGES, "re-attached");
+	store(node, 1, 1);
+	check(node, "area2.img", SIZE, "", "incremental", "incremental", 1, "after re-attach");
+
+	if (truncate("area2.img", SIZE / 4))
+		tlt_bail("truncate");
+	check(node, "area2.img", SIZE, "--resize", "full", "new-area2", NR_PAGES, "--resize");
+
+	/*
+	 * Overflow: a 64 MiB device whose set may use 600 bytes (a 32-byte
+	 * table and one 512-byte chunk of 4096 pages): writes in two chunks
+	 * overflow it.
+	 */
+	ttl_attach("big.img", 64UL << 20, "", big, sizeof(big));
+	ttl_run(&r, "track on --mem-limit 600 %s", big);
+	ok = r.status == 0;
+	check(big, "big2.img", 64UL << 20, "--create", "full", "new-area2", 16384, "big device");
+	store(big, 0, 1);
+	store(big, 5000, 1);
+	ttl_run(&r, "status %s", big);
+	ok = ok && strstr(r.out, "overflow") != NULL;
+	if (!ok)
+		ttl_show("tloop status", &r);
+	tlt_result(ok, "writes in two chunks overflow a 600-byte set");
+	check(big, "big2.img", 64UL << 20, "", "full", "overflow", 16384, "overflowed set");
+	store(big, 1, 1);
+	check(big, "big2.img", 64UL << 20, "", "incremental", "incremental", 1,
+	      "after the overflow was handled");
+	unlink("big2.img");
+
+	/*
+	 * A refresh that fails midway: area2 on a full filesystem where part of
+	 * it is a hole.  The written pages were cleared by the failed refresh;
+	 * the baseline must be gone so that the next refresh copies everything.
+	 */
+	mkdir("small", 0700);
+	if (mount("tmpfs", "small", "tmpfs", 0, "size=8M"))
+		tlt_bail("mount tmpfs");
+	check(node, "small/a2.img", SIZE, "--create", "full", "new-area2", NR_PAGES,
+	      "area2 on a small tmpfs");
+	fd = open("small/a2.img", O_RDWR);
+	if (fd < 0 || fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				 100 * TTL_PAGE, 100 * TTL_PAGE))
+		tlt_bail("punch a hole in small/a2.img");
+	close(fd);
+	filler = open("small/filler", O_WRONLY | O_CREAT, 0600);
+	if (filler < 0)
+		tlt_bail("create filler");
+	{
+		static uint8_t zero[TTL_PAGE];
+
+		while (write(filler, zero, sizeof(zero)) == (ssize_t)sizeof(zero))
+			;
+	}
+	close(filler);
+	store(node, 0, 300);
+	ttl_run(&r, "sync %s small/a2.img", node);
+	tlt_result(r.status == 1 && strstr(r.err, "No space left on device") &&
+		   strstr(r.err, "next sync copies everything") && !exists("small/a2.img.tloop"),
+		   "a refresh failing midway (ENOSPC) says so and drops the baseline");
+	if (r.status != 1)
+		ttl_show("tloop sync", &r);
+	unlink("small/filler");
+	check(node, "small/a2.img", SIZE, "", "full", "no-baseline", NR_PAGES,
+	      "the refresh after the failure");
+	umount("small");
+	tlt_exit();
+}
