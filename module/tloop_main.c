@@ -211,4 +211,3 @@ module_init(tloop_init);
 module_exit(tloop_exit);
 MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("tloop: file-backed block devices that track page writes");
-MODULE_ALIAS("devname:tloop-control");

@@ -10,11 +10,13 @@
  *
  * Conventions of this interface:
  *  - Every argument struct starts with a __u32 @size that the caller sets
- *    to sizeof() the struct it was compiled with.  The kernel accepts a
- *    smaller size from an older caller (missing fields read as zero) and a
- *    larger one from a newer caller as long as the bytes it does not know
- *    are zero (otherwise -E2BIG).  Replies are written up to the smaller of
- *    the two sizes.
+ *    to sizeof() the struct it was compiled with.  A size below the
+ *    struct's first published size (for ABI version 1: the whole struct as
+ *    defined here) is -EINVAL; when a struct grows, callers built against
+ *    an older header keep working and the new fields read as zero.  A
+ *    larger size from a newer caller is accepted as long as the bytes the
+ *    kernel does not know are zero (otherwise -E2BIG); sizes above 4096
+ *    are -E2BIG.  Replies are written up to the kernel's size.
  *  - Commands are matched on type, number and direction, not on the size
  *    encoded in the command word, so a grown struct keeps its command.
  *  - Reserved fields and undefined flag bits must be zero (-EINVAL).
