@@ -253,7 +253,8 @@ struct tloop_track_status {
  *	returned or cleared: treat every page as written, then use
  *	TLOOP_CLEAR_WRITTEN with TLOOP_CLEAR_ALL *before* copying.
  * @reserved0: must be zero.
- * @end: in: page index to stop before, 0 for the end of the device.
+ * @end: in: page index to stop before, 0 for the end of the device; an
+ *	@end past the number of pages, or below @cursor, is -EINVAL.
  * @reserved: must be zero.
  *
  * Returns 0, -ENODATA if tracking is off, -EFAULT if @pages cannot be
@@ -316,7 +317,7 @@ struct tloop_clear {
 #define TLOOP_GET_INFO		_IOWR(TLOOP_IOC_MAGIC, 0x10, struct tloop_info)
 /** TLOOP_TRACK_ENABLE - turn tracking on with an empty set. */
 #define TLOOP_TRACK_ENABLE	_IOW(TLOOP_IOC_MAGIC, 0x11, struct tloop_track_enable)
-/** TLOOP_TRACK_DISABLE - turn tracking off and drop the set (no argument). */
+/** TLOOP_TRACK_DISABLE - turn tracking off and drop the set (no argument; 0 if already off). */
 #define TLOOP_TRACK_DISABLE	_IO(TLOOP_IOC_MAGIC, 0x12)
 /** TLOOP_TRACK_STATUS - report the tracking state. */
 #define TLOOP_TRACK_STATUS	_IOWR(TLOOP_IOC_MAGIC, 0x13, struct tloop_track_status)
