@@ -56,8 +56,8 @@ res "tloop help lists the commands" sh -c "echo '$out' | grep -q 'tloop sync DEV
 truncate -s 8M a.img
 dev=$(tloop attach a.img)
 devs="$devs $dev"
-name=${dev#/dev/}
-res "attach prints the new device" sh -c "[ -b '$dev' ] && [ -d /sys/block/$name ]"
+dname=${dev#/dev/}
+res "attach prints the new device" sh -c "[ -b '$dev' ] && [ -d /sys/block/$dname ]"
 diag "attached $dev"
 
 line=$(tloop list | grep "^$dev ")
@@ -132,7 +132,7 @@ dev3=
 umount mnt
 tloop detach "$fsdev"
 
-res "detach two devices" sh -c "tloop detach $dev $dev2 && [ ! -d /sys/block/$name ] &&
+res "detach two devices" sh -c "tloop detach $dev $dev2 && [ ! -d /sys/block/$dname ] &&
 	[ ! -d /sys/block/${dev2#/dev/} ]"
 tloop attach a.img > /dev/null
 tloop attach c.img > /dev/null

@@ -617,10 +617,11 @@ static int cmd_sync(const struct cli *c)
 		json_double(&j, "seconds", r.seconds);
 		json_obj_end(&j);
 	} else {
-		printf("%s -> %s: %s copy, %" PRIu64 " pages (%s) in %" PRIu64
-		       " runs, %.3f s; a full copy is %s\n", path, c->area2,
-		       r.full ? "full" : "incremental", r.pages, format_size(r.bytes, a, sizeof(a)),
-		       r.runs, r.seconds, format_size(r.dev_size, b, sizeof(b)));
+		printf("%s -> %s: %s copy, %" PRIu64 " page%s (%s) in %" PRIu64
+		       " run%s, %.3f s; a full copy is %s\n", path, c->area2,
+		       r.full ? "full" : "incremental", r.pages, r.pages == 1 ? "" : "s",
+		       format_size(r.bytes, a, sizeof(a)), r.runs, r.runs == 1 ? "" : "s",
+		       r.seconds, format_size(r.dev_size, b, sizeof(b)));
 		if (r.full)
 			printf("  (full because %s)\n", tloop_sync_why_str(r.why));
 	}
