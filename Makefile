@@ -18,7 +18,8 @@ TESTS_EXTRA ?=
 # TESTS: only the built-in tests whose names match these patterns (default: all).
 TESTS ?=
 SELFTEST ?= 1
-VM_TIMEOUT ?= 900
+# Seconds before the host kills a test VM; default: the sum of the per-test timeouts + 600.
+VM_TIMEOUT ?=
 SELFTEST_VM_TIMEOUT ?= 300
 TLOOP_SCALE ?= 1
 export TLOOP_CACHE TLOOP_SCALE VM_TIMEOUT
@@ -118,7 +119,9 @@ $(B)/$(1)/selftest/tloop_selftest_warn.ko: $(KCACHE)/$(1)/release test-vm/selfte
 test-$(1): $(B)/$(1)/initramfs.cpio
 	@rm -rf $(B)/$(1)/run
 	@echo "=== booting $(1) ($$$$(cat $(KCACHE)/$(1)/release)): tests running, console in $(B)/$(1)/run/console.log"
-	@KERNEL_DIR=$(KCACHE)/$(1) INITRD=$$< OUT=$(B)/$(1)/run MODE=test test-vm/run.sh || true
+	@KERNEL_DIR=$(KCACHE)/$(1) INITRD=$$< OUT=$(B)/$(1)/run MODE=test \
+		VM_TIMEOUT=$$$${VM_TIMEOUT:-$$$$(( $$$$(cat $(IR)/tests.cpio.budget) + 600 ))} \
+		test-vm/run.sh || true
 	@test-vm/verdict.py run $(B)/$(1)/run $(1) || true
 
 selftest-$(1): $(IR)/base.cpio $(IR)/modules-$(1).cpio $(B)/$(1)/selftest/tloop_selftest_warn.ko

@@ -87,7 +87,23 @@ tests)
 	if [ -n "${2:-}" ]; then
 		mkdir -p "$root/tests-extra"
 		cp -a "$2/." "$root/tests-extra/"
+		# Scripts among them may carry a `tloop-timeout: N` line too.
+		for f in "$root/tests-extra"/*; do
+			t=$(grep -a -m1 -o 'tloop-timeout:[[:space:]]*[0-9][0-9]*' "$f" 2>/dev/null |
+				grep -o '[0-9][0-9]*$' || true)
+			[ -z "$t" ] || echo "${f##*/} $t"
+		done > "$root/tests-extra/.timeouts"
 	fi
+	# The sum of the per-test timeouts (120 s when a test names none): the host gives the VM
+	# that much plus the boot before it gives up on it.
+	for d in "$root/tests" "$root/tests-extra"; do
+		[ -d "$d" ] || continue
+		for f in "$d"/*; do
+			[ -f "$f" ] || continue
+			awk -v n="${f##*/}" '$1 == n { print $2; found = 1; exit }
+				END { if (!found) print 120 }' "$d/.timeouts" 2>/dev/null || echo 120
+		done
+	done | awk '{ s += $1 } END { print s + 0 }' > "$out.budget"
 	;;
 demo)
 	[ $# -eq 1 ] || die "usage: mkpart.sh demo <out> <demo dir or ''>"

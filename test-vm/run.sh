@@ -8,65 +8,124 @@
 #   OUT         output directory: console.log, results.ktap, qemu.status, vm.json
 #   MODE        test | demo | vm (the guest's tloop.mode)
 #   VM_TIMEOUT  seconds before the host kills the VM (test and demo modes)
-#   VM_MEM, VM_SMP, VM_ACCEL (tcg|kvm), VM_APPEND (extra kernel arguments), TLOOP_SCALE
+#   VM_MEM, VM_SMP, VM_ACCEL (tcg|kvm; default: kvm only if a probe boot works),
+#   VM_APPEND (extra kernel arguments), TLOOP_SCALE
+# A kernel directory may hold `cmdline`: arguments added for that kernel.
 # Writes $OUT/vm.json: qemu exit status, whether the host timeout fired, wall seconds. The
 # exit status of this script is 0 if QEMU ran at all; the verdict is test-vm/verdict.py's.
 set -eu
 
-die() { echo "run.sh: $*" >&2; exit 2; }
+# The whole script is one function, read before it runs: editing this file while a run
+# is in progress cannot change what that run does.
+main() {
 
-: "${KERNEL_DIR:?}" "${INITRD:?}" "${OUT:?}"
-MODE=${MODE:-test}
-VM_TIMEOUT=${VM_TIMEOUT:-900}
-VM_MEM=${VM_MEM:-2048}
-VM_SMP=${VM_SMP:-2}
-VM_ACCEL=${VM_ACCEL:-tcg}
-TLOOP_SCALE=${TLOOP_SCALE:-1}
-[ -f "$KERNEL_DIR/vmlinux" ] || die "$KERNEL_DIR/vmlinux missing"
-[ -f "$INITRD" ] || die "$INITRD missing"
-mkdir -p "$OUT"
+	die() { echo "run.sh: $*" >&2; exit 2; }
 
-# Crashes must end the VM, warnings must crash it, and they must reach the console.
-append="console=ttyS0,115200 loglevel=7 printk.time=1 panic=-1 oops=panic panic_on_warn=1"
-append="$append softlockup_panic=1 hung_task_panic=1 tloop_mode=$MODE tloop_scale=$TLOOP_SCALE"
-if grep -q '^CONFIG_KFENCE=y' "$KERNEL_DIR/config" 2>/dev/null; then
-	append="$append kfence.sample_interval=10"
-fi
-append="$append ${VM_APPEND:-}"
+	: "${KERNEL_DIR:?}" "${INITRD:?}" "${OUT:?}"
+	MODE=${MODE:-test}
+	VM_TIMEOUT=${VM_TIMEOUT:-900}
+	VM_MEM=${VM_MEM:-2048}
+	VM_SMP=${VM_SMP:-2}
+	TLOOP_SCALE=${TLOOP_SCALE:-1}
+	# The uncompressed vmlinux boots through PVH, much faster under TCG; a kernel whose vmlinux
+	# does not (the debug kernel) provides a bzImage instead.
+	image=$KERNEL_DIR/vmlinux
+	[ -f "$image" ] || image=$KERNEL_DIR/bzImage
+	[ -f "$image" ] || die "neither $KERNEL_DIR/vmlinux nor $KERNEL_DIR/bzImage exists"
+	[ -f "$INITRD" ] || die "$INITRD missing"
+	config=$KERNEL_DIR/config
+	[ -f "$config" ] || config=$(cat "$KERNEL_DIR/kdir" 2>/dev/null)/.config
+	mkdir -p "$OUT"
 
-qemu=(qemu-system-x86_64 -nodefaults -no-user-config -M pc -cpu max -accel "$VM_ACCEL"
-	-m "$VM_MEM" -smp "$VM_SMP" -display none -no-reboot
-	-kernel "$KERNEL_DIR/vmlinux" -initrd "$INITRD" -append "$append")
+	# probe_kvm - "kvm" if a KVM guest really boots here (on some hosts /dev/kvm exists but
+	# guests fail or hang), else "tcg". Cached per host boot.
+	probe_kvm() {
+		[ -r /dev/kvm ] && [ -w /dev/kvm ] || { echo tcg; return; }
+		cache=${TLOOP_CACHE:-$HOME/.cache/tloop}/accel.$(cat /proc/sys/kernel/random/boot_id)
+		if [ ! -f "$cache" ]; then
+			mkdir -p "$(dirname "$cache")"
+			rm -f "$(dirname "$cache")"/accel.*
+			res=tcg rc=0
+			timeout --kill-after=5 30 qemu-system-x86_64 -nodefaults -no-user-config -M pc \
+				-cpu host -accel kvm -m 512 -display none -no-reboot -serial null \
+				-kernel "$image" -initrd "$INITRD" \
+				-append "console=ttyS0 panic=-1 tloop_mode=probe" \
+				-device isa-debug-exit,iobase=0xf4,iosize=0x04 < /dev/null > /dev/null 2>&1 ||
+				rc=$?
+			[ "$rc" -eq $(( (42 << 1) | 1 )) ] && res=kvm
+			echo "$res" > "$cache"
+			echo "run.sh: KVM probe: using $res" >&2
+		fi
+		cat "$cache"
+	}
+	if [ -z "${VM_ACCEL:-}" ]; then
+		VM_ACCEL=$(probe_kvm)
+	fi
+	cpu=max
+	[ "$VM_ACCEL" = kvm ] && cpu=host
 
-rm -f "$OUT/console.log" "$OUT/results.ktap" "$OUT/vm.json"
-start=$(date +%s.%N)
-case $MODE in
-vm)
-	# Interactive: console on this terminal (Ctrl-A X also quits QEMU).
-	exec "${qemu[@]}" -serial mon:stdio -device isa-debug-exit,iobase=0xf4,iosize=0x04
-	;;
-demo)
-	console=(-chardev "stdio,id=con,signal=off,logfile=$OUT/console.log" -serial chardev:con)
-	;;
-*)
-	console=(-serial "file:$OUT/console.log")
-	;;
-esac
+	# Crashes must end the VM, warnings must crash it, and they must reach the console.
+	append="console=ttyS0,115200 loglevel=7 printk.time=1 panic=-1 oops=panic panic_on_warn=1"
+	append="$append softlockup_panic=1 hung_task_panic=1 tloop_mode=$MODE tloop_scale=$TLOOP_SCALE"
+	if grep -q '^CONFIG_KFENCE=y' "$config" 2>/dev/null; then
+		append="$append kfence.sample_interval=10"
+	fi
+	[ -f "$KERNEL_DIR/cmdline" ] && append="$append $(cat "$KERNEL_DIR/cmdline")"
+	append="$append ${VM_APPEND:-}"
 
-set +e
-timeout --kill-after=10 "$VM_TIMEOUT" "${qemu[@]}" "${console[@]}" \
-	-serial "file:$OUT/results.ktap" -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
-	< /dev/null
-status=$?
-set -e
-end=$(date +%s.%N)
-timed_out=false
-# timeout(1) says 124 when it had to kill (137 when even SIGTERM did not work).
-if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
-	timed_out=true
-fi
-cat > "$OUT/vm.json" <<EOF
-{"qemu_status": $status, "timed_out": $timed_out, "timeout": $VM_TIMEOUT,
- "seconds": $(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }'), "release": "$(cat "$KERNEL_DIR/release")",
- "mode": "$MODE"}
-EOF
+	qemu=(qemu-system-x86_64 -nodefaults -no-user-config -M pc -cpu "$cpu" -accel "$VM_ACCEL"
+		-m "$VM_MEM" -smp "$VM_SMP" -display none -no-reboot
+		-kernel "$image" -initrd "$INITRD" -append "$append")
+
+	rm -f "$OUT/console.log" "$OUT/results.ktap" "$OUT/vm.json" "$OUT/verdict.json"
+	start=$(date +%s.%N)
+	case $MODE in
+	vm)
+		# Interactive: console on this terminal (Ctrl-A X also quits QEMU).
+		exec "${qemu[@]}" -serial mon:stdio -device isa-debug-exit,iobase=0xf4,iosize=0x04
+		;;
+	demo)
+		console=(-chardev "stdio,id=con,signal=off,logfile=$OUT/console.log" -serial chardev:con)
+		;;
+	*)
+		console=(-serial "file:$OUT/console.log")
+		;;
+	esac
+
+	# Progress: the runner's line for each finished test, as it happens (VM_PROGRESS=0: quiet).
+	progress=
+	if [ "$MODE" = test ] && [ "${VM_PROGRESS:-1}" = 1 ]; then
+		: > "$OUT/console.log"
+		# In its own process group, so that both ends of the pipe can be stopped together.
+		setsid sh -c 'tail -n +1 -F "$1" 2>/dev/null |
+			sed -un "s/^tloop-init: \(\[[0-9]*\/[0-9]*\] [^ ].*: .*\)\$/  \1/p"' \
+			- "$OUT/console.log" &
+		progress=$!
+	fi
+
+	set +e
+	timeout --kill-after=10 "$VM_TIMEOUT" "${qemu[@]}" "${console[@]}" \
+		-serial "file:$OUT/results.ktap" -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
+		< /dev/null
+	status=$?
+	set -e
+	if [ -n "$progress" ]; then
+		sleep 0.3
+		kill -TERM -- "-$progress" 2>/dev/null || true
+		wait "$progress" 2>/dev/null || true
+	fi
+	end=$(date +%s.%N)
+	timed_out=false
+	# timeout(1) says 124 when it had to kill (137 when even SIGTERM did not work).
+	if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
+		timed_out=true
+	fi
+	cat > "$OUT/vm.json" <<-EOF
+	{"qemu_status": $status, "timed_out": $timed_out, "timeout": $VM_TIMEOUT,
+	 "seconds": $(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }'), "release": "$(cat "$KERNEL_DIR/release")",
+	 "mode": "$MODE", "accel": "$VM_ACCEL"}
+	EOF
+}
+
+main "$@"
+exit

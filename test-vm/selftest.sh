@@ -10,54 +10,62 @@
 # SELFTEST_JOBS (boots at a time, default 2).
 set -eu
 
-: "${KERNEL_DIR:?}" "${BASE_CPIO:?}" "${MODULES_CPIO:?}" "${WARN_KO:?}" "${OUT:?}"
-here=$(cd "$(dirname "$0")" && pwd)
-top=$here/..
-export VM_TIMEOUT=${VM_TIMEOUT:-300}
-rm -rf "$OUT"
-mkdir -p "$OUT"
+# The whole script is one function, read before it runs: editing this file while a run
+# is in progress cannot change what that run does.
+main() {
 
-# run_case FILE - boot one fault; leaves $OUT/<case>/detected or $OUT/<case>/missed.
-run_case() {
-	case_file=$1
-	name=$(basename "$case_file" .sh)
-	expect=$(sed -n 's/^# selftest-expect: //p' "$case_file")
-	dir=$OUT/$name
-	mkdir -p "$dir/root/tests" "$dir/root/selftest"
-	install -m 0755 "$case_file" "$dir/root/tests/$name"
-	t=$(sed -n 's/.*tloop-timeout:[[:space:]]*\([0-9][0-9]*\).*/\1/p' "$case_file" | head -n 1)
-	echo "$name ${t:-120}" > "$dir/root/tests/.timeouts"
-	cp "$WARN_KO" "$dir/root/selftest/"
-	"$top/initramfs/mkpart.sh" tree "$dir/case.cpio" "$dir/root"
-	cat "$BASE_CPIO" "$MODULES_CPIO" "$dir/case.cpio" > "$dir/initramfs.cpio"
-	KERNEL_DIR=$KERNEL_DIR INITRD=$dir/initramfs.cpio OUT=$dir/run MODE=test \
-		"$here/run.sh"
-	if "$here/verdict.py" expect-fail "$dir/run" "$name" "$expect" > "$dir/report"; then
-		touch "$dir/detected"
-	else
-		touch "$dir/missed"
-	fi
-	cat "$dir/report"
+	: "${KERNEL_DIR:?}" "${BASE_CPIO:?}" "${MODULES_CPIO:?}" "${WARN_KO:?}" "${OUT:?}"
+	here=$(cd "$(dirname "$0")" && pwd)
+	top=$here/..
+	export VM_TIMEOUT=${VM_TIMEOUT:-300}
+	rm -rf "$OUT"
+	mkdir -p "$OUT"
+
+	# run_case FILE - boot one fault; leaves $OUT/<case>/detected or $OUT/<case>/missed.
+	run_case() {
+		case_file=$1
+		name=$(basename "$case_file" .sh)
+		expect=$(sed -n 's/^# selftest-expect: //p' "$case_file")
+		dir=$OUT/$name
+		mkdir -p "$dir/root/tests" "$dir/root/selftest"
+		install -m 0755 "$case_file" "$dir/root/tests/$name"
+		t=$(sed -n 's/.*tloop-timeout:[[:space:]]*\([0-9][0-9]*\).*/\1/p' "$case_file" | head -n 1)
+		echo "$name ${t:-120}" > "$dir/root/tests/.timeouts"
+		cp "$WARN_KO" "$dir/root/selftest/"
+		"$top/initramfs/mkpart.sh" tree "$dir/case.cpio" "$dir/root"
+		cat "$BASE_CPIO" "$MODULES_CPIO" "$dir/case.cpio" > "$dir/initramfs.cpio"
+		VM_PROGRESS=0 KERNEL_DIR=$KERNEL_DIR INITRD=$dir/initramfs.cpio OUT=$dir/run MODE=test \
+			"$here/run.sh"
+		if "$here/verdict.py" expect-fail "$dir/run" "$name" "$expect" > "$dir/report"; then
+			touch "$dir/detected"
+		else
+			touch "$dir/missed"
+		fi
+		cat "$dir/report"
+	}
+
+	# A few boots at a time: each is mostly one busy QEMU thread.
+	jobs=${SELFTEST_JOBS:-2}
+	start=$(date +%s)
+	for case_file in "$here"/selftest/*.sh; do
+		while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do
+			wait -n || true
+		done
+		run_case "$case_file" &
+	done
+	wait
+	detected=$(find "$OUT" -mindepth 2 -maxdepth 2 -name detected | wc -l)
+	missed=$(( $(ls "$here"/selftest/*.sh | wc -l) - detected ))
+	secs=$(( $(date +%s) - start ))
+	pass=false
+	[ "$missed" -eq 0 ] && [ "$detected" -gt 0 ] && pass=true
+	cat > "$OUT/verdict.json" <<-EOT
+	{"label": "harness self-test", "pass": $pass, "passed": $detected, "failed": $missed,
+	 "skipped": 0, "seconds": $secs}
+	EOT
+	echo "=== harness self-test on $(cat "$KERNEL_DIR/release"): $detected of" \
+		"$((detected + missed)) injected faults failed the run as they must (${secs} s)"
 }
 
-# A few boots at a time: each is mostly one busy QEMU thread.
-jobs=${SELFTEST_JOBS:-2}
-start=$(date +%s)
-for case_file in "$here"/selftest/*.sh; do
-	while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do
-		wait -n || true
-	done
-	run_case "$case_file" &
-done
-wait
-detected=$(find "$OUT" -mindepth 2 -maxdepth 2 -name detected | wc -l)
-missed=$(( $(ls "$here"/selftest/*.sh | wc -l) - detected ))
-secs=$(( $(date +%s) - start ))
-pass=false
-[ "$missed" -eq 0 ] && [ "$detected" -gt 0 ] && pass=true
-cat > "$OUT/verdict.json" <<EOT
-{"label": "harness self-test", "pass": $pass, "passed": $detected, "failed": $missed,
- "skipped": 0, "seconds": $secs}
-EOT
-echo "=== harness self-test on $(cat "$KERNEL_DIR/release"): $detected of" \
-	"$((detected + missed)) injected faults failed the run as they must (${secs} s)"
+main "$@"
+exit

@@ -230,8 +230,11 @@ def report(v, out=sys.stdout):
     print(f"=== {v['label']} ({v['release']}): {'PASS' if v['pass'] else 'FAIL'}: "
           f"{v['passed']} passed, {v['failed']} failed, {v['skipped']} skipped{secs}",
           file=out)
+    counts = {}
     for s in v["skips"]:
-        print(f"  skipped: {s}", file=out)
+        counts[s] = counts.get(s, 0) + 1
+    for s, n in counts.items():
+        print(f"  skipped{f' ({n}x)' if n > 1 else ''}: {s}", file=out)
     for fl in v["failures"]:
         print(f"  FAILED {fl['name']}: {'; '.join(fl['why'])}", file=out)
         output = fl["output"]
