@@ -213,6 +213,15 @@ out_close:
 	return ret;
 }
 
+int tloop_dev_open_ctl(const char *path)
+{
+	int fd = tloop_dev_open(path, O_RDWR);
+
+	if (fd == -EROFS || fd == -EACCES || fd == -EPERM || fd == -EBUSY)
+		fd = tloop_dev_open(path, O_RDONLY);
+	return fd;
+}
+
 int tloop_track_enable(int fd, uint64_t mem_limit)
 {
 	struct tloop_track_enable en;

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -326,6 +327,9 @@ static int open_area2(struct sync_ctx *c, const struct tloop_info *info, const s
 	}
 	if (fstat(c->wfd, &st) < 0)
 		return fail(c, -errno, "stat %s", c->area2);
+	/* Two refreshes of one area2 at once could leave an old copy last. */
+	if (flock(c->wfd, LOCK_EX | LOCK_NB) < 0)
+		return fail(c, -errno, "%s is being refreshed by another process", c->area2);
 	if (S_ISBLK(st.st_mode)) {
 		if (st.st_rdev == dst->st_rdev)
 			return fail(c, -EINVAL, "%s is the device itself", c->area2);
@@ -427,7 +431,7 @@ int tloop_sync(const char *dev, const char *area2, const struct tloop_sync_opts 
 		memcpy(&c.o, opts, n);
 	}
 
-	c.fd = tloop_dev_open(dev, O_RDONLY);
+	c.fd = tloop_dev_open_ctl(dev);
 	if (c.fd < 0) {
 		ret = fail(&c, c.fd, "open %s", dev);
 		goto out;

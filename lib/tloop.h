@@ -132,6 +132,18 @@ int tloop_dev_path(unsigned int index, char *buf, size_t len);
 int tloop_dev_open(const char *path, int oflags);
 
 /**
+ * tloop_dev_open_ctl() - open a tloop device for its tracking ioctls.
+ * @path: the node.
+ *
+ * Changing the tracking state needs the device open for writing or
+ * CAP_SYS_ADMIN: the node is opened read-write if possible, read-only if
+ * it cannot be opened for writing (a read-only device or node).
+ *
+ * Return: a descriptor, -ENOTTY if @path is not a tloop device, or -errno.
+ */
+int tloop_dev_open_ctl(const char *path);
+
+/**
  * tloop_get_info() - the device's configuration and backing file path.
  * @fd: device descriptor.
  * @info: filled in (the function sets @info->size and the path fields).

@@ -46,7 +46,7 @@ dev3=
 trap cleanup EXIT
 
 echo "KTAP version 1"
-echo "1..24"
+echo "1..25"
 
 out=$(tloop --version)
 res "tloop --version names the tool" sh -c "echo '$out' | grep -q '^tloop [0-9]'"
@@ -102,6 +102,11 @@ res "second sync copies only the 5 written pages in 2 runs" \
 	sh -c "echo '$out' | grep -q 'incremental copy, 5 pages (20K) in 2 runs'"
 [ $? -eq 0 ] || diag "$out"
 res "area2 equals the device again" cmp -s "$dev" b.img
+
+prog=$(tloop sync --progress --full "$dev" b.img 2>&1 > /dev/null)
+res "sync --progress reports bytes on stderr (not a terminal: plain lines)" \
+	sh -c "echo '$prog' | grep -q '^tloop: sync: progress 8388608/8388608 bytes\$'"
+[ $? -eq 0 ] || diag "$prog"
 
 res "track off" tloop track off "$dev"
 res "status shows tracking off" sh -c "tloop status '$dev' | grep -q 'tracking: *off'"

@@ -6,12 +6,14 @@
  * or damaged sidecar, a clear by someone else, tracking toggled, tracking
  * off, a re-attached device, an overflowed set, --full.  A refresh that
  * fails midway (ENOSPC after the set was cleared) must drop the baseline so
- * that the next one is full.  After every refresh area2 must equal the
+ * that the next one is full; a refresh of an area2 that another one holds
+ * is refused without touching anything.  After every refresh area2 must equal the
  * device byte for byte.
  * tloop-timeout: 200
  */
 #include "tlt-tool.h"
 
+#include <sys/file.h>
 #include <sys/mount.h>
 
 #define NR_PAGES 1024UL		/* 4 MiB */
@@ -76,7 +78,7 @@ int main(void)
 	int fd, idx, filler;
 	bool ok;
 
-	tlt_plan(20);
+	tlt_plan(22);
 	idx = ttl_attach("area1.img", SIZE, "--track", node, sizeof(node));
 	store(node, 0, NR_PAGES);
 
@@ -125,6 +127,19 @@ int main(void)
 	check(node, "area2.img", SIZE, "", "full", "other-attachment", NR_PAGES, "re-attached");
 	store(node, 1, 1);
 	check(node, "area2.img", SIZE, "", "incremental", "incremental", 1, "after re-attach");
+
+	/* Two refreshes of one area2 at once: the second is refused. */
+	fd = open("area2.img", O_RDONLY);
+	if (fd < 0 || flock(fd, LOCK_EX))
+		tlt_bail("lock area2.img");
+	store(node, 2, 1);
+	ttl_run(&r, "sync %s area2.img", node);
+	tlt_result(r.status == 1 && strstr(r.err, "being refreshed by another process") &&
+		   exists("area2.img.tloop"),
+		   "a refresh of an area2 being refreshed is refused, its baseline kept");
+	close(fd);
+	check(node, "area2.img", SIZE, "", "incremental", "incremental", 1,
+	      "once the other refresh is done");
 
 	if (truncate("area2.img", SIZE / 4))
 		tlt_bail("truncate");

@@ -49,9 +49,13 @@ static inline void ttl_slurp(const char *path, char *buf, size_t len)
  */
 static inline int ttl_runv(struct ttl_run *r, char *const argv[])
 {
-	char *args[64];
+	char *args[64], out[64], err[64];
 	pid_t pid;
 	int st, i;
+
+	/* Per caller, so that concurrent runs (a test's children) do not mix. */
+	snprintf(out, sizeof(out), "ttl.out.%d", (int)getpid());
+	snprintf(err, sizeof(err), "ttl.err.%d", (int)getpid());
 
 	args[0] = (char *)"tloop";
 	for (i = 1; argv[i] && i < 63; i++)
@@ -62,8 +66,8 @@ static inline int ttl_runv(struct ttl_run *r, char *const argv[])
 	if (pid < 0)
 		tlt_bail("fork");
 	if (!pid) {
-		int o = open("ttl.out", O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		int e = open("ttl.err", O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		int o = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		int e = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 
 		if (o < 0 || e < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0)
 			_exit(126);
@@ -73,8 +77,8 @@ static inline int ttl_runv(struct ttl_run *r, char *const argv[])
 	if (waitpid(pid, &st, 0) < 0)
 		tlt_bail("waitpid");
 	r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-	ttl_slurp("ttl.out", r->out, sizeof(r->out));
-	ttl_slurp("ttl.err", r->err, sizeof(r->err));
+	ttl_slurp(out, r->out, sizeof(r->out));
+	ttl_slurp(err, r->err, sizeof(r->err));
 	return r->status;
 }
 

@@ -49,8 +49,11 @@ static int ctl_open(void)
 	return fd;
 }
 
-/* dev_open() - open a device argument; prints the error. */
-static int dev_open(const char *arg, char *path, size_t len, int oflags)
+/*
+ * dev_open() - open a device argument, read-only or (@ctl) for changing its
+ * tracking state; prints the error.
+ */
+static int dev_open(const char *arg, char *path, size_t len, int ctl)
 {
 	int fd;
 
@@ -58,7 +61,7 @@ static int dev_open(const char *arg, char *path, size_t len, int oflags)
 		errmsg("%s: %s", arg, strerror(ENAMETOOLONG));
 		return -ENAMETOOLONG;
 	}
-	fd = tloop_dev_open(path, oflags);
+	fd = ctl ? tloop_dev_open_ctl(path) : tloop_dev_open(path, O_RDONLY);
 	if (fd == -ENOTTY)
 		errmsg("%s: not a tloop device", path);
 	else if (fd < 0)
@@ -106,7 +109,7 @@ static int detach_one(int ctl, const char *arg)
 	char path[PATH_MAX];
 	int fd, ret;
 
-	fd = dev_open(arg, path, sizeof(path), O_RDONLY);
+	fd = dev_open(arg, path, sizeof(path), 0);
 	if (fd < 0)
 		return -1;
 	ret = tloop_get_info(fd, &info, NULL, 0);
@@ -326,7 +329,7 @@ static int cmd_status(const struct cli *c)
 	struct json j;
 	int fd, ret;
 
-	fd = dev_open(c->devs[0], path, sizeof(path), O_RDONLY);
+	fd = dev_open(c->devs[0], path, sizeof(path), 0);
 	if (fd < 0)
 		return EXIT_FAIL;
 	ret = dev_state(fd, &d);
@@ -379,7 +382,7 @@ static int cmd_track(const struct cli *c)
 	char path[PATH_MAX];
 	int fd, ret;
 
-	fd = dev_open(c->devs[0], path, sizeof(path), O_RDONLY);
+	fd = dev_open(c->devs[0], path, sizeof(path), 1);
 	if (fd < 0)
 		return EXIT_FAIL;
 	ret = c->track_on ? tloop_track_enable(fd, c->mem_limit) : tloop_track_disable(fd);
@@ -455,7 +458,7 @@ static int cmd_dirty(const struct cli *c)
 	char path[PATH_MAX];
 	int fd, ret;
 
-	fd = dev_open(c->devs[0], path, sizeof(path), O_RDONLY);
+	fd = dev_open(c->devs[0], path, sizeof(path), c->clear);
 	if (fd < 0)
 		return EXIT_FAIL;
 	ret = tloop_track_status(fd, &ts);
@@ -513,7 +516,7 @@ static int cmd_clear(const struct cli *c)
 	char path[PATH_MAX];
 	int fd, ret;
 
-	fd = dev_open(c->devs[0], path, sizeof(path), O_RDONLY);
+	fd = dev_open(c->devs[0], path, sizeof(path), 1);
 	if (fd < 0)
 		return EXIT_FAIL;
 	ret = tloop_clear_all(fd, NULL);
