@@ -5,4 +5,9 @@ demo-bin:
 
 $(IR)/demo.cpio: demo-bin
 
-.PHONY: demo-bin
+demo-clean:
+	@$(MAKE) --no-print-directory -C demo clean
+
+clean: demo-clean
+
+.PHONY: demo-bin demo-clean
