@@ -6,12 +6,14 @@
 # is in build/bench-track/<kernel>/run/results.ktap.
 #   BENCH_VM_MEM             VM memory in MiB (default 4096: the get-and-clear device is 1 GiB
 #                            of tmpfs plus its page cache)
-#   TLOOP_BENCH_FIO_SECONDS  seconds per fio job (default 5)
+#   TLOOP_BENCH_FIO_SECONDS  seconds per fio run (default 5)
+#   TLOOP_BENCH_FIO_REPS     runs per job and device, the median is reported (default 3)
 #   TLOOP_BENCH_GIB          device size of the get-and-clear measurements (default 1)
 # Unknown kernel parameters reach /init's environment, which the benchmark inherits.
 
 BENCH_VM_MEM ?= 4096
 TLOOP_BENCH_FIO_SECONDS ?= 5
+TLOOP_BENCH_FIO_REPS ?= 3
 TLOOP_BENCH_GIB ?= 1
 BT_K := $(FIRST_KVER)
 BT := $(B)/bench-track/$(BT_K)
@@ -32,7 +34,7 @@ bench-track: $(BT)/initramfs.cpio
 	@echo "=== tracking benchmarks on $(BT_K): console in $(BT)/run/console.log"
 	@KERNEL_DIR=$(KCACHE)/$(BT_K) INITRD=$< OUT=$(BT)/run MODE=test VM_TIMEOUT=3600 \
 		VM_MEM=$(BENCH_VM_MEM) VM_APPEND="TLOOP_BENCH_FIO_SECONDS=$(TLOOP_BENCH_FIO_SECONDS) \
-		TLOOP_BENCH_GIB=$(TLOOP_BENCH_GIB)" test-vm/run.sh
+		TLOOP_BENCH_FIO_REPS=$(TLOOP_BENCH_FIO_REPS) TLOOP_BENCH_GIB=$(TLOOP_BENCH_GIB)" test-vm/run.sh
 	@grep -q '^ok [0-9]* 90-bench-track' $(BT)/run/results.ktap || \
 		{ echo "bench-track: the benchmark did not complete (see $(BT)/run)"; \
 		  cat $(BT)/run/results.ktap; exit 1; }
