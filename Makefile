@@ -31,6 +31,7 @@ IR := $(B)/initramfs
 KCACHE := $(TLOOP_CACHE)/kernels
 DEPS := $(B)/.deps-ok
 FIRST_KVER := $(firstword $(KVER))
+NPROC := $(shell nproc 2>/dev/null || echo 1)
 
 # kscript NAME - the script that provisions kernel NAME.
 kscript = $(if $(findstring -,$(1)),ci/kernel-$(word 2,$(subst -, ,$(1))).sh,ci/kernel-debian.sh)
@@ -60,7 +61,7 @@ tools-bin: | $(DEPS)
 	@if [ -f tools/Makefile ]; then $(MAKE) -C tools; fi
 
 tests-bin: | $(DEPS)
-	@$(MAKE) --no-print-directory -C tests O=$(B)/tests/bin $(if $(TESTS),TESTS='$(TESTS)')
+	@$(MAKE) --no-print-directory -j$(NPROC) -C tests O=$(B)/tests/bin $(if $(TESTS),TESTS='$(TESTS)')
 
 # ---- initramfs parts shared by every kernel ----
 $(IR)/base.cpio: initramfs/init initramfs/mkpart.sh | $(DEPS)

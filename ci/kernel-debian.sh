@@ -50,12 +50,12 @@ newest_abi() {
 # means the archive's newest, not whatever this machine saw last month.
 if [ "$(id -u)" -eq 0 ]; then
 	lists_age=999999
-	if [ -e /var/cache/apt/pkgcache.bin ]; then
-		lists_age=$(( $(date +%s) - $(stat -c %Y /var/cache/apt/pkgcache.bin) ))
-	fi
+	marker=$cache/apt-updated
+	[ ! -f "$marker" ] || lists_age=$(( $(date +%s) - $(stat -c %Y "$marker") ))
 	if [ "$lists_age" -gt 21600 ] || [ -z "$(newest_abi)" ]; then
 		echo "kernel-debian.sh: apt-get update" >&2
 		apt-get update -qq >&2 || die "apt-get update failed: is the Debian archive reachable?"
+		mkdir -p "$cache" && touch "$marker"
 	fi
 fi
 

@@ -65,7 +65,10 @@ main() {
 	[ "$VM_ACCEL" = kvm ] && cpu=host
 
 	# Crashes must end the VM, warnings must crash it, and they must reach the console.
-	append="console=ttyS0,115200 loglevel=7 printk.time=1 panic=-1 oops=panic panic_on_warn=1"
+	# The demo is read by people: kernel messages below warning level stay off its console.
+	loglevel=7
+	[ "$MODE" = demo ] && loglevel=5
+	append="console=ttyS0,115200 loglevel=$loglevel printk.time=1 panic=-1 oops=panic panic_on_warn=1"
 	append="$append softlockup_panic=1 hung_task_panic=1 tloop_mode=$MODE tloop_scale=$TLOOP_SCALE"
 	if grep -q '^CONFIG_KFENCE=y' "$config" 2>/dev/null; then
 		append="$append kfence.sample_interval=10"

@@ -35,6 +35,7 @@ CRASH_SIGNATURES = [
 ]
 CRASH_RE = re.compile("|".join(re.escape(s) for s in CRASH_SIGNATURES))
 RESULT_RE = re.compile(r"^(not ok|ok) (\d+)(?: (.*?))?(?: # (SKIP|TODO)\b ?(.*))?$")
+STARTED_RE = re.compile(r"^tloop-init: \[\d+/\d+\] (\S+) \(timeout \d+s\)")
 PLAN_RE = re.compile(r"^1\.\.(\d+)(?:\s*#\s*SKIP\b\s*(.*))?")
 
 
@@ -178,8 +179,9 @@ def judge(run_dir, label):
             v["vm_problems"].append(f"result numbered {t.num} where {i} was expected")
             break
 
+    started = [m.group(1) for m in (STARTED_RE.match(l) for l in console) if m]
     for t in tests:
-        name = t.name or "(unfinished test)"
+        name = t.name or (started[-1] if started else "(unfinished test)")
         p, f, skips, subplan = sub_results(t.sub)
         if t.num is None:
             v["failed"] += 1
