@@ -12,7 +12,8 @@
  *     pages written (random pages), three ways: with the write-back of the
  *     dirty pages the stores left, with the write-back but nothing dirty, and
  *     with TLOOP_GET_NOSYNC.
- *  3. Memory used by the written set (status.mem_used) at those fractions.
+ *  3. Memory used by the written set (status.mem_used) at those fractions,
+ *     random pages and one contiguous range.
  *
  * Backing files live in the VM's tmpfs (RAM), so the numbers are about the
  * driver's CPU cost, not about a disk.  TLOOP_BENCH_FIO_SECONDS (default 5),
@@ -22,6 +23,8 @@
  * tloop-timeout: 3000
  */
 #include "tlt-track.h"
+
+#include <linux/fs.h>
 
 #define MIB (1UL << 20)
 #define BATCH TLOOP_GET_MAX_BATCH
@@ -238,6 +241,22 @@ static void bench_get(void)
 			 res[f][1] * 1000 / (double)gib, res[f][2] * 1000 / (double)gib, mem[f],
 			 npages[f] ? (double)mem[f] / (double)npages[f] : 0);
 	tlt_diag("bench: one bit per page would be %" PRIu64 " bytes", d->nr_pages / 8);
+	/* The same fractions written as one contiguous range (BLKDISCARD: no page cache). */
+	for (int f = 0; f < 4; f++) {
+		uint64_t r[2] = { 0, npages[f] * TTK_PAGE };
+		struct tloop_track_status st;
+
+		ttk_clear_all(d->fd);
+		if (ttk_disable(d->fd) || ttk_enable(d->fd, 0))
+			tlt_bail("TRACK off/on");
+		if (ioctl(d->fd, BLKDISCARD, r) || ttk_status(d->fd, &st)) {
+			tlt_diag("bench: contiguous %g%%: BLKDISCARD/STATUS failed: %s",
+				 frac[f] * 100, strerror(errno));
+			continue;
+		}
+		tlt_diag("bench: contiguous %g%% (%" PRIu64 " pages in the set): mem_used %" PRIu64
+			 " bytes", frac[f] * 100, (uint64_t)st.written, (uint64_t)st.mem_used);
+	}
 	ttk_unmap(map, size);
 	ttk_dev_close(d);
 	free(pick);
