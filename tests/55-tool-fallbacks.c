@@ -78,7 +78,7 @@ int main(void)
 	int fd, idx, filler;
 	bool ok;
 
-	tlt_plan(22);
+	tlt_plan(23);
 	idx = ttl_attach("area1.img", SIZE, "--track", node, sizeof(node));
 	store(node, 0, NR_PAGES);
 
@@ -161,6 +161,18 @@ int main(void)
 	if (!ok)
 		ttl_show("tloop status", &r);
 	tlt_result(ok, "writes in two chunks overflow a 600-byte set");
+	{
+		struct ttl_json *j;
+
+		ttl_run(&r, "dirty --json %s", big);
+		j = ttl_jparse(r.out);
+		tlt_result(r.status == 1 && j && ttl_jbool(j, "overflow") == 1 &&
+			   ttl_ju64(j, "count", 1) == 0 && strstr(r.err, "overflowed"),
+			   "dirty of an overflowed set: status 1, overflow in JSON, no pages");
+		if (r.status != 1)
+			ttl_show("tloop dirty --json", &r);
+		ttl_jfree(j);
+	}
 	check(big, "big2.img", 64UL << 20, "", "full", "overflow", 16384, "overflowed set");
 	store(big, 1, 1);
 	check(big, "big2.img", 64UL << 20, "", "incremental", "incremental", 1,
