@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # tloop: build the module for each supported kernel and test it in QEMU VMs.
-#   make              build tloop.ko for every kernel in KVER, the tests, the initramfs parts
+#   make              build tloop.ko for every kernel in KVER, the tests and the tloop tool
 #   make test         run the tests on every kernel in KVER, plus the harness self-test
 #   make demo         boot the first kernel of KVER and run demo/run.sh
 #   make vm           interactive VM (first kernel of KVER) with module, tools and tests

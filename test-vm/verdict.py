@@ -36,6 +36,7 @@ CRASH_SIGNATURES = [
 CRASH_RE = re.compile("|".join(re.escape(s) for s in CRASH_SIGNATURES))
 RESULT_RE = re.compile(r"^(not ok|ok) (\d+)(?: (.*?))?(?: # (SKIP|TODO)\b ?(.*))?$")
 STARTED_RE = re.compile(r"^tloop-init: \[\d+/\d+\] (\S+) \(timeout \d+s\)")
+ENDED_RE = re.compile(r"^tloop-init: \[\d+/\d+\] (\S+): .*\((\d+)s\)$")
 PLAN_RE = re.compile(r"^1\.\.(\d+)(?:\s*#\s*SKIP\b\s*(.*))?")
 
 
@@ -180,6 +181,11 @@ def judge(run_dir, label):
             break
 
     started = [m.group(1) for m in (STARTED_RE.match(l) for l in console) if m]
+    times = [(int(m.group(2)), m.group(1)) for m in (ENDED_RE.match(l) for l in console) if m]
+    v["slowest"] = [f"{n} {t}s" for t, n in sorted(times, reverse=True)[:5] if t >= 10]
+    boot = [l for l in console if "Run /init as init process" in l]
+    m = re.match(r"^\[\s*([0-9.]+)\]", boot[0]) if boot else None
+    v["init_at"] = float(m.group(1)) if m else None
     for t in tests:
         name = t.name or (started[-1] if started else "(unfinished test)")
         p, f, skips, subplan = sub_results(t.sub)
@@ -250,6 +256,10 @@ def report(v, out=sys.stdout):
         print("  console around the first crash signature:", file=out)
         for line in v["crash_excerpt"]:
             print(f"    | {line}", file=out)
+    if v.get("slowest"):
+        print(f"  slowest tests: {', '.join(v['slowest'])}", file=out)
+    if v.get("init_at") is not None:
+        print(f"  kernel reached /init at {v['init_at']:.1f} s (guest clock)", file=out)
     print(f"  console log: {v['console']}", file=out)
 
 

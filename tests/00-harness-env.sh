@@ -20,8 +20,11 @@ check() {
 }
 
 echo "KTAP version 1"
-echo "1..9"
+echo "1..11"
 check "tloop module is loaded" test -d /sys/module/tloop
+check "/dev/tloop-control is a character device" test -c /dev/tloop-control
+check "the tloop tool is /usr/bin/tloop on the PATH" \
+	sh -c '[ "$(command -v tloop)" = /usr/bin/tloop ] && tloop --version'
 check "cwd is a fresh directory under /tmp" sh -c '[ "${PWD#/tmp/}" != "$PWD" ] && [ -z "$(ls -A)" ]'
 check "TLOOP_SCALE is a positive number" sh -c '[ "${TLOOP_SCALE:-0}" -ge 1 ]'
 check "/dev, /proc, /sys, /tmp are mounted" \
