@@ -8,7 +8,7 @@
  * consumer loops: GET+CLEAR through the cursor, then copy the reported pages
  * from the device (pread; O_DIRECT for the second half) into an area2 file.  After the writers stop, one last GET+CLEAR + copy;
  * area2 must then equal the device byte for byte, and every page a writer
- * touched must hold non-zero data.  At least 10^6 page stores and 30
+ * touched must hold non-zero data.  At least 10^6 page stores and 12
  * consumer rounds (both times TLOOP_SCALE).
  *
  * tloop-timeout: 1200
@@ -18,7 +18,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-#define DEV_SIZE (32UL << 20)
+#define DEV_SIZE (16UL << 20)
 #define NPAGES (DEV_SIZE / TTK_PAGE)
 #define NTHREADS 2
 #define NPROCS 2
@@ -26,7 +26,7 @@
 #define BATCH 4096
 #define MMAP_PAGES (NPAGES / 2)
 #define DIO_ID 15
-#define MIN_ROUNDS 30	/* writers keep going until the consumer did this many rounds */
+#define MIN_ROUNDS 12	/* writers keep going until the consumer did this many rounds */
 
 /* Shared between the consumer, the threads and the writer processes. */
 struct shared {
