@@ -6,8 +6,8 @@
 # each supported series) are provisioned per kernel by ci/kernel-<flavour>.sh.
 set -eu
 
-packages="make gcc libc6-dev bc bison flex libelf-dev kmod cpio xz-utils zstd file python3
-	qemu-system-x86 busybox-static expect e2fsprogs fio dmsetup util-linux apt-utils"
+packages="make gcc gcc-12 libc6-dev bc libelf-dev kmod cpio xz-utils zstd file python3
+	qemu-system-x86 busybox-static expect e2fsprogs fio dmsetup util-linux"
 
 missing=
 for p in $packages; do

@@ -6,14 +6,16 @@
 #   vmlinux   uncompressed, PVH-bootable kernel (extracted from the package's vmlinuz)
 #   release   the kernel's `uname -r`
 #   kdir      path of the headers build directory the module is built against
+#             (headers/usr/src/linux-headers-<release>, unpacked here)
 #   modules/lib/modules/<release>/   the modules listed in initramfs/modules.list and their
 #             dependencies, decompressed, with modules.dep from the host's depmod
 #   abi       the Debian ABI that was used (e.g. 6.1.0-56)
 #   config    the kernel's .config
 #   .stamp    written last: the kernel is complete (release is replaced at the same time)
 # The newest ABI of the series is resolved from the APT archive now (old ABIs leave it).
-# linux-image-<abi>-amd64-unsigned is downloaded (never installed); linux-headers-<abi>-amd64
-# is installed with apt-get (needs root unless already installed).
+# linux-image-<abi>-amd64-unsigned and the headers (linux-headers-<abi>-amd64, its -common
+# and linux-kbuild packages) are downloaded and unpacked into the cache, never installed;
+# root is needed only to refresh the APT lists.
 set -eu
 
 die() { echo "kernel-debian.sh: $*" >&2; exit 1; }
@@ -29,12 +31,14 @@ dest=$cache/kernels/$name
 debs=$cache/debs
 
 list=$here/../initramfs/modules.list
-list_sum=$(sha256sum < "$list" | cut -c1-16)
+# Bump LAYOUT when what this script puts in the cache changes: caches made before re-provision.
+LAYOUT=2
+list_sum=$({ echo "layout $LAYOUT"; cat "$list"; } | sha256sum | cut -c1-16)
 
 # Already provisioned with the same module list: nothing to do (the archive is consulted
 # again only when the cache is missing or TLOOP_REFRESH=1).
 if [ -f "$dest/.stamp" ] && [ "$(cat "$dest/modules.sum" 2>/dev/null)" = "$list_sum" ] &&
-	[ -f "$(cat "$dest/kdir")/Makefile" ] && [ "${TLOOP_REFRESH:-0}" != 1 ]; then
+	[ -f "$(cat "$dest/kdir")/.config" ] && [ "${TLOOP_REFRESH:-0}" != 1 ]; then
 	exit 0
 fi
 
@@ -65,35 +69,49 @@ abi=$(newest_abi)
 release=$abi-amd64
 echo "kernel $name: Debian ABI $abi (release $release)"
 
-# Headers for the module build.
-kdir=/usr/src/linux-headers-$release
-if ! dpkg-query -W -f='${Status}' "linux-headers-$release" 2>/dev/null | grep -q 'ok installed'; then
-	[ "$(id -u)" -eq 0 ] || die "linux-headers-$release is not installed; run as root" \
-		"(or: apt-get install linux-headers-$release)"
-	echo "kernel $name: apt-get install linux-headers-$release" >&2
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-		"linux-headers-$release" >&2 || die "apt-get install linux-headers-$release failed"
-fi
-[ -f "$kdir/Makefile" ] || die "$kdir/Makefile missing after installing the headers"
-
-# The image package: downloaded into the cache, unpacked in a scratch directory.
-pkg=linux-image-$release-unsigned
-mkdir -p "$debs"
-deb=$(ls "$debs/${pkg}_"*.deb 2>/dev/null | sort -V | tail -n 1 || true)
-if [ -z "$deb" ]; then
-	echo "kernel $name: apt-get download $pkg" >&2
-	(cd "$debs" && apt-get download -q "$pkg" 2>&1 | grep -v '^W: Download is performed unsandboxed' >&2;
-	 exit "${PIPESTATUS[0]}") ||
-		die "apt-get download $pkg failed: is the Debian archive reachable?"
-	deb=$(ls "$debs/${pkg}_"*.deb | sort -V | tail -n 1)
-fi
+# fetch PACKAGE - the path of PACKAGE's .deb in the cache, downloaded when missing.
+fetch() {
+	mkdir -p "$debs"
+	deb=$(ls "$debs/${1}_"*.deb 2>/dev/null | sort -V | tail -n 1 || true)
+	if [ -z "$deb" ]; then
+		echo "kernel $name: apt-get download $1" >&2
+		(cd "$debs" && apt-get download -q "$1" 2>&1 |
+			grep -v '^W: Download is performed unsandboxed' >&2
+		 exit "${PIPESTATUS[0]}") ||
+			die "apt-get download $1 failed: is the Debian archive reachable?"
+		deb=$(ls "$debs/${1}_"*.deb | sort -V | tail -n 1)
+	fi
+	printf '%s\n' "$deb"
+}
 
 work=$(mktemp -d "$cache/tmp.$name.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-dpkg -x "$deb" "$work/pkg"
-[ -f "$work/pkg/boot/vmlinuz-$release" ] || die "$deb holds no boot/vmlinuz-$release"
 
-mkdir -p "$work/out"
+# The image package: unpacked in a scratch directory, never installed.
+dpkg -x "$(fetch "linux-image-$release-unsigned")" "$work/pkg"
+
+# Headers for the module build, unpacked into the cache too (installing them with apt would
+# pull in the signed image, into /boot): linux-headers-<release>, the -common headers and the
+# kbuild package it depends on. Its Makefile includes the -common one by absolute path.
+hdr_pkgs="linux-headers-$release $(apt-cache depends "linux-headers-$release" 2>/dev/null |
+	sed -n 's/^ *Depends: \(linux-\(headers\|kbuild\)-[^ <>]*\)$/\1/p' | sort -u | tr '\n' ' ')"
+case $hdr_pkgs in
+*-common*kbuild*|*kbuild*-common*) ;;
+*) die "cannot tell the -common and kbuild packages of linux-headers-$release ($hdr_pkgs)" ;;
+esac
+mkdir -p "$work/out/headers"
+for p in $hdr_pkgs; do
+	dpkg -x "$(fetch "$p")" "$work/out/headers"
+done
+rm -rf "$work/out/headers/lib"
+kdir=$dest/headers/usr/src/linux-headers-$release
+sed -i "s|^include /usr/src/|include $dest/headers/usr/src/|" \
+	"$work/out/headers/usr/src/linux-headers-$release/Makefile"
+[ -f "$work/out/headers/usr/src/linux-headers-$release/.config" ] ||
+	die "the headers of $release were not unpacked"
+[ -f "$work/pkg/boot/vmlinuz-$release" ] ||
+	die "linux-image-$release-unsigned holds no boot/vmlinuz-$release"
+
 python3 "$here/extract-vmlinux.py" "$work/pkg/boot/vmlinuz-$release" "$work/out/vmlinux" ||
 	die "could not extract vmlinux from vmlinuz-$release"
 "$here/kernel-modules.sh" "$work/pkg" "$release" "$work/out/modules"
