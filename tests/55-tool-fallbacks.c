@@ -4,12 +4,13 @@
  * which the baseline cannot be trusted must make `tloop sync` copy
  * everything, with the documented reason: a new or resized area2, a missing
  * or damaged sidecar, a clear by someone else, tracking toggled, tracking
- * off, a re-attached device, an overflowed set, --full.  A refresh that
+ * off, a re-attached device, an overflowed set, --full.  area2 may be a
+ * block device; a device on area1's own backing file is refused.  A refresh that
  * fails midway (ENOSPC after the set was cleared) must drop the baseline so
  * that the next one is full; a refresh of an area2 that another one holds
  * is refused without touching anything.  After every refresh area2 must equal the
  * device byte for byte.
- * tloop-timeout: 200
+ * tloop-timeout: 300
  */
 #include "tlt-tool.h"
 
@@ -74,11 +75,11 @@ static bool exists(const char *path)
 int main(void)
 {
 	struct ttl_run r;
-	char node[64], big[64];
+	char node[64], big[64], blk[64], same[64], side[80];
 	int fd, idx, filler;
 	bool ok;
 
-	tlt_plan(23);
+	tlt_plan(26);
 	idx = ttl_attach("area1.img", SIZE, "--track", node, sizeof(node));
 	store(node, 0, NR_PAGES);
 
@@ -178,6 +179,23 @@ int main(void)
 	check(big, "big2.img", 64UL << 20, "", "incremental", "incremental", 1,
 	      "after the overflow was handled");
 	unlink("big2.img");
+
+	/* area2 may be a block device: here another tloop device of the same size. */
+	ttl_attach("blk.img", SIZE, "", blk, sizeof(blk));
+	check(node, blk, SIZE, "", "full", "no-baseline", NR_PAGES, "area2 is a block device");
+	store(node, 3, 2);
+	check(node, blk, SIZE, "", "incremental", "incremental", 2,
+	      "block-device area2, written pages only");
+	snprintf(side, sizeof(side), "%s.tloop", blk);
+	unlink(side);
+
+	/* A second device on area1's backing file is area1 too: refused. */
+	ttl_attach("area1.img", 0, "", same, sizeof(same));
+	ttl_run(&r, "sync %s %s", node, same);
+	tlt_result(r.status == 1 && strstr(r.err, "is backed by the same file as"),
+		   "area2 backed by area1's own file is refused");
+	if (r.status != 1)
+		ttl_show("tloop sync", &r);
 
 	/*
 	 * A refresh that fails midway: area2 on a full filesystem where part of
