@@ -31,6 +31,11 @@ dest=$cache/kernels/$name
 debs=$cache/debs
 
 list=$here/../initramfs/modules.list
+# One provisioning of a kernel at a time (several builds may share the cache).
+mkdir -p "$cache"
+exec 9> "$cache/.lock-$name"
+flock 9
+
 # Bump LAYOUT when what this script puts in the cache changes: caches made before re-provision.
 LAYOUT=2
 list_sum=$({ echo "layout $LAYOUT"; cat "$list"; } | sha256sum | cut -c1-16)
