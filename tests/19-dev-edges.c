@@ -9,7 +9,12 @@
  *    hang or crash, and the device can still be detached;
  *  - BLKROSET 0 on a device created read-only from a read-write fd: the
  *    backing file must not change whatever the block layer allows (tloop
- *    promises "the device refuses writes"; loop's outcome is printed).
+ *    promises "the device refuses writes"; loop's outcome is printed);
+ *  - a backing fd opened with O_APPEND: writes land in place (loop's
+ *    outcome is printed);
+ *  - direct I/O to a file on a disk with 4096-byte sectors (scsi_debug):
+ *    512-byte device blocks are refused by tloop (loop falls back to
+ *    buffered I/O), 4096-byte blocks serve correct data.
  *
  * tloop-timeout: 120
  */
@@ -177,6 +182,149 @@ static void roset_case(enum tlt_kind kind)
 	unlink("ro.img");
 }
 
+#define APPEND_RESULTS(kind) ((kind) == TLT_LOOP ? 2 : 3)
+
+/*
+ * A backing fd opened with O_APPEND: device writes must land in place, not
+ * at the end of the file (tloop reopens the file with its own flags).
+ */
+static void append_case(enum tlt_kind kind)
+{
+	const char *k = tlt_kind_name(kind);
+	unsigned char want[8192], got[8192];
+	struct tlt_dev d;
+	struct stat st;
+	int fd, bfd, ret, ok;
+
+	if (tlt_make_file("app.img", 1 << 20, 6))
+		tlt_bail("create app.img");
+	bfd = open("app.img", O_RDWR | O_APPEND | O_CLOEXEC);
+	ret = bfd < 0 ? -errno : tlt_attach_fd(&d, kind, bfd, 0, 0, 0);
+	if (bfd >= 0)
+		close(bfd);
+	if (!tlt_result(!ret, "%s O_APPEND: attach from an O_APPEND fd", k)) {
+		tlt_diag("attach: %s", tlt_errname(-ret));
+		return;
+	}
+	tlt_pattern(want, sizeof(want), 0, 6);
+	memset(want + 4096, 0x5E, 4096);
+	fd = open(d.path, O_RDWR | O_CLOEXEC);
+	ok = fd >= 0 && !tlt_pwrite_full(fd, want + 4096, 4096, 4096) && !fsync(fd);
+	if (fd >= 0)
+		close(fd);
+	ret = tlt_detach(&d);
+	if (!tlt_result(!ret && ok, "%s O_APPEND: write, fsync and detach", k))
+		tlt_diag("detach: %s", tlt_errname(-ret));
+	bfd = open("app.img", O_RDONLY | O_CLOEXEC);
+	ok = bfd >= 0 && !fstat(bfd, &st) && st.st_size == 1 << 20 &&
+	     !tlt_pread_full(bfd, got, sizeof(got), 0) && !memcmp(want, got, sizeof(got));
+	if (bfd >= 0)
+		close(bfd);
+	if (kind == TLT_LOOP)
+		tlt_diag("loop (reference only): the write %s (file size %jd)",
+			 ok ? "landed in place" : "did NOT land in place", (intmax_t)st.st_size);
+	else if (!tlt_result(ok, "%s O_APPEND: the write landed in place, the file did not grow", k))
+		tlt_diag("file size %jd (want %d)", (intmax_t)st.st_size, 1 << 20);
+	unlink("app.img");
+}
+
+/* Find the scsi_debug disk's node ("/dev/sdX"); waits for the scan. */
+static int find_scsi_debug(char *path, size_t len)
+{
+	char model[64], attr[128];
+	int tries, i;
+
+	for (tries = 0; tries < 100; tries++) {
+		for (i = 0; i < 26; i++) {
+			snprintf(attr, sizeof(attr), "/sys/block/sd%c/device/model", 'a' + i);
+			if (!tlt_sysfs_read(attr, model, sizeof(model)) &&
+			    strstr(model, "scsi_debug")) {
+				snprintf(path, len, "/dev/sd%c", 'a' + i);
+				if (!access(path, F_OK))
+					return 0;
+			}
+		}
+		usleep(100000);
+	}
+	return -1;
+}
+
+#define DIO_RESULTS 4
+
+/*
+ * Direct I/O to a backing file on a disk with 4096-byte sectors: a device
+ * with 512-byte blocks cannot pass its requests through O_DIRECT, so it
+ * must either refuse to be created (tloop: EINVAL) or fall back to buffered
+ * I/O (loop); a 4096-byte-block device must serve data correctly.
+ */
+static void dio_case(enum tlt_kind kind, int have_4k)
+{
+	const char *k = tlt_kind_name(kind);
+	unsigned char *buf = tlt_alloc(65536), *want = tlt_alloc(65536);
+	struct tlt_dev d;
+	int fd, ret, ok;
+
+	if (!have_4k) {
+		for (ret = 0; ret < DIO_RESULTS; ret++)
+			tlt_skip("direct I/O on 4K sectors", "scsi_debug unavailable");
+		goto out;
+	}
+	if (tlt_make_file(MNT "/dio.img", 8 << 20, 8))
+		tlt_bail("create " MNT "/dio.img");
+
+	ret = tlt_attach(&d, kind, MNT "/dio.img", TLOOP_FLAG_DIRECT_IO, 512, 0);
+	if (kind == TLT_TLOOP) {
+		if (!tlt_result(ret == -EINVAL,
+				"%s dio 4K: 512-byte blocks with direct I/O -> EINVAL", k))
+			tlt_diag("attach: %s", ret ? tlt_errname(-ret) : "success");
+		if (!ret)
+			tlt_detach(&d);
+	} else {
+		/* The stock driver falls back to buffered I/O: it must still be right. */
+		ok = !ret;
+		fd = ok ? open(d.path, O_RDONLY | O_CLOEXEC) : -1;
+		tlt_pattern(want, 512, 1536, 8);
+		ok = fd >= 0 && !tlt_pread_full(fd, buf, 512, 1536) &&
+		     tlt_compare("512 at 1536", want, buf, 512, 1536);
+		if (fd >= 0)
+			close(fd);
+		if (!ret)
+			tlt_detach(&d);
+		if (!tlt_result(ok, "%s dio 4K: 512-byte blocks with direct I/O read correctly", k))
+			tlt_diag("attach: %s", tlt_errname(-ret));
+	}
+
+	ret = tlt_attach(&d, kind, MNT "/dio.img", TLOOP_FLAG_DIRECT_IO, 4096, 0);
+	if (!tlt_result(!ret, "%s dio 4K: 4096-byte blocks with direct I/O attach", k)) {
+		tlt_diag("attach: %s", tlt_errname(-ret));
+		tlt_result(0, "%s dio 4K: data (not reached)", k);
+		tlt_result(0, "%s dio 4K: detach (not reached)", k);
+		goto out;
+	}
+	fd = open(d.path, O_RDWR | O_DIRECT | O_CLOEXEC);
+	tlt_pattern(want, 65536, 40960, 9);
+	ok = fd >= 0 && !tlt_pwrite_full(fd, want, 65536, 40960) &&
+	     !tlt_pread_full(fd, buf, 65536, 40960) && !memcmp(buf, want, 65536);
+	if (fd >= 0)
+		close(fd);
+	{
+		int bfd = open(MNT "/dio.img", O_RDONLY | O_CLOEXEC);
+
+		ok = ok && bfd >= 0 && !tlt_pread_full(bfd, buf, 65536, 40960) &&
+		     tlt_compare("dio.img", want, buf, 65536, 40960);
+		if (bfd >= 0)
+			close(bfd);
+	}
+	tlt_result(ok, "%s dio 4K: O_DIRECT write and read, the backing file has the data", k);
+	ret = tlt_detach(&d);
+	if (!tlt_result(!ret, "%s dio 4K: detach", k))
+		tlt_diag("detach: %s", tlt_errname(-ret));
+out:
+	unlink(MNT "/dio.img");
+	free(buf);
+	free(want);
+}
+
 static void on_alarm(int sig)
 {
 	(void)sig;
@@ -187,13 +335,14 @@ static void on_alarm(int sig)
 
 int main(void)
 {
-	int k, have_ext4 = !tlt_need_ext4();
+	int k, have_ext4 = !tlt_need_ext4(), have_4k;
+	char sd[32];
 
 	signal(SIGALRM, on_alarm);
 	if (mkdir(MNT, 0700))
 		tlt_bail("mkdir " MNT);
-	tlt_plan(2 * (STACK_RESULTS + TRUNC_RESULTS) + RO_RESULTS(TLT_LOOP) +
-		 RO_RESULTS(TLT_TLOOP));
+	tlt_plan(2 * (STACK_RESULTS + TRUNC_RESULTS + DIO_RESULTS) + RO_RESULTS(TLT_LOOP) +
+		 RO_RESULTS(TLT_TLOOP) + APPEND_RESULTS(TLT_LOOP) + APPEND_RESULTS(TLT_TLOOP));
 	for (k = TLT_LOOP; k >= TLT_TLOOP; k--) {
 		int before = tlt_n;
 
@@ -213,6 +362,26 @@ int main(void)
 		roset_case((enum tlt_kind)k);
 		while (tlt_n < before + RO_RESULTS(k))
 			tlt_result(0, "%s BLKROSET: (not reached)", tlt_kind_name(k));
+		before = tlt_n;
+		append_case((enum tlt_kind)k);
+		while (tlt_n < before + APPEND_RESULTS(k))
+			tlt_result(0, "%s O_APPEND: (not reached)", tlt_kind_name(k));
 	}
+
+	/* ext4 on a scsi_debug disk with 4096-byte logical sectors. */
+	have_4k = have_ext4 && !tlt_modprobe("sd_mod") &&
+		  !tlt_modprobe("scsi_debug sector_size=4096 dev_size_mb=48") &&
+		  !find_scsi_debug(sd, sizeof(sd)) &&
+		  !tlt_run(TLT_MKE2FS " -q -F -t ext4 %s", sd) && !mount(sd, MNT, "ext4", 0, NULL);
+	for (k = TLT_LOOP; k >= TLT_TLOOP; k--) {
+		int before = tlt_n;
+
+		dio_case((enum tlt_kind)k, have_4k);
+		while (tlt_n < before + DIO_RESULTS)
+			tlt_result(0, "%s dio 4K: (not reached)", tlt_kind_name(k));
+	}
+	if (have_4k && umount(MNT))
+		tlt_diag("umount %s: %s", sd, strerror(errno));
+	tlt_run("rmmod scsi_debug 2>/dev/null || true");
 	tlt_exit();
 }
