@@ -316,7 +316,7 @@ def main(argv):
                 with open(path) as f:
                     v = json.load(f)
             except (OSError, ValueError):
-                print(f"summary: no verdict in {path}")
+                print(f"summary: no verdict in {path} (its build or run did not complete)")
                 failed += 1
                 continue
             passed += v["passed"]
