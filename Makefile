@@ -153,13 +153,15 @@ VERDICTS := $(foreach k,$(KVER),$(B)/$(k)/run/verdict.json) \
 test: | $(DEPS)
 	@flock -n $(B)/.test.lock true || echo "make test: waiting for another make test using $(B)"
 	@flock $(B)/.test.lock $(MAKE) --no-print-directory test-locked
+	@exit "$$(cat $(B)/.test.status)"
 
+# Its status goes to a file, so that the summary line is followed by one make error at most.
 test-locked:
-	@rm -f $(VERDICTS)
+	@rm -f $(VERDICTS) $(B)/.test.status
 	@for t in $(foreach k,$(KVER),test-$(k)) $(SELFTEST_TARGET); do \
 		$(MAKE) --no-print-directory $$t || echo "make test: $$t did not complete"; \
 	done
-	@test-vm/verdict.py summary $(VERDICTS)
+	@test-vm/verdict.py summary $(VERDICTS); echo $$? > $(B)/.test.status
 
 selftest: selftest-$(FIRST_KVER)
 	@test-vm/verdict.py summary $(B)/selftest/verdict.json
