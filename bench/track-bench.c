@@ -17,8 +17,8 @@
  *
  * Backing files live in the VM's tmpfs (RAM), so the numbers are about the
  * driver's CPU cost, not about a disk.  TLOOP_BENCH_FIO_SECONDS (default 5),
- * TLOOP_BENCH_FIO_REPS (default 3) and TLOOP_BENCH_GIB (device size for 2 and 3,
- * default 1) tune the run.
+ * TLOOP_BENCH_FIO_REPS (default 3) and TLOOP_BENCH_MIB (device size for 2 and 3,
+ * default 256; times are scaled to a GiB) tune the run.
  *
  * tloop-timeout: 3000
  */
@@ -175,7 +175,8 @@ static double timed_get_clear(int fd, unsigned int flags, uint64_t *buf, uint64_
 static void bench_get(void)
 {
 	static const double frac[] = { 0.001, 0.01, 0.1, 1.0 };
-	uint64_t gib = env_ul("TLOOP_BENCH_GIB", 1), size = gib << 30;
+	uint64_t mib = env_ul("TLOOP_BENCH_MIB", 256), size = mib << 20;
+	double gib = (double)mib / 1024;
 	uint64_t *buf = malloc(BATCH * sizeof(*buf)), *pick;
 	double res[4][3];
 	uint64_t mem[4], npages[4];
@@ -231,14 +232,14 @@ static void bench_get(void)
 				 "/%" PRIu64, frac[f], k, n[0], n[1], n[2]);
 		tlt_result(ok, "GET+CLEAR at %g %% written (%" PRIu64 " pages)", frac[f] * 100, k);
 	}
-	tlt_diag("bench: GET+CLEAR of the whole set, %" PRIu64 " GiB device (%" PRIu64 " pages),"
-		 " random pages, ms per GiB of device", gib, d->nr_pages);
+	tlt_diag("bench: GET+CLEAR of the whole set, %" PRIu64 " MiB device (%" PRIu64 " pages),"
+		 " random pages, ms per GiB of device", mib, d->nr_pages);
 	tlt_diag("bench: %8s %9s %14s %14s %12s %12s %10s", "written", "pages", "+write-back",
 		 "+sync(clean)", "NOSYNC", "mem_used B", "B/page");
 	for (int f = 0; f < 4; f++)
 		tlt_diag("bench: %7g%% %9" PRIu64 " %14.3f %14.3f %12.3f %12" PRIu64 " %10.3f",
-			 frac[f] * 100, npages[f], res[f][0] * 1000 / (double)gib,
-			 res[f][1] * 1000 / (double)gib, res[f][2] * 1000 / (double)gib, mem[f],
+			 frac[f] * 100, npages[f], res[f][0] * 1000 / gib, res[f][1] * 1000 / gib,
+			 res[f][2] * 1000 / gib, mem[f],
 			 npages[f] ? (double)mem[f] / (double)npages[f] : 0);
 	tlt_diag("bench: one bit per page would be %" PRIu64 " bytes", d->nr_pages / 8);
 	/* The same fractions written as one contiguous range (BLKDISCARD: no page cache). */
