@@ -262,7 +262,10 @@ int main(void)
 		tlt_bail("getcwd");
 	len = strlen(dir);
 	while (len < 3000) {
-		strcat(dir, "/ddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd");
+		/* One more directory level of 100 characters ("/" and 99 'd'). */
+		dir[len] = '/';
+		memset(dir + len + 1, 'd', 99);
+		dir[len + 100] = '\0';
 		if (mkdir(dir, 0700) && errno != EEXIST)
 			tlt_bail("mkdir (depth %zu)", len);
 		len = strlen(dir);

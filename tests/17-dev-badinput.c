@@ -181,8 +181,17 @@ static void test_add(void)
 	arg.add.size = 4;
 	add_fails(&arg, EINVAL, "add: struct size 4 -> EINVAL");
 	arg_reset(good, 0);
+	arg.add.size = sizeof(arg.add) - 8;
+	add_fails(&arg, EINVAL, "add: struct size below version 1's (sizeof-8) -> EINVAL");
+	arg_reset(good, 0);
 	arg.add.size = sizeof(arg.add) + 8;
 	add_works("add: struct size sizeof+8 with a zero tail works");
+	arg_reset(good, 0);
+	arg.add.size = 4096;
+	add_works("add: struct size 4096 with a zero tail works");
+	arg_reset(good, 0);
+	arg.add.size = 4097;
+	add_fails(&arg, E2BIG, "add: struct size 4097 -> E2BIG");
 	arg_reset(good, 0);
 	arg.add.size = sizeof(arg.add) + 8;
 	arg.raw[sizeof(arg.add) + 3] = 1;
@@ -477,7 +486,7 @@ int main(void)
 	tlt_loop_control();	/* for LOOP_* command numbers only; errors are fine */
 	before = count_devices();
 
-	tlt_plan(76);
+	tlt_plan(79);
 	tlt_result(v.abi_version == TLOOP_ABI_VERSION && !v.reserved[0] && !v.reserved[4],
 		   "version: abi %u, max_devices %u, features 0x%llx", v.abi_version,
 		   v.max_devices, (unsigned long long)v.features);
