@@ -560,9 +560,20 @@ static inline int tlt_scale(void)
  */
 static inline int tlt_need_ext4(void)
 {
+	char line[64];
+	FILE *f;
+	int found = 0;
+
 	tlt_modprobe("crc32c_generic");
 	tlt_modprobe("crc32c");
-	return tlt_modprobe("ext4");
+	tlt_modprobe("ext4");
+	/* Built in, or loaded just now: the kernel lists it either way. */
+	f = fopen("/proc/filesystems", "r");
+	while (f && !found && fgets(line, sizeof(line), f))
+		found = !strcmp(line, "\text4\n");
+	if (f)
+		fclose(f);
+	return found ? 0 : -1;
 }
 
 #endif /* TLT_H */
