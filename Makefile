@@ -22,6 +22,7 @@ SELFTEST ?= 1
 VM_TIMEOUT ?=
 SELFTEST_VM_TIMEOUT ?= 300
 TLOOP_SCALE ?= 1
+VM_JOBS ?= 1
 export TLOOP_CACHE TLOOP_SCALE VM_TIMEOUT
 
 # Where everything is built and where the logs go; give each concurrent `make test` its own.
@@ -147,8 +148,9 @@ SELFTEST_TARGET := $(if $(filter 1,$(SELFTEST)),selftest-$(FIRST_KVER))
 VERDICTS := $(foreach k,$(KVER),$(B)/$(k)/run/verdict.json) \
 	$(if $(SELFTEST_TARGET),$(B)/selftest/verdict.json)
 
-# Kernels one after the other (the machine has few cores), then the self-test, then the sum;
-# a kernel whose build fails leaves no verdict and counts as a failure.
+# Kernels one after the other (the machine has few cores; VM_JOBS=2 runs two VMs at a time,
+# each run's output printed when it ends), then the self-test, then the sum; a kernel whose
+# build fails leaves no verdict and counts as a failure.
 # One `make test` at a time per build directory (the lock waits for the other one).
 test: | $(DEPS)
 	@flock -n $(B)/.test.lock true || echo "make test: waiting for another make test using $(B)"
@@ -158,9 +160,9 @@ test: | $(DEPS)
 # Its status goes to a file, so that the summary line is followed by one make error at most.
 test-locked:
 	@rm -f $(VERDICTS) $(B)/.test.status
-	@for t in $(foreach k,$(KVER),test-$(k)) $(SELFTEST_TARGET); do \
-		$(MAKE) --no-print-directory $$t || echo "make test: $$t did not complete"; \
-	done
+	@$(MAKE) --no-print-directory -k $(if $(filter-out 1,$(VM_JOBS)),-j$(VM_JOBS) --output-sync=target) \
+		$(foreach k,$(KVER),test-$(k)) $(SELFTEST_TARGET) || \
+		echo "make test: not every run completed"
 	@test-vm/verdict.py summary $(VERDICTS); echo $$? > $(B)/.test.status
 
 selftest: selftest-$(FIRST_KVER)
