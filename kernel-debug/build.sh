@@ -16,6 +16,7 @@
 #      for Debian's kernels, so test-vm/ treats it like them:
 #        bzImage   what QEMU boots with -kernel (this kernel's vmlinux does not
 #                  start through PVH: QEMU exits at once)
+#        vmlinux   a symbolic link to bzImage, for test-vm/run.sh
 #        release   uname -r of the kernel
 #        kdir      path of the built tree; `make -C $(cat kdir) M=...` builds
 #                  out-of-tree modules against it (tloop, the self-test modules)
@@ -43,6 +44,8 @@
 set -eu
 
 RECIPE=1
+# Bump when the provisioned layout changes (re-provisions without rebuilding).
+LAYOUT=2
 
 name=${1:-6.12-debug}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -65,7 +68,8 @@ key=$( { printf 'recipe %s\npackage %s %s\n' "$RECIPE" "$package" "$version";
 	 cat "$fragment"; } | sha256sum | cut -c1-16)
 modlist=$here/../initramfs/modules.list
 [ -f "$modlist" ] || die "$modlist missing"
-provkey=$(cat "$modlist" "$here/../ci/kernel-modules.sh" | sha256sum | cut -c1-16)
+provkey=$( { echo "layout $LAYOUT"; cat "$modlist" "$here/../ci/kernel-modules.sh"; } |
+	sha256sum | cut -c1-16)
 
 out=$cache/kernels/$name
 build=$cache/build/$name-$key
@@ -144,6 +148,11 @@ rm -f "$staging/lib/modules/$release/build"
 "$here/../ci/kernel-modules.sh" "$staging" "$release" "$tmp/modules" >&2
 rm -rf "$staging"
 cp "$src/arch/x86/boot/bzImage" "$tmp/bzImage"
+# test-vm/run.sh boots $KERNEL_DIR/vmlinux; QEMU's -kernel tells a bzImage from an ELF by its
+# content, so the link lets the harness boot this kernel unchanged. It is not an ELF vmlinux
+# (that one is $(cat kdir)/vmlinux, for symbols): the PVH entry of a KASAN kernel calls the
+# instrumented memcmp() before the shadow memory exists and triple-faults at once.
+ln -s bzImage "$tmp/vmlinux"
 cp "$src/.config" "$tmp/config"
 printf '%s\n' "$release" >"$tmp/release"
 printf '%s\n' "$src" >"$tmp/kdir"
