@@ -19,7 +19,7 @@ static int __init tloop_selftest_ubsan_init(void)
 {
 	int val;
 
-	val = READ_ONCE(tloop_selftest_table[idx]);
+	val = tloop_selftest_table[idx];
 	pr_info("tloop_selftest_ubsan: table[%d] read as %d\n", idx, val);
 	return 0;
 }
