@@ -14,9 +14,10 @@
 #   3. Builds bzImage and the in-tree modules (nice -n $NICE, -j$JOBS).
 #   4. Provisions $TLOOP_CACHE/kernels/NAME/ the way ci/kernel-debian.sh does
 #      for Debian's kernels, so test-vm/ treats it like them:
-#        bzImage   what QEMU boots with -kernel (this kernel's vmlinux does not
-#                  start through PVH: QEMU exits at once)
-#        vmlinux   a symbolic link to bzImage, for test-vm/run.sh
+#        bzImage   what QEMU boots with -kernel; no vmlinux here, so test-vm/run.sh
+#                  boots this. The ELF vmlinux (in kdir, for symbols) does not start
+#                  through PVH: its PVH entry calls the KASAN-instrumented memcmp()
+#                  before the shadow memory exists and triple-faults at once.
 #        release   uname -r of the kernel
 #        kdir      path of the built tree; `make -C $(cat kdir) M=...` builds
 #                  out-of-tree modules against it (tloop, the self-test modules)
@@ -45,7 +46,7 @@ set -eu
 
 RECIPE=1
 # Bump when the provisioned layout changes (re-provisions without rebuilding).
-LAYOUT=2
+LAYOUT=3
 
 name=${1:-6.12-debug}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -148,11 +149,6 @@ rm -f "$staging/lib/modules/$release/build"
 "$here/../ci/kernel-modules.sh" "$staging" "$release" "$tmp/modules" >&2
 rm -rf "$staging"
 cp "$src/arch/x86/boot/bzImage" "$tmp/bzImage"
-# test-vm/run.sh boots $KERNEL_DIR/vmlinux; QEMU's -kernel tells a bzImage from an ELF by its
-# content, so the link lets the harness boot this kernel unchanged. It is not an ELF vmlinux
-# (that one is $(cat kdir)/vmlinux, for symbols): the PVH entry of a KASAN kernel calls the
-# instrumented memcmp() before the shadow memory exists and triple-faults at once.
-ln -s bzImage "$tmp/vmlinux"
 cp "$src/.config" "$tmp/config"
 printf '%s\n' "$release" >"$tmp/release"
 printf '%s\n' "$src" >"$tmp/kdir"
