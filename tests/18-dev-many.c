@@ -19,6 +19,8 @@
 
 #define NDEV	64
 #define NRACE	8
+/* The race uses indices RACE0.. so devices left at low indices cannot collide. */
+#define RACE0	100
 
 static int ctl;
 /* Devices and the lowest free index before the test (normally 0 and 0). */
@@ -202,7 +204,7 @@ static void opener(int wfd, int seconds)
 	char path[32], buf[512];
 
 	while (time(NULL) < end) {
-		int fd = open(tlt_dev_path(path, sizeof(path), (int)(n++ % NRACE)),
+		int fd = open(tlt_dev_path(path, sizeof(path), RACE0 + (int)(n++ % NRACE)),
 			      O_RDONLY | O_CLOEXEC);
 
 		if (fd < 0) {
@@ -259,7 +261,7 @@ static void race(int seconds)
 		for (i = 0; i < NRACE; i++) {
 			if (idx[i] < 0) {
 				snprintf(file, sizeof(file), "r%d.img", i);
-				idx[i] = add_at(file, i);
+				idx[i] = add_at(file, RACE0 + i);
 				if (idx[i] >= 0) {
 					adds++;
 				} else {
