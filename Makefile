@@ -12,7 +12,7 @@ TLOOP_CACHE ?= $(HOME)/.cache/tloop
 # Supported kernels, in the order `make test` runs them. A name <series> is a Debian kernel
 # (ci/kernel-debian.sh <series>); a name <series>-<flavour> is provisioned by
 # ci/kernel-<flavour>.sh <name>. Every script fills $(TLOOP_CACHE)/kernels/<name>/.
-KERNELS ?= 6.1 6.12
+KERNELS ?= 6.1 6.12 6.12-debug
 KVER ?= $(KERNELS)
 TESTS_EXTRA ?=
 # TESTS: only the built-in tests whose names match these patterns (default: all).
