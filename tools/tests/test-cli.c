@@ -16,16 +16,7 @@
 #include "tloop.h"
 #include "util.h"
 
-static int failures;
-
-#define CHECK(cond, ...) do {						\
-	if (!(cond)) {							\
-		fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);	\
-		fprintf(stderr, __VA_ARGS__);				\
-		fputc('\n', stderr);					\
-		failures++;						\
-	}								\
-} while (0)
+#include "tests/hostcheck.h"
 
 /* parse() - split @line on spaces and run cli_parse() on it. */
 static int parse(const char *line, struct cli *c, char *err, size_t errlen)
