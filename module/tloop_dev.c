@@ -230,8 +230,8 @@ static struct file *tloop_open_backing(struct file *user, u32 flags,
  * @out: the new device.
  *
  * Return: 0, -EBADF (file not open as needed), -EINVAL (not a regular file,
- * smaller than one block, direct I/O impossible), -ENOMEM, or what
- * registration returned.
+ * smaller than one block, direct I/O impossible), -EFBIG (larger than
+ * TLOOP_MAX_DEV_SIZE), -ENOMEM, or what registration returned.
  */
 int tloop_dev_create(const struct tloop_add *add, struct file *user,
 		     int major, struct tloop_device **out)
@@ -256,6 +256,8 @@ int tloop_dev_create(const struct tloop_add *add, struct file *user,
 	size = round_down(size, bs);
 	if (size < bs)
 		return -EINVAL;
+	if (size > TLOOP_MAX_DEV_SIZE)
+		return -EFBIG;
 
 	dev = kzalloc(sizeof(*dev), GFP_KERNEL);
 	if (!dev)

@@ -2,60 +2,527 @@
 /*
  * tloop_wset.c - the written-page set.
  *
- * Memory: the chunk table costs one pointer per TLOOP_CHUNK_PAGES pages
- * (8 bytes per 16 MiB of device with 4 KiB pages) and each chunk touched by
- * a write costs TLOOP_CHUNK_BYTES, so a fully written device costs one bit
- * per page plus the table, and a sparsely written one much less.
+ * Layout.  The device is cut into regions of TLOOP_REGION_PAGES pages
+ * (128 MiB with 4 KiB pages).  A radix tree of TLOOP_NODE_SLOTS-pointer
+ * nodes, whose height is fixed by the device size (at most 6 levels for
+ * TLOOP_MAX_DEV_SIZE; the top node has only as many slots as it needs), leads
+ * to one leaf per region that was written.  A leaf holds its region's pages
+ * as offsets (u16): up to TLOOP_LEAF_INLINE inside the leaf, then in a sorted
+ * array grown by powers of two up to TLOOP_ARRAY_MAX entries (4 KiB), then in
+ * a 4 KiB bitmap.  Clearing shrinks a leaf again (bitmap to array, array to a
+ * smaller array or back inline) when it has become much emptier.
  *
- * Recording happens in the I/O worker, which may sleep; a chunk that cannot
+ * Memory: nothing at all while nothing is written; then per written region
+ * one leaf (16 bytes without lock debugging) plus its nodes' share, and at
+ * most 4 bytes per written page while the region is sparse, at most one bit
+ * per page once it is dense.  Every allocation is small (at most 4 KiB),
+ * reserved against @mem_limit before it is made, and made with
+ * __GFP_NOWARN.
+ *
+ * Concurrency.  Readers of the tree hold @lock for reading; nodes and leaves
+ * are published with cmpxchg() and only freed after the tree was detached
+ * under the write lock, so a pointer read under the read lock stays valid
+ * until it is dropped.  A leaf's contents are changed only under its
+ * spinlock, so adding a page (at write completion) and removing it (by a
+ * consumer) are atomic with respect to each other, as the no-loss argument
+ * in doc/design.md needs.
+ *
+ * Recording happens in the I/O worker, which may sleep; memory that cannot
  * be allocated (or that would pass the memory limit) puts the set in the
  * overflowed state, in which every page counts as written.  A write is
  * never silently dropped.
  */
 #include <linux/bitmap.h>
 #include <linux/errno.h>
+#include <linux/log2.h>
+#include <linux/minmax.h>
 #include <linux/sched.h>
 #include <linux/slab.h>
-#include <linux/mm.h>
+#include <linux/spinlock.h>
+#include <linux/string.h>
 
 #include "tloop_wset.h"
 
-#define TLOOP_CHUNK_BYTES	512
-#define TLOOP_CHUNK_PAGES	(TLOOP_CHUNK_BYTES * BITS_PER_BYTE)
+#define TLOOP_REGION_SHIFT	15
+#define TLOOP_REGION_PAGES	(1U << TLOOP_REGION_SHIFT)
+#define TLOOP_REGION_MASK	(TLOOP_REGION_PAGES - 1)
+#define TLOOP_BITMAP_BYTES	(TLOOP_REGION_PAGES / BITS_PER_BYTE)
 
-static u64 tloop_wset_table_bytes(const struct tloop_wset *ws)
+#define TLOOP_NODE_SHIFT	6
+#define TLOOP_NODE_SLOTS	(1U << TLOOP_NODE_SHIFT)
+
+/* Leaf capacities (in offsets); TLOOP_LEAF_BITMAP marks a bitmap leaf. */
+#define TLOOP_LEAF_INLINE	4
+#define TLOOP_ARRAY_MIN		8
+#define TLOOP_ARRAY_MAX		(TLOOP_BITMAP_BYTES / sizeof(u16))
+#define TLOOP_LEAF_BITMAP	U16_MAX
+
+/*
+ * struct tloop_leaf - the written pages of one region.
+ * @lock: protects everything below.
+ * @count: offsets in the leaf.
+ * @cap: TLOOP_LEAF_INLINE (@inl), an array capacity (@arr) or
+ *	TLOOP_LEAF_BITMAP (@bits).
+ */
+struct tloop_leaf {
+	spinlock_t lock;
+	u16 count;
+	u16 cap;
+	union {
+		u16 inl[TLOOP_LEAF_INLINE];
+		u16 *arr;
+		unsigned long *bits;
+	};
+};
+
+/* Reserve @bytes against the limit; never lets @mem_used pass it. */
+static bool tloop_wset_reserve(struct tloop_wset *ws, size_t bytes)
 {
-	return (u64)ws->nr_chunks * sizeof(*ws->chunks);
+	s64 old = atomic64_read(&ws->mem_used);
+
+	do {
+		if (ws->mem_limit && (u64)old + bytes > ws->mem_limit)
+			return false;
+	} while (!atomic64_try_cmpxchg(&ws->mem_used, &old, old + bytes));
+	return true;
 }
 
-/* Free every chunk and the table; caller holds the write lock. */
-static void tloop_wset_free(struct tloop_wset *ws)
+/* Reserve, then allocate @size bytes; NULL (nothing reserved) on failure. */
+static void *tloop_wset_alloc(struct tloop_wset *ws, size_t size, gfp_t gfp)
 {
-	unsigned long i;
+	size_t bytes = kmalloc_size_roundup(size);
+	void *p;
 
-	if (!ws->chunks)
+	if (!tloop_wset_reserve(ws, bytes))
+		return NULL;
+	p = kmalloc(size, gfp | __GFP_NOWARN);
+	if (!p)
+		atomic64_sub(bytes, &ws->mem_used);
+	return p;
+}
+
+/* Free what tloop_wset_alloc() returned and give its bytes back. */
+static void tloop_wset_release(struct tloop_wset *ws, void *p, size_t size)
+{
+	kfree(p);
+	atomic64_sub(kmalloc_size_roundup(size), &ws->mem_used);
+}
+
+/* Bytes of the leaf's outside storage (0 when inline). */
+static size_t tloop_leaf_ext_size(unsigned int cap)
+{
+	if (cap == TLOOP_LEAF_BITMAP)
+		return TLOOP_BITMAP_BYTES;
+	if (cap == TLOOP_LEAF_INLINE)
+		return 0;
+	return cap * sizeof(u16);
+}
+
+static u16 *tloop_leaf_array(struct tloop_leaf *leaf)
+{
+	return leaf->cap == TLOOP_LEAF_INLINE ? leaf->inl : leaf->arr;
+}
+
+/* Index of the first of @a[0..@n) that is >= @off. */
+static unsigned int tloop_lower_bound(const u16 *a, unsigned int n, u32 off)
+{
+	unsigned int lo = 0, hi = n;
+
+	while (lo < hi) {
+		unsigned int mid = lo + (hi - lo) / 2;
+
+		if (a[mid] < off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
+ * Store into @dst the sorted @src[0..@n) with @a..@b merged in, where
+ * @src[@p..@q) are the entries already in @a..@b.  @dst may be @src if it
+ * has room.
+ */
+static void tloop_array_merge(u16 *dst, const u16 *src, unsigned int n,
+			      unsigned int p, unsigned int q, u32 a, u32 b)
+{
+	unsigned int len = b - a + 1, i;
+
+	memmove(dst + p + len, src + q, (n - q) * sizeof(*dst));
+	if (dst != src)
+		memcpy(dst, src, p * sizeof(*dst));
+	for (i = 0; i < len; i++)
+		dst[p + i] = a + i;
+}
+
+/* Set bits @a..@b of a bitmap leaf; return how many were clear. */
+static unsigned int tloop_bitmap_add(unsigned long *bits, u32 a, u32 b)
+{
+	unsigned int added = 0;
+	u32 off;
+
+	for (off = a; off <= b; off++)
+		if (!__test_and_set_bit(off, bits))
+			added++;
+	return added;
+}
+
+/*
+ * Add offsets @a..@b to @leaf.  Return the number of pages that were not
+ * in it, or -ENOMEM if the leaf could not grow (nothing added then).
+ */
+static int tloop_leaf_add(struct tloop_wset *ws, struct tloop_leaf *leaf,
+			  u32 a, u32 b)
+{
+	unsigned int spare_cap = 0, added;
+	void *spare = NULL, *old = NULL;
+	size_t old_size = 0;
+
+	for (;;) {
+		unsigned int n, p, q, need;
+		u16 *arr;
+
+		spin_lock(&leaf->lock);
+		if (leaf->cap == TLOOP_LEAF_BITMAP) {
+			added = tloop_bitmap_add(leaf->bits, a, b);
+			break;
+		}
+		n = leaf->count;
+		arr = tloop_leaf_array(leaf);
+		p = tloop_lower_bound(arr, n, a);
+		q = tloop_lower_bound(arr, n, b + 1);
+		added = (b - a + 1) - (q - p);
+		need = n + added;
+		if (need <= leaf->cap) {
+			if (added)
+				tloop_array_merge(arr, arr, n, p, q, a, b);
+			break;
+		}
+		if (spare && (spare_cap == TLOOP_LEAF_BITMAP || spare_cap >= need)) {
+			/* Fill the new storage before @arr's union is overwritten. */
+			if (spare_cap == TLOOP_LEAF_BITMAP) {
+				unsigned long *bits = spare;
+				unsigned int i;
+
+				bitmap_zero(bits, TLOOP_REGION_PAGES);
+				for (i = 0; i < n; i++)
+					__set_bit(arr[i], bits);
+				bitmap_set(bits, a, b - a + 1);
+			} else {
+				tloop_array_merge(spare, arr, n, p, q, a, b);
+			}
+			if (leaf->cap != TLOOP_LEAF_INLINE) {
+				old = leaf->arr;
+				old_size = tloop_leaf_ext_size(leaf->cap);
+			}
+			leaf->arr = spare;
+			leaf->cap = spare_cap;
+			spare = NULL;
+			break;
+		}
+		spin_unlock(&leaf->lock);
+
+		/* Grow outside the lock, then look again. */
+		if (spare)
+			tloop_wset_release(ws, spare, tloop_leaf_ext_size(spare_cap));
+		if (need > TLOOP_ARRAY_MAX)
+			spare_cap = TLOOP_LEAF_BITMAP;
+		else
+			spare_cap = max_t(unsigned int, roundup_pow_of_two(need),
+					  TLOOP_ARRAY_MIN);
+		/* Worker context: may sleep, must not recurse into block I/O. */
+		spare = tloop_wset_alloc(ws, tloop_leaf_ext_size(spare_cap), GFP_NOIO);
+		if (!spare)
+			return -ENOMEM;
+	}
+	leaf->count += added;
+	spin_unlock(&leaf->lock);
+	if (old)
+		tloop_wset_release(ws, old, old_size);
+	if (spare)
+		tloop_wset_release(ws, spare, tloop_leaf_ext_size(spare_cap));
+	return added;
+}
+
+/* Remove offset @off from @leaf; true if it was there.  Leaf lock held. */
+static bool tloop_leaf_clear_one(struct tloop_leaf *leaf, u32 off)
+{
+	if (leaf->cap == TLOOP_LEAF_BITMAP) {
+		if (!__test_and_clear_bit(off, leaf->bits))
+			return false;
+	} else {
+		u16 *arr = tloop_leaf_array(leaf);
+		unsigned int p = tloop_lower_bound(arr, leaf->count, off);
+
+		if (p == leaf->count || arr[p] != off)
+			return false;
+		memmove(arr + p, arr + p + 1, (leaf->count - p - 1) * sizeof(*arr));
+	}
+	leaf->count--;
+	return true;
+}
+
+/* Remove offsets @a..@b from @leaf; return how many were there.  Locked. */
+static unsigned int tloop_leaf_clear_range(struct tloop_leaf *leaf, u32 a, u32 b)
+{
+	unsigned int removed = 0;
+
+	if (leaf->cap == TLOOP_LEAF_BITMAP) {
+		unsigned long bit;
+
+		for (bit = find_next_bit(leaf->bits, b + 1, a); bit <= b;
+		     bit = find_next_bit(leaf->bits, b + 1, bit + 1)) {
+			__clear_bit(bit, leaf->bits);
+			removed++;
+		}
+	} else {
+		u16 *arr = tloop_leaf_array(leaf);
+		unsigned int p = tloop_lower_bound(arr, leaf->count, a);
+		unsigned int q = tloop_lower_bound(arr, leaf->count, b + 1);
+
+		memmove(arr + p, arr + q, (leaf->count - q) * sizeof(*arr));
+		removed = q - p;
+	}
+	leaf->count -= removed;
+	return removed;
+}
+
+/*
+ * After a clear: move a leaf that became much emptier into smaller storage,
+ * so that the memory follows the set.  Best effort (no sleeping: the leaf
+ * lock is held); a failed allocation keeps the current storage.
+ */
+static void tloop_leaf_shrink(struct tloop_wset *ws, struct tloop_leaf *leaf)
+{
+	unsigned int n = leaf->count, cap = leaf->cap, newcap, i = 0;
+	u16 tmp[TLOOP_LEAF_INLINE];
+	void *old;
+	u16 *dst;
+
+	if (cap == TLOOP_LEAF_INLINE)
 		return;
-	for (i = 0; i < ws->nr_chunks; i++)
-		kfree(ws->chunks[i]);
-	kvfree(ws->chunks);
-	ws->chunks = NULL;
+	if (n <= TLOOP_LEAF_INLINE)
+		newcap = TLOOP_LEAF_INLINE;
+	else if (cap == TLOOP_LEAF_BITMAP ? n <= TLOOP_ARRAY_MAX / 2 :
+		 cap > TLOOP_ARRAY_MIN && n <= cap / 4)
+		newcap = min_t(unsigned int, TLOOP_ARRAY_MAX,
+			       max_t(unsigned int, 2 * roundup_pow_of_two(n),
+				     TLOOP_ARRAY_MIN));
+	else
+		return;
+
+	if (newcap == TLOOP_LEAF_INLINE) {
+		dst = tmp;
+	} else {
+		dst = tloop_wset_alloc(ws, newcap * sizeof(u16), GFP_NOWAIT);
+		if (!dst)
+			return;
+	}
+	if (cap == TLOOP_LEAF_BITMAP) {
+		unsigned long bit;
+
+		for_each_set_bit(bit, leaf->bits, TLOOP_REGION_PAGES)
+			dst[i++] = bit;
+	} else {
+		memcpy(dst, leaf->arr, n * sizeof(u16));
+	}
+	old = leaf->arr;
+	if (newcap == TLOOP_LEAF_INLINE)
+		memcpy(leaf->inl, tmp, n * sizeof(u16));
+	else
+		leaf->arr = dst;
+	leaf->cap = newcap;
+	tloop_wset_release(ws, old, tloop_leaf_ext_size(cap));
+}
+
+/*
+ * List the offsets of @leaf in [@from, @lim) as pages @base + offset into
+ * @buf (room for @room).  Return the number stored; if one more was found,
+ * *@more is set and *@next is its page.  Leaf lock held.
+ */
+static unsigned int tloop_leaf_list(struct tloop_leaf *leaf, u32 from, u32 lim,
+				    u64 base, u64 *buf, unsigned int room,
+				    bool *more, u64 *next)
+{
+	unsigned int k = 0;
+
+	if (leaf->cap == TLOOP_LEAF_BITMAP) {
+		unsigned long bit;
+
+		for (bit = find_next_bit(leaf->bits, lim, from); bit < lim;
+		     bit = find_next_bit(leaf->bits, lim, bit + 1)) {
+			if (k == room) {
+				*more = true;
+				*next = base + bit;
+				break;
+			}
+			buf[k++] = base + bit;
+		}
+	} else {
+		u16 *arr = tloop_leaf_array(leaf);
+		unsigned int i;
+
+		for (i = tloop_lower_bound(arr, leaf->count, from);
+		     i < leaf->count && arr[i] < lim; i++) {
+			if (k == room) {
+				*more = true;
+				*next = base + arr[i];
+				break;
+			}
+			buf[k++] = base + arr[i];
+		}
+	}
+	return k;
+}
+
+/* Slots of a node at @level (1 = just above the leaves). */
+static unsigned int tloop_node_slots(const struct tloop_wset *ws, unsigned int level)
+{
+	u64 regions = DIV_ROUND_UP_ULL(ws->nr_pages, TLOOP_REGION_PAGES);
+
+	if (level < ws->height)
+		return TLOOP_NODE_SLOTS;
+	return DIV_ROUND_UP_ULL(regions, 1ULL << (TLOOP_NODE_SHIFT * (level - 1)));
+}
+
+static size_t tloop_node_size(const struct tloop_wset *ws, unsigned int level)
+{
+	if (!level)
+		return sizeof(struct tloop_leaf);
+	return tloop_node_slots(ws, level) * sizeof(void *);
+}
+
+/*
+ * The leaf of @region, created (with the nodes above it) if @create and
+ * needed; NULL if absent, or if it cannot be allocated.  Read lock held.
+ */
+static struct tloop_leaf *tloop_wset_leaf(struct tloop_wset *ws, u64 region,
+					  bool create)
+{
+	unsigned int level = ws->height;
+	void **slot = &ws->root;
+
+	for (;;) {
+		void *p = READ_ONCE(*slot);
+
+		if (!p) {
+			size_t size = tloop_node_size(ws, level);
+			void *old;
+
+			if (!create)
+				return NULL;
+			/* Worker context: may sleep, must not recurse into block I/O. */
+			p = tloop_wset_alloc(ws, size, GFP_NOIO | __GFP_ZERO);
+			if (!p)
+				return NULL;
+			if (!level) {
+				struct tloop_leaf *leaf = p;
+
+				spin_lock_init(&leaf->lock);
+				leaf->cap = TLOOP_LEAF_INLINE;
+			}
+			/* cmpxchg() orders the initialisation before the publication. */
+			old = cmpxchg(slot, NULL, p);
+			if (old) {
+				tloop_wset_release(ws, p, size);
+				p = old;
+			}
+		}
+		if (!level)
+			return p;
+		level--;
+		slot = (void **)p + ((region >> (TLOOP_NODE_SHIFT * level)) &
+				     (TLOOP_NODE_SLOTS - 1));
+	}
+}
+
+/*
+ * The first leaf of a region in [*@region, @end); *@region is moved to its
+ * region.  Subtrees that are absent are skipped whole.  Read lock held.
+ */
+static struct tloop_leaf *tloop_wset_next_leaf(struct tloop_wset *ws,
+					       u64 *region, u64 end)
+{
+	while (*region < end) {
+		void *p = READ_ONCE(ws->root);
+		unsigned int level = ws->height;
+
+		if (!p)
+			return NULL;
+		while (level) {
+			unsigned int shift = TLOOP_NODE_SHIFT * (level - 1);
+			void *child = READ_ONCE(((void **)p)[(*region >> shift) &
+							    (TLOOP_NODE_SLOTS - 1)]);
+
+			if (!child) {
+				*region = ((*region >> shift) + 1) << shift;
+				break;
+			}
+			p = child;
+			level--;
+		}
+		if (!level)
+			return p;
+	}
+	return NULL;
+}
+
+/* Free a detached subtree at @level (no lock: nobody can reach it). */
+static void tloop_wset_free_tree(struct tloop_wset *ws, void *p, unsigned int level)
+{
+	unsigned int i, slots;
+
+	if (!p)
+		return;
+	if (!level) {
+		struct tloop_leaf *leaf = p;
+
+		if (leaf->cap != TLOOP_LEAF_INLINE)
+			kfree(leaf->arr);
+		kfree(leaf);
+		return;
+	}
+	slots = tloop_node_slots(ws, level);
+	for (i = 0; i < slots; i++)
+		tloop_wset_free_tree(ws, ((void **)p)[i], level - 1);
+	kfree(p);
+	cond_resched();
+}
+
+/*
+ * Detach the tree and reset the counters; the caller holds the write lock
+ * and frees the returned tree with tloop_wset_free_tree() after dropping it.
+ */
+static void *tloop_wset_detach(struct tloop_wset *ws)
+{
+	void *root = ws->root;
+
+	ws->root = NULL;
 	atomic64_set(&ws->mem_used, 0);
 	atomic64_set(&ws->nr_set, 0);
 	ws->overflow = false;
 	ws->epoch++;
+	return root;
 }
 
 /**
  * tloop_wset_init() - initialise an empty set, tracking off.
  * @ws: the set.
- * @nr_pages: number of pages of the device.
+ * @nr_pages: number of pages of the device (at least 1).
  */
 void tloop_wset_init(struct tloop_wset *ws, u64 nr_pages)
 {
+	u64 regions = DIV_ROUND_UP_ULL(nr_pages, TLOOP_REGION_PAGES);
+
 	init_rwsem(&ws->lock);
-	ws->chunks = NULL;
+	ws->root = NULL;
+	ws->on = false;
+	ws->height = 0;
+	while (ws->height * TLOOP_NODE_SHIFT < 64 &&
+	       (1ULL << (ws->height * TLOOP_NODE_SHIFT)) < regions)
+		ws->height++;
 	ws->nr_pages = nr_pages;
-	ws->nr_chunks = DIV_ROUND_UP_ULL(nr_pages, TLOOP_CHUNK_PAGES);
 	ws->mem_limit = 0;
 	atomic64_set(&ws->mem_used, 0);
 	atomic64_set(&ws->nr_set, 0);
@@ -69,28 +536,20 @@ void tloop_wset_init(struct tloop_wset *ws, u64 nr_pages)
  * @ws: the set.
  * @mem_limit: bytes the set may use, 0 for no limit.
  *
- * Return: 0, -EBUSY if tracking is on, -ENOMEM.
+ * Nothing is allocated: the set grows with the writes.
+ *
+ * Return: 0, or -EBUSY if tracking is on.
  */
 int tloop_wset_enable(struct tloop_wset *ws, u64 mem_limit)
 {
-	unsigned long **table;
-
-	table = kvcalloc(ws->nr_chunks, sizeof(*table), GFP_KERNEL);
-	if (!table)
-		return -ENOMEM;
-
 	down_write(&ws->lock);
-	if (ws->chunks) {
+	if (ws->on) {
 		up_write(&ws->lock);
-		kvfree(table);
 		return -EBUSY;
 	}
-	ws->chunks = table;
+	tloop_wset_detach(ws);
+	ws->on = true;
 	ws->mem_limit = mem_limit;
-	atomic64_set(&ws->mem_used, tloop_wset_table_bytes(ws));
-	atomic64_set(&ws->nr_set, 0);
-	ws->overflow = false;
-	ws->epoch++;
 	atomic64_inc(&ws->generation);
 	up_write(&ws->lock);
 	return 0;
@@ -99,39 +558,21 @@ int tloop_wset_enable(struct tloop_wset *ws, u64 mem_limit)
 /**
  * tloop_wset_disable() - turn tracking off and drop the set (no-op if off).
  * @ws: the set.
+ *
+ * Context: may sleep; the set is freed after the lock is dropped.
  */
 void tloop_wset_disable(struct tloop_wset *ws)
 {
+	void *root = NULL;
+
 	down_write(&ws->lock);
-	if (ws->chunks) {
-		tloop_wset_free(ws);
+	if (ws->on) {
+		root = tloop_wset_detach(ws);
+		ws->on = false;
 		atomic64_inc(&ws->generation);
 	}
 	up_write(&ws->lock);
-}
-
-/* Chunk @ci, allocated if needed; NULL if that is impossible.  Read lock. */
-static unsigned long *tloop_wset_chunk(struct tloop_wset *ws, unsigned long ci)
-{
-	unsigned long *chunk = READ_ONCE(ws->chunks[ci]);
-	unsigned long *old;
-
-	if (chunk)
-		return chunk;
-	if (ws->mem_limit &&
-	    atomic64_read(&ws->mem_used) + TLOOP_CHUNK_BYTES > ws->mem_limit)
-		return NULL;
-	/* Worker context: may sleep, must not recurse into block I/O. */
-	chunk = kzalloc(TLOOP_CHUNK_BYTES, GFP_NOIO | __GFP_NOWARN);
-	if (!chunk)
-		return NULL;
-	old = cmpxchg(&ws->chunks[ci], NULL, chunk);
-	if (old) {
-		kfree(chunk);
-		return old;
-	}
-	atomic64_add(TLOOP_CHUNK_BYTES, &ws->mem_used);
-	return chunk;
+	tloop_wset_free_tree(ws, root, ws->height);
 }
 
 /**
@@ -151,23 +592,23 @@ void tloop_wset_record(struct tloop_wset *ws, u64 first, u64 last)
 		last = ws->nr_pages - 1;
 
 	down_read(&ws->lock);
-	if (!ws->chunks || READ_ONCE(ws->overflow))
+	if (!ws->on || READ_ONCE(ws->overflow))
 		goto out;
 	while (page <= last) {
-		unsigned long ci = page / TLOOP_CHUNK_PAGES;
-		u64 stop = min_t(u64, last, (u64)(ci + 1) * TLOOP_CHUNK_PAGES - 1);
-		unsigned long *chunk = tloop_wset_chunk(ws, ci);
+		u64 region = page >> TLOOP_REGION_SHIFT;
+		u64 base = region << TLOOP_REGION_SHIFT;
+		u64 stop = min_t(u64, last, base + TLOOP_REGION_MASK);
+		struct tloop_leaf *leaf = tloop_wset_leaf(ws, region, true);
+		int added = -ENOMEM;
 
-		if (!chunk) {
+		if (leaf)
+			added = tloop_leaf_add(ws, leaf, page - base, stop - base);
+		if (added < 0) {
 			WRITE_ONCE(ws->overflow, true);
 			break;
 		}
-		for (; page <= stop; page++) {
-			unsigned long bit = page % TLOOP_CHUNK_PAGES;
-
-			if (!test_bit(bit, chunk) && !test_and_set_bit(bit, chunk))
-				atomic64_inc(&ws->nr_set);
-		}
+		atomic64_add(added, &ws->nr_set);
+		page = stop + 1;
 	}
 out:
 	up_read(&ws->lock);
@@ -181,7 +622,7 @@ out:
 void tloop_wset_status(struct tloop_wset *ws, struct tloop_wset_status *st)
 {
 	down_read(&ws->lock);
-	st->on = !!ws->chunks;
+	st->on = ws->on;
 	st->overflow = st->on && READ_ONCE(ws->overflow);
 	st->generation = atomic64_read(&ws->generation);
 	st->written = st->on ? atomic64_read(&ws->nr_set) : 0;
@@ -199,7 +640,7 @@ void tloop_wset_status(struct tloop_wset *ws, struct tloop_wset_status *st)
  * @max: capacity of @buf, at least 1.
  * @count: number stored.
  * @next: where to resume, or U64_MAX when [@cursor, @end) is exhausted.
- * @epoch: the table epoch the pages belong to (for tloop_wset_clear_pages()).
+ * @epoch: the tree epoch the pages belong to (for tloop_wset_clear_pages()).
  * @overflow: set if the set overflowed (then nothing is listed).
  *
  * Return: 0, or -ENODATA if tracking is off.
@@ -208,12 +649,14 @@ int tloop_wset_collect(struct tloop_wset *ws, u64 cursor, u64 end, u64 *buf,
 		       unsigned int max, unsigned int *count, u64 *next,
 		       u64 *epoch, bool *overflow)
 {
+	u64 end_region = DIV_ROUND_UP_ULL(end, TLOOP_REGION_PAGES);
 	unsigned int n = 0;
 	u64 page = cursor;
+	bool more = false;
 
 	*next = U64_MAX;
 	down_read(&ws->lock);
-	if (!ws->chunks) {
+	if (!ws->on) {
 		up_read(&ws->lock);
 		return -ENODATA;
 	}
@@ -222,26 +665,24 @@ int tloop_wset_collect(struct tloop_wset *ws, u64 cursor, u64 end, u64 *buf,
 	if (*overflow)
 		goto out;
 
-	while (page < end) {
-		unsigned long ci = page / TLOOP_CHUNK_PAGES;
-		u64 base = (u64)ci * TLOOP_CHUNK_PAGES;
-		unsigned long lim = min_t(u64, end - base, TLOOP_CHUNK_PAGES);
-		unsigned long *chunk = READ_ONCE(ws->chunks[ci]);
-		unsigned long bit = page - base;
+	while (page < end && !more) {
+		u64 region = page >> TLOOP_REGION_SHIFT;
+		struct tloop_leaf *leaf;
+		u64 base;
+		u32 lim;
 
-		if (chunk) {
-			for (bit = find_next_bit(chunk, lim, bit); bit < lim;
-			     bit = find_next_bit(chunk, lim, bit + 1)) {
-				if (n == max) {
-					*next = base + bit;
-					goto out;
-				}
-				buf[n++] = base + bit;
-			}
-		}
-		page = base + TLOOP_CHUNK_PAGES;
-		if (!(ci & 1023))
-			cond_resched();
+		leaf = tloop_wset_next_leaf(ws, &region, end_region);
+		if (!leaf)
+			break;
+		base = region << TLOOP_REGION_SHIFT;
+		page = max(page, base);
+		lim = min_t(u64, end - base, TLOOP_REGION_PAGES);
+		spin_lock(&leaf->lock);
+		n += tloop_leaf_list(leaf, page - base, lim, base, buf + n,
+				     max - n, &more, next);
+		spin_unlock(&leaf->lock);
+		page = base + TLOOP_REGION_PAGES;
+		cond_resched();
 	}
 out:
 	up_read(&ws->lock);
@@ -257,31 +698,41 @@ out:
  * @epoch: epoch tloop_wset_collect() reported.
  * @generation: the new generation.
  *
- * If the chunk table was replaced since the collect (a clear all, or
- * tracking switched off and on), the bits now belong to writes the caller
- * has not seen: they are left alone.
+ * If the tree was replaced since the collect (a clear all, or tracking
+ * switched off and on), the pages now belong to writes the caller has not
+ * seen: they are left alone.
  *
  * Return: 0, or -ENODATA if tracking is off.
  */
 int tloop_wset_clear_pages(struct tloop_wset *ws, const u64 *pages,
 			   unsigned int count, u64 epoch, u64 *generation)
 {
-	unsigned int i;
+	unsigned int i = 0;
+	u64 cleared = 0;
 
 	down_read(&ws->lock);
-	if (!ws->chunks) {
+	if (!ws->on) {
 		up_read(&ws->lock);
 		return -ENODATA;
 	}
-	if (ws->epoch == epoch) {
-		for (i = 0; i < count; i++) {
-			unsigned long *chunk;
+	while (ws->epoch == epoch && i < count) {
+		u64 region = pages[i] >> TLOOP_REGION_SHIFT;
+		struct tloop_leaf *leaf = NULL;
 
-			chunk = READ_ONCE(ws->chunks[pages[i] / TLOOP_CHUNK_PAGES]);
-			if (chunk && test_and_clear_bit(pages[i] % TLOOP_CHUNK_PAGES, chunk))
-				atomic64_dec(&ws->nr_set);
+		if (pages[i] < ws->nr_pages)
+			leaf = tloop_wset_leaf(ws, region, false);
+		if (!leaf) {
+			i++;
+			continue;
 		}
+		/* The pages of one region, in one go (they come sorted). */
+		spin_lock(&leaf->lock);
+		for (; i < count && (pages[i] >> TLOOP_REGION_SHIFT) == region; i++)
+			cleared += tloop_leaf_clear_one(leaf, pages[i] & TLOOP_REGION_MASK);
+		tloop_leaf_shrink(ws, leaf);
+		spin_unlock(&leaf->lock);
 	}
+	atomic64_sub(cleared, &ws->nr_set);
 	*generation = atomic64_inc_return(&ws->generation);
 	up_read(&ws->lock);
 	return 0;
@@ -301,30 +752,34 @@ int tloop_wset_clear_pages(struct tloop_wset *ws, const u64 *pages,
 int tloop_wset_clear_range(struct tloop_wset *ws, u64 start, u64 end,
 			   u64 *generation)
 {
-	u64 page = start;
+	u64 end_region = DIV_ROUND_UP_ULL(end, TLOOP_REGION_PAGES);
+	u64 page = start, cleared = 0;
 
 	down_read(&ws->lock);
-	if (!ws->chunks) {
+	if (!ws->on) {
 		up_read(&ws->lock);
 		return -ENODATA;
 	}
 	while (page < end) {
-		unsigned long ci = page / TLOOP_CHUNK_PAGES;
-		u64 base = (u64)ci * TLOOP_CHUNK_PAGES;
-		unsigned long lim = min_t(u64, end - base, TLOOP_CHUNK_PAGES);
-		unsigned long *chunk = READ_ONCE(ws->chunks[ci]);
-		unsigned long bit;
+		u64 region = page >> TLOOP_REGION_SHIFT;
+		struct tloop_leaf *leaf;
+		u64 base;
+		u32 last;
 
-		if (chunk) {
-			for (bit = find_next_bit(chunk, lim, page - base); bit < lim;
-			     bit = find_next_bit(chunk, lim, bit + 1))
-				if (test_and_clear_bit(bit, chunk))
-					atomic64_dec(&ws->nr_set);
-		}
-		page = base + TLOOP_CHUNK_PAGES;
-		if (!(ci & 1023))
-			cond_resched();
+		leaf = tloop_wset_next_leaf(ws, &region, end_region);
+		if (!leaf)
+			break;
+		base = region << TLOOP_REGION_SHIFT;
+		page = max(page, base);
+		last = min_t(u64, end - base, TLOOP_REGION_PAGES) - 1;
+		spin_lock(&leaf->lock);
+		cleared += tloop_leaf_clear_range(leaf, page - base, last);
+		tloop_leaf_shrink(ws, leaf);
+		spin_unlock(&leaf->lock);
+		page = base + TLOOP_REGION_PAGES;
+		cond_resched();
 	}
+	atomic64_sub(cleared, &ws->nr_set);
 	*generation = atomic64_inc_return(&ws->generation);
 	up_read(&ws->lock);
 	return 0;
@@ -335,26 +790,23 @@ int tloop_wset_clear_range(struct tloop_wset *ws, u64 start, u64 end,
  * @ws: the set.
  * @generation: the new generation.
  *
- * Return: 0, -ENODATA if tracking is off, -ENOMEM.
+ * The old tree is detached under the write lock and freed after it is
+ * dropped, so the time the lock is held does not depend on the set's size.
+ *
+ * Return: 0, or -ENODATA if tracking is off.
  */
 int tloop_wset_clear_all(struct tloop_wset *ws, u64 *generation)
 {
-	unsigned long **table;
-
-	table = kvcalloc(ws->nr_chunks, sizeof(*table), GFP_KERNEL);
-	if (!table)
-		return -ENOMEM;
+	void *root;
 
 	down_write(&ws->lock);
-	if (!ws->chunks) {
+	if (!ws->on) {
 		up_write(&ws->lock);
-		kvfree(table);
 		return -ENODATA;
 	}
-	tloop_wset_free(ws);
-	ws->chunks = table;
-	atomic64_set(&ws->mem_used, tloop_wset_table_bytes(ws));
+	root = tloop_wset_detach(ws);
 	*generation = atomic64_inc_return(&ws->generation);
 	up_write(&ws->lock);
+	tloop_wset_free_tree(ws, root, ws->height);
 	return 0;
 }

@@ -2,11 +2,14 @@
 /*
  * tloop_wset.h - the written-page set of a tloop device.
  *
- * A sparse bitmap: one bit per device page, kept in fixed-size chunks that
- * are allocated on the first write into their range.  A page's bit is set
- * when a write covering it completes and cleared only by a consumer, with
- * atomic bit operations, so a write racing with a clear is either cleared
- * (its data is visible to the consumer that cleared it) or set again.
+ * A sparse radix tree of regions of TLOOP_REGION_PAGES pages; each region
+ * touched by a write has a small leaf that holds its written pages as a
+ * sorted array of offsets while they are few and as a bitmap once they are
+ * many.  Every node, leaf and array is allocated on demand, so the memory
+ * follows what was written, not the device size.  A page is added when a
+ * write covering it completes and removed only by a consumer, each under the
+ * leaf's spinlock, so a write racing with a clear is either cleared (its data
+ * is visible to the consumer that cleared it) or set again.
  */
 #ifndef TLOOP_WSET_H
 #define TLOOP_WSET_H
@@ -17,23 +20,25 @@
 
 /**
  * struct tloop_wset - written-page set.
- * @lock: read side for recording, reading and clearing bits; write side
- *	for replacing the chunk table (on, off, clear all).
- * @chunks: chunk table, %NULL while tracking is off.
+ * @lock: read side for recording, reading and clearing pages; write side
+ *	for replacing the tree (on, off, clear all).
+ * @root: the tree, %NULL while nothing was recorded (or tracking is off).
+ * @on: tracking is on.
+ * @height: levels of interior nodes above the leaves (0: @root is a leaf).
  * @nr_pages: pages of the device.
- * @nr_chunks: entries of @chunks.
  * @mem_limit: bytes the set may use, 0 for no limit.
- * @mem_used: bytes the set uses.
- * @nr_set: bits set.
+ * @mem_used: bytes the set uses (reserved before every allocation).
+ * @nr_set: pages in the set.
  * @generation: bumped on every clear and every on/off.
- * @epoch: bumped whenever @chunks is replaced (under the write lock).
+ * @epoch: bumped whenever @root is replaced (under the write lock).
  * @overflow: a write could not be recorded since the last clear all.
  */
 struct tloop_wset {
 	struct rw_semaphore lock;
-	unsigned long **chunks;
+	void *root;
+	bool on;
+	unsigned int height;
 	u64 nr_pages;
-	unsigned long nr_chunks;
 	u64 mem_limit;
 	atomic64_t mem_used;
 	atomic64_t nr_set;

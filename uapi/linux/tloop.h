@@ -82,6 +82,16 @@ struct tloop_version {
 };
 
 /**
+ * TLOOP_MAX_DEV_SIZE - the largest device, in bytes (1 EiB).
+ *
+ * TLOOP_CTL_ADD fails with -EFBIG when the device size (see
+ * &tloop_add.size_limit) is larger.  The written set's memory does not grow
+ * with the device size, only with what was written; the limit keeps every
+ * byte offset of the device far from the loff_t limit.
+ */
+#define TLOOP_MAX_DEV_SIZE	(1ULL << 60)
+
+/**
  * struct tloop_add - argument of TLOOP_CTL_ADD.
  * @size: in: sizeof(struct tloop_add).
  * @flags: in: TLOOP_FLAG_* (TLOOP_ADD_FLAGS).
@@ -94,7 +104,8 @@ struct tloop_version {
  * @reserved0: must be zero.
  * @size_limit: in: if non-zero, the device is at most this many bytes.
  *	The device size is min(file size, @size_limit) rounded down to
- *	@block_size and must be at least one block (-EINVAL).
+ *	@block_size and must be at least one block (-EINVAL) and at most
+ *	TLOOP_MAX_DEV_SIZE (-EFBIG).
  * @reserved: must be zero.
  */
 struct tloop_add {
@@ -166,7 +177,10 @@ struct tloop_info {
  * @flags: in: must be zero (no flags are defined).
  * @mem_limit: in: at most this many bytes for the written set (0: no limit
  *	beyond one bit per page).  A write that would need more memory puts
- *	the set in the overflowed state (TLOOP_TRACK_OVERFLOW).
+ *	the set in the overflowed state (TLOOP_TRACK_OVERFLOW); the set's
+ *	&tloop_track_status.mem_used never exceeds it, even with concurrent
+ *	writers.  The set's memory is counted as the slab sizes of its
+ *	allocations.
  * @reserved: must be zero.
  *
  * Tracking starts with an empty set.  Enabling while tracking is on fails
