@@ -44,12 +44,12 @@
 #include "tloop_wset.h"
 
 #define TLOOP_REGION_SHIFT	15
-#define TLOOP_REGION_PAGES	(1U << TLOOP_REGION_SHIFT)
+#define TLOOP_REGION_PAGES	BIT(TLOOP_REGION_SHIFT)
 #define TLOOP_REGION_MASK	(TLOOP_REGION_PAGES - 1)
 #define TLOOP_BITMAP_BYTES	(TLOOP_REGION_PAGES / BITS_PER_BYTE)
 
 #define TLOOP_NODE_SHIFT	6
-#define TLOOP_NODE_SLOTS	(1U << TLOOP_NODE_SHIFT)
+#define TLOOP_NODE_SLOTS	BIT(TLOOP_NODE_SHIFT)
 
 /* Leaf capacities (in offsets); TLOOP_LEAF_BITMAP marks a bitmap leaf. */
 #define TLOOP_LEAF_INLINE	4
@@ -65,7 +65,7 @@
  *	TLOOP_LEAF_BITMAP (@bits).
  */
 struct tloop_leaf {
-	spinlock_t lock;
+	spinlock_t lock;	/* protects the fields below */
 	u16 count;
 	u16 cap;
 	union {

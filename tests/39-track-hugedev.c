@@ -1,0 +1,240 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * 39-track-hugedev: the largest supported device, on both sides of the
+ * limit.  A sparse tmpfs file of TLOOP_MAX_DEV_SIZE + one page is refused
+ * with EFBIG (and with a size_limit of TLOOP_MAX_DEV_SIZE it is accepted);
+ * a device of exactly TLOOP_MAX_DEV_SIZE tracks without memory proportional
+ * to its size: enable, CLEAR_ALL, disable and a walk of the empty set are
+ * fast, mem_used stays a few KiB for a few scattered pages (first, last,
+ * random, one discard), and the set reports exactly those pages.
+ *
+ * tloop-timeout: 120
+ */
+#include "tlt-track.h"
+
+#include <sys/ioctl.h>
+
+#define NPAGES_W 10
+#define CYCLES 50
+
+static int add_file(int ctl, const char *path, uint64_t file_size, uint64_t size_limit,
+		    unsigned int flags)
+{
+	struct tloop_add add = { .size = sizeof(add), .index = -1 };
+	int fd, ret, err;
+
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		tlt_bail("create %s", path);
+	if (ftruncate(fd, (off_t)file_size) < 0)
+		tlt_bail("ftruncate %s to %" PRIu64 " bytes (tmpfs s_maxbytes?)", path,
+			 file_size);
+	add.flags = flags;
+	add.backing_fd = fd;
+	add.size_limit = size_limit;
+	ret = ioctl(ctl, TLOOP_CTL_ADD, &add);
+	err = errno;
+	close(fd);
+	return ret < 0 ? -err : add.index;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+int main(void)
+{
+	const uint64_t max = TLOOP_MAX_DEV_SIZE;
+	const uint64_t nr_pages = max / TTK_PAGE;
+	struct tloop_track_status st;
+	struct tloop_info info;
+	struct ttk_pages got = { 0 };
+	uint64_t want[NPAGES_W], mem_max_seen = 0;
+	char node[64];
+	unsigned int nwant = 0;
+	uint8_t *dbuf;
+	double t0, t;
+	int ctl, idx, fd, dfd, ret;
+	bool ok;
+
+	ttk_require_tracking();
+	ttk_seed(0x39);
+	tlt_plan(12);
+	ctl = tlt_ctl_open();
+	tlt_diag("TLOOP_MAX_DEV_SIZE = %" PRIu64 " bytes (%" PRIu64 " pages)", max, nr_pages);
+
+	/* Just outside: one page more. */
+	ret = add_file(ctl, "huge.img", max + TTK_PAGE, 0, 0);
+	if (ret >= 0)
+		tlt_remove(ctl, ret);
+	tlt_result(ret == -EFBIG, "a %" PRIu64 "-byte backing file is refused with EFBIG (got %s)",
+		   max + TTK_PAGE, ret >= 0 ? "a device" : tlt_errname(-ret));
+	ret = add_file(ctl, "huge.img", UINT64_MAX >> 1, 0, 0);
+	if (ret >= 0)
+		tlt_remove(ctl, ret);
+	tlt_result(ret == -EFBIG, "a 2^63-1-byte backing file is refused with EFBIG (got %s)",
+		   ret >= 0 ? "a device" : tlt_errname(-ret));
+
+	/* Same file, size_limit exactly at the limit: accepted. */
+	idx = add_file(ctl, "huge.img", max + TTK_PAGE, max, 0);
+	ok = idx >= 0;
+	if (ok) {
+		tlt_dev_path(node, sizeof(node), idx);
+		fd = -1;
+		for (int tries = 0; tries < 100 && fd < 0; tries++) {
+			fd = open(node, O_RDONLY | O_CLOEXEC);
+			if (fd < 0)
+				usleep(20000);
+		}
+		memset(&info, 0, sizeof(info));
+		info.size = sizeof(info);
+		ok = fd >= 0 && ioctl(fd, TLOOP_GET_INFO, &info) == 0 && info.dev_size == max;
+		if (fd >= 0)
+			close(fd);
+		ok = tlt_remove(ctl, idx) == 0 && ok;
+	}
+	tlt_result(ok, "with size_limit = TLOOP_MAX_DEV_SIZE the same file is accepted (%s)",
+		   idx >= 0 ? "device of the limit's size" : tlt_errname(-idx));
+	unlink("huge.img");
+
+	/* Just inside: exactly the limit, tracking on from the start. */
+	idx = add_file(ctl, "max.img", max, 0, TLOOP_FLAG_TRACK);
+	if (idx < 0) {
+		errno = -idx;
+		tlt_bail("TLOOP_CTL_ADD of a %" PRIu64 "-byte file", max);
+	}
+	close(ctl);
+	{
+		struct ttk_dev *d = calloc(1, sizeof(*d));
+
+		/* Registered like ttk_dev_open() does, so that it is removed at exit. */
+		if (!d)
+			tlt_bail("calloc");
+		d->ctl = tlt_ctl_open();
+		d->index = idx;
+		d->size = max;
+		d->nr_pages = nr_pages;
+		snprintf(d->backing, sizeof(d->backing), "max.img");
+		tlt_dev_path(d->node, sizeof(d->node), idx);
+		for (int tries = 0; tries < 100; tries++) {
+			d->fd = open(d->node, O_RDWR | O_CLOEXEC);
+			if (d->fd >= 0 || errno != ENOENT)
+				break;
+			usleep(20000);
+		}
+		if (d->fd < 0)
+			tlt_bail("open %s", d->node);
+		if (!ttk_owner) {
+			ttk_owner = getpid();
+			atexit(ttk_track_cleanup);
+		}
+		ttk_devs[0] = d;
+		fd = d->fd;
+		snprintf(node, sizeof(node), "%s", d->node);
+	}
+	ret = ttk_status(fd, &st);
+	tlt_result(ret == 0 && (st.flags & TLOOP_TRACK_ON) && st.nr_pages == nr_pages &&
+		   st.written == 0 && st.mem_used <= 4096,
+		   "a TLOOP_MAX_DEV_SIZE device tracks: %" PRIu64 " pages, mem_used %" PRIu64,
+		   (uint64_t)st.nr_pages, (uint64_t)st.mem_used);
+
+	/* Enable / clear all / disable cycles: no table proportional to the size. */
+	t0 = ttk_now();
+	ok = true;
+	for (int i = 0; i < CYCLES && ok; i++) {
+		uint64_t gen;
+
+		ok = ttk_clear(fd, TLOOP_CLEAR_ALL, 0, 0, &gen) == 0 && ttk_disable(fd) == 0 &&
+		     ttk_enable(fd, 0) == 0 && ttk_status(fd, &st) == 0;
+		if (st.mem_used > mem_max_seen)
+			mem_max_seen = st.mem_used;
+	}
+	t = ttk_now() - t0;
+	tlt_diag("%d CLEAR_ALL+disable+enable cycles in %.3f s, max mem_used %" PRIu64, CYCLES,
+		 t, mem_max_seen);
+	tlt_result(ok && t < 5.0 && mem_max_seen <= 4096,
+		   "%d clear-all/disable/enable cycles take %.3f s (< 5 s) and no memory", CYCLES, t);
+
+	/* A walk of the empty set covers 2^48 pages quickly. */
+	t0 = ttk_now();
+	ret = ttk_get_all(fd, 0, 64, nr_pages, &got);
+	t = ttk_now() - t0;
+	tlt_result(ret == 0 && got.n == 0 && got.calls == 1 && t < 2.0,
+		   "GET over the empty set: %zu pages in %u call(s), %.3f s", got.n, got.calls, t);
+	ttk_pages_free(&got);
+
+	/* A few scattered pages: first, last, random ones. */
+	dfd = open(node, O_RDWR | O_DIRECT | O_CLOEXEC);
+	if (dfd < 0 || posix_memalign((void **)&dbuf, TTK_PAGE, TTK_PAGE))
+		tlt_bail("O_DIRECT open of %s", node);
+	memset(dbuf, 0x5a, TTK_PAGE);
+	want[nwant++] = 0;
+	want[nwant++] = nr_pages - 1;
+	while (nwant < NPAGES_W - 1) {
+		uint64_t p = ttk_rand_below(nr_pages);
+		bool dup = false;
+
+		for (unsigned int i = 0; i < nwant; i++)
+			dup |= want[i] == p;
+		if (!dup)
+			want[nwant++] = p;
+	}
+	for (unsigned int i = 0; i < nwant; i++)
+		if (pwrite(dfd, dbuf, TTK_PAGE, (off_t)(want[i] * TTK_PAGE)) != (ssize_t)TTK_PAGE)
+			tlt_bail("O_DIRECT pwrite of page %" PRIu64, want[i]);
+	{
+		/* One discard, in the middle. */
+		uint64_t p = nr_pages / 2 + 12345, range[2] = { p * TTK_PAGE, TTK_PAGE };
+		bool dup = false;
+
+		if (ioctl(dfd, BLKDISCARD, range) < 0)
+			tlt_bail("BLKDISCARD at page %" PRIu64, p);
+		for (unsigned int i = 0; i < nwant; i++)
+			dup |= want[i] == p;
+		if (!dup)
+			want[nwant++] = p;
+	}
+	qsort(want, nwant, sizeof(want[0]), cmp_u64);
+	ret = ttk_status(fd, &st);
+	tlt_diag("%u scattered pages: mem_used %" PRIu64 " bytes (%.0f per page)", nwant,
+		 (uint64_t)st.mem_used, (double)st.mem_used / nwant);
+	tlt_result(ret == 0 && st.written == nwant, "status counts the %u pages (written %" PRIu64
+		   ")", nwant, (uint64_t)st.written);
+	/* Per isolated page: one leaf and at most one node per level below the top. */
+	tlt_result(st.mem_used <= (uint64_t)nwant * 4096 + 4096,
+		   "mem_used %" PRIu64 " <= 4 KiB per isolated page + 4 KiB", (uint64_t)st.mem_used);
+
+	t0 = ttk_now();
+	ret = ttk_get_all(fd, TLOOP_GET_CLEAR, 4, nr_pages, &got);
+	t = ttk_now() - t0;
+	ok = ret == 0 && got.n == nwant;
+	for (size_t i = 0; ok && i < got.n; i++)
+		ok = got.v[i] == want[i];
+	if (!ok) {
+		tlt_diag("ret %d, got %zu pages, want %u", ret, got.n, nwant);
+		for (size_t i = 0; i < got.n && i < 16; i++)
+			tlt_diag("got page %" PRIu64, got.v[i]);
+		for (unsigned int i = 0; i < nwant; i++)
+			tlt_diag("want page %" PRIu64, want[i]);
+	}
+	tlt_result(ok && t < 5.0, "GET+CLEAR (4 per call) returns exactly the %u pages in %.3f s",
+		   nwant, t);
+	ttk_pages_free(&got);
+	ret = ttk_status(fd, &st);
+	tlt_result(ret == 0 && st.written == 0, "the set is empty after GET+CLEAR (mem_used %" PRIu64
+		   ")", (uint64_t)st.mem_used);
+
+	ret = ttk_clear(fd, TLOOP_CLEAR_ALL, 0, 0, NULL);
+	ret |= ttk_status(fd, &st);
+	tlt_result(ret == 0 && st.written == 0 && st.mem_used == 0,
+		   "CLEAR_ALL frees everything (mem_used %" PRIu64 ")", (uint64_t)st.mem_used);
+
+	close(dfd);
+	free(dbuf);
+	ret = ttk_dev_close(ttk_devs[0]);
+	tlt_result(ret == 0, "the device is removed (%s)", ret ? tlt_errname(-ret) : "ok");
+	tlt_exit();
+}
