@@ -64,6 +64,7 @@ mounts_under() {
 # Nothing is removed while anything stays mounted (rm never crosses into the host's /dev).
 cleanup() {
 	local pid m i
+	[ -n "${child:-}" ] && kill -KILL -- "-$child" 2>/dev/null
 	[ -d "$dir" ] || return 0
 	if [ -d "$root" ]; then
 		for pid in $(ls /proc | grep -E '^[0-9]+$'); do
@@ -89,6 +90,18 @@ cleanup() {
 	rm -rf --one-file-system "$dir"
 }
 
+# runbg COMMAND... - COMMAND in a session of its own, waited for: a signal reaches this script
+# at once (bash runs traps only between foreground commands), and cleanup stops the session.
+child=
+runbg() {
+	local rc=0
+	setsid "$@" &
+	child=$!
+	wait "$child" || rc=$?
+	child=
+	return $rc
+}
+
 status=1
 if [ -e "$dir/root" ] || [ -n "$(mounts_under "$dir")" ]; then
 	say "cleaning up the leftovers of an earlier run in $dir"
@@ -107,7 +120,7 @@ fi
 
 t0=$(date +%s)
 say "debootstrap --variant=minbase bookworm $root ($mirror)"
-if ! debootstrap --variant=minbase bookworm "$root" "$mirror" > "$logs/debootstrap.log" 2>&1; then
+if ! runbg debootstrap --variant=minbase bookworm "$root" "$mirror" > "$logs/debootstrap.log" 2>&1; then
 	tail -n 20 "$logs/debootstrap.log" >&2
 	die "debootstrap failed (log above): is $mirror reachable?"
 fi
@@ -133,7 +146,7 @@ run() {
 	local name=$1 cmd=$2 t rc=0
 	say "$name: $cmd"
 	t=$(date +%s)
-	env -i HOME=/root TERM=dumb LANG=C.UTF-8 TLOOP_IN_FRESH_CHECK=1 \
+	runbg env -i HOME=/root TERM=dumb LANG=C.UTF-8 TLOOP_IN_FRESH_CHECK=1 \
 		PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 		chroot "$root" /bin/bash -c "cd /root/tloop && $cmd" > "$logs/$name.log" 2>&1 || rc=$?
 	t=$(( $(date +%s) - t ))
