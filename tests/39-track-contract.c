@@ -593,7 +593,7 @@ static void wb_error(void)
 int main(void)
 {
 	ttk_require_tracking();
-	tlt_plan(5 + 2 + 1 + 2 + 1 + 4 + 1 + 2);
+	tlt_plan(6 + 2 + 1 + 2 + 1 + 4 + 1 + 2);
 	one_rule();
 	add_reply_fault();
 	stat_identity();
