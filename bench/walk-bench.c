@@ -28,6 +28,11 @@
 #include <stdatomic.h>
 #include <sys/syscall.h>
 
+/* Also builds against a header from before issue 10, to measure the old module. */
+#ifndef TLOOP_FEAT_WALK_SYNC
+#define TLOOP_FEAT_WALK_SYNC (1ULL << 4)
+#endif
+
 #define MIB (1UL << 20)
 #define DEV_SIZE (64 * MIB)
 #define BATCH 64
