@@ -163,7 +163,7 @@ static int tloop_ioc_status(struct tloop_device *dev,
 
 /* Pages written back per step of a query, at first; doubles per step. */
 #define TLOOP_SYNC_STEP_MIN	256ULL
-#define TLOOP_SYNC_STEP_MAX	(1ULL << 18)
+#define TLOOP_SYNC_STEP_MAX	BIT_ULL(18)
 
 /*
  * List set pages of [@cursor, @end) into @buf, at most @max.  Unless @nosync,
