@@ -56,10 +56,15 @@ struct writer {
 
 static atomic_int stop_writers;
 
+static atomic_int writer_tid;
+
 static void *writer_fn(void *p)
 {
 	struct writer *w = p;
 	uint64_t s = w->seed;
+
+	if (w->seed == 0x5eed)	/* the first writer's stack is sampled */
+		atomic_store(&writer_tid, (int)syscall(SYS_gettid));
 
 	while (!atomic_load_explicit(&stop_writers, memory_order_relaxed)) {
 		uint64_t page = ttk_rand_r(&s) % w->nr_pages;
@@ -74,11 +79,15 @@ static void *writer_fn(void *p)
 
 static atomic_int in_get, stop_sampler;
 static pid_t consumer_tid;
-static struct {
-	char sig[160];
-	unsigned long n;
-} sigs[NSIG_MAX];
-static unsigned long samples;
+struct sigtab {
+	struct {
+		char sig[160];
+		unsigned long n;
+	} e[NSIG_MAX];
+	unsigned long samples;
+};
+/* [0]: the consumer inside GET_WRITTEN, [1]: the first writer in the kernel. */
+static struct sigtab tabs[2];
 static pthread_mutex_t sig_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool stacks;
 
@@ -98,13 +107,13 @@ static bool boring(const char *fn)
 }
 
 /* One sample: the first three frames below the scheduler, "a < b < c". */
-static void sample_once(void)
+static void sample_once(struct sigtab *tab, int tid, bool skip_empty)
 {
 	char path[64], line[256], sig[160] = "", wait[64] = "";
 	int frames = 0;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/proc/self/task/%d/stack", (int)consumer_tid);
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stack", tid);
 	f = fopen(path, "r");
 	if (!f)
 		return;
@@ -129,19 +138,21 @@ static void sample_once(void)
 		frames++;
 	}
 	fclose(f);
+	if (!frames && skip_empty && !*wait)
+		return;		/* in user space */
 	if (!frames)
 		snprintf(sig, sizeof(sig), "(running)");
 	if (*wait)
 		snprintf(sig + strlen(sig), sizeof(sig) - strlen(sig), " [%s]", wait);
-	samples++;
+	tab->samples++;
 	for (int i = 0; i < NSIG_MAX; i++) {
-		if (!sigs[i].n) {
-			snprintf(sigs[i].sig, sizeof(sigs[i].sig), "%s", sig);
-			sigs[i].n = 1;
+		if (!tab->e[i].n) {
+			snprintf(tab->e[i].sig, sizeof(tab->e[i].sig), "%s", sig);
+			tab->e[i].n = 1;
 			return;
 		}
-		if (!strcmp(sigs[i].sig, sig)) {
-			sigs[i].n++;
+		if (!strcmp(tab->e[i].sig, sig)) {
+			tab->e[i].n++;
 			return;
 		}
 	}
@@ -151,11 +162,12 @@ static void *sampler_fn(void *p)
 {
 	(void)p;
 	while (!atomic_load(&stop_sampler)) {
-		if (atomic_load(&in_get)) {
-			pthread_mutex_lock(&sig_lock);
-			sample_once();
-			pthread_mutex_unlock(&sig_lock);
-		}
+		pthread_mutex_lock(&sig_lock);
+		if (atomic_load(&in_get))
+			sample_once(&tabs[0], (int)consumer_tid, false);
+		if (atomic_load(&writer_tid))
+			sample_once(&tabs[1], atomic_load(&writer_tid), true);
+		pthread_mutex_unlock(&sig_lock);
 		usleep(2000);
 	}
 	return NULL;
@@ -163,8 +175,8 @@ static void *sampler_fn(void *p)
 
 static int cmp_sig(const void *a, const void *b)
 {
-	const unsigned long x = ((const typeof(sigs[0]) *)a)->n;
-	const unsigned long y = ((const typeof(sigs[0]) *)b)->n;
+	const unsigned long x = ((const typeof(tabs[0].e[0]) *)a)->n;
+	const unsigned long y = ((const typeof(tabs[0].e[0]) *)b)->n;
 
 	return x < y ? 1 : x > y ? -1 : 0;
 }
@@ -179,14 +191,21 @@ static int cmp_double(const void *a, const void *b)
 /* Print and reset the most frequent stacks of the last run. */
 static void print_stacks(const char *mode, unsigned int nwriters)
 {
+	static const char *const who[] = { "the consumer inside GET_WRITTEN",
+					   "the first writer in the kernel" };
+
 	pthread_mutex_lock(&sig_lock);
-	qsort(sigs, NSIG_MAX, sizeof(sigs[0]), cmp_sig);
-	tlt_diag("bench: %s writers=%u: %lu kernel stack samples of the consumer inside "
-		 "GET_WRITTEN", mode, nwriters, samples);
-	for (int i = 0; i < 6 && sigs[i].n; i++)
-		tlt_diag("bench:   %5.1f%% %s", 100.0 * sigs[i].n / samples, sigs[i].sig);
-	memset(sigs, 0, sizeof(sigs));
-	samples = 0;
+	for (int t = 0; t < 2; t++) {
+		struct sigtab *tab = &tabs[t];
+
+		qsort(tab->e, NSIG_MAX, sizeof(tab->e[0]), cmp_sig);
+		tlt_diag("bench: %s writers=%u: %lu kernel stack samples of %s", mode, nwriters,
+			 tab->samples, who[t]);
+		for (int i = 0; i < 6 && tab->e[i].n; i++)
+			tlt_diag("bench:   %5.1f%% %s", 100.0 * tab->e[i].n / tab->samples,
+				 tab->e[i].sig);
+		memset(tab, 0, sizeof(*tab));
+	}
 	pthread_mutex_unlock(&sig_lock);
 }
 
@@ -260,6 +279,7 @@ static bool run(struct ttk_dev *d, int rfd, int afd, unsigned int nwriters, doub
 	}
 	t = ttk_now() - t0;
 	atomic_store(&stop_writers, 1);
+	atomic_store(&writer_tid, 0);
 	for (unsigned int i = 0; i < nwriters; i++) {
 		pthread_join(w[i].t, NULL);
 		stores += w[i].stores;
@@ -270,11 +290,12 @@ static bool run(struct ttk_dev *d, int rfd, int afd, unsigned int nwriters, doub
 		size_t n = calls < MAX_CALLS ? calls : MAX_CALLS;
 
 		qsort(lat, n, sizeof(lat[0]), cmp_double);
-		tlt_diag("bench: %s writers=%u rounds=%.2f in %.1f s: %.2f rounds/s, GET latency "
-			 "median %.3f ms p90 %.3f ms max %.1f ms, %lu calls, %.0f pages/round, "
-			 "%.2f M stores/s", mode, nwriters, rounds + partial, t,
-			 (rounds + partial) / t, lat[n / 2] * 1e3, lat[n * 9 / 10] * 1e3,
-			 lat[n - 1] * 1e3, calls, rounds ? (double)copied / (rounds + partial) : 0,
+		tlt_diag("bench: %s writers=%u rounds=%.2f in %.1f s: %.2f rounds/s, %.1f calls/s "
+			 "(%lu calls of up to %u pages), GET latency median %.3f ms p90 %.3f ms "
+			 "max %.1f ms, %.0f pages/round, %.2f M stores/s", mode, nwriters,
+			 rounds + partial, t, (rounds + partial) / t, calls / t, calls, BATCH,
+			 lat[n / 2] * 1e3, lat[n * 9 / 10] * 1e3, lat[n - 1] * 1e3,
+			 rounds + partial > 0 ? (double)copied / (rounds + partial) : 0,
 			 stores / t / 1e6);
 	}
 	if (stacks)

@@ -161,8 +161,13 @@ static int tloop_ioc_status(struct tloop_device *dev,
 	return tloop_uarg_out(uarg, &ts, sizeof(ts));
 }
 
-/* Pages written back per step of a query, at first; doubles per step. */
-#define TLOOP_SYNC_STEP_MIN	256ULL
+/*
+ * Pages written back by the first step of a query: its batch size, at least
+ * this; each further step doubles.  Starting at the batch size means a call
+ * under writers that dirty every page writes back about as many pages as it
+ * returns, not more.
+ */
+#define TLOOP_SYNC_STEP_MIN	16ULL
 #define TLOOP_SYNC_STEP_MAX	BIT_ULL(18)
 
 /*
