@@ -218,7 +218,7 @@ static bool run(struct ttk_dev *d, int rfd, int afd, unsigned int nwriters, doub
 	volatile uint8_t *map = ttk_map(d->fd, DEV_SIZE, 0);
 	static double lat[MAX_CALLS];
 	uint64_t pages[BATCH], copied = 0;
-	unsigned long rounds = 0, calls = 0, stores = 0;
+	unsigned long rounds = 0, calls = 0, stores = 0, overflows = 0;
 	void *buf;
 	double t0, t, partial = 0;
 	bool ok = true;
@@ -254,6 +254,12 @@ static bool run(struct ttk_dev *d, int rfd, int afd, unsigned int nwriters, doub
 			if (calls < MAX_CALLS)
 				lat[calls] = c1 - c0;
 			calls++;
+			if (wr.status & TLOOP_TRACK_OVERFLOW) {
+				/* Not expected without a memory limit: say so, start over. */
+				overflows++;
+				ttk_clear_all(d->fd);
+				break;
+			}
 			for (uint32_t i = 0; i < wr.count; i++) {
 				off_t off = (off_t)(pages[i] * TTK_PAGE);
 
@@ -298,6 +304,9 @@ static bool run(struct ttk_dev *d, int rfd, int afd, unsigned int nwriters, doub
 			 rounds + partial > 0 ? (double)copied / (rounds + partial) : 0,
 			 stores / t / 1e6);
 	}
+	if (overflows)
+		tlt_diag("bench: %s writers=%u: the set overflowed %lu times", mode, nwriters,
+			 overflows);
 	if (stacks)
 		print_stacks(mode, nwriters);
 	return tlt_result(ok && calls > 0, "%s: consumer against %u mmap writer thread%s", mode,
