@@ -298,11 +298,10 @@ static bool run(struct ttk_dev *d, int rfd, int afd, unsigned int nwriters, doub
 		qsort(lat, n, sizeof(lat[0]), cmp_double);
 		tlt_diag("bench: %s writers=%u rounds=%.2f in %.1f s: %.2f rounds/s, %.1f calls/s "
 			 "(%lu calls of up to %u pages), GET latency median %.3f ms p90 %.3f ms "
-			 "max %.1f ms, %.0f pages/round, %.2f M stores/s", mode, nwriters,
+			 "max %.1f ms, %.0f pages copied/s, %.2f M stores/s", mode, nwriters,
 			 rounds + partial, t, (rounds + partial) / t, calls / t, calls, BATCH,
 			 lat[n / 2] * 1e3, lat[n * 9 / 10] * 1e3, lat[n - 1] * 1e3,
-			 rounds + partial > 0 ? (double)copied / (rounds + partial) : 0,
-			 stores / t / 1e6);
+			 (double)copied / t, stores / t / 1e6);
 	}
 	if (overflows)
 		tlt_diag("bench: %s writers=%u: the set overflowed %lu times", mode, nwriters,
