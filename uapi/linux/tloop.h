@@ -291,9 +291,9 @@ struct tloop_track_status {
  *
  * A call examines the pages from @cursor up to @next_cursor (up to @end
  * when it completes the walk).  Without TLOOP_GET_NOSYNC it writes back
- * the device's dirty page cache of those pages before listing them (and
- * may write back a few pages past @next_cursor), never the rest of the
- * device.  Hence the rule for a walk (calls from @cursor 0, or any start,
+ * the device's dirty page cache of those pages before listing them, and
+ * possibly of some pages past @next_cursor (at most about as many as it
+ * examined, plus its batch size), not the rest of the device.  Hence the rule for a walk (calls from @cursor 0, or any start,
  * to TLOOP_CURSOR_END, each continuing at the previous @next_cursor):
  * every store made before the walk's first call, through any path, is
  * reported by the walk; a store made during the walk is reported by this
