@@ -15,6 +15,10 @@
  * The device's page cache is read in before each run, so the writers measure
  * stores, not first-touch reads.
  *
+ * TLOOP_BENCH_WBT=<usec> sets the device's writeback throttling latency
+ * target (/sys/block/tloopN/queue/wbt_lat_usec; 0 turns blk-wbt off) before
+ * the runs; the value in force is printed either way.
+ *
  * TLOOP_BENCH_STACKS=1 also samples the consumer's kernel stack
  * (/proc/self/task/TID/stack) every 2 ms while it is inside GET_WRITTEN and
  * prints the most frequent places it waits: the evidence behind the 6.1 /
@@ -347,6 +351,23 @@ int main(void)
 	afd = open("area2.img", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (rfd < 0 || afd < 0 || ftruncate(afd, DEV_SIZE))
 		tlt_bail("open");
+	{
+		/* Writeback throttling (blk-wbt) of the device: report, optionally set. */
+		char path[128], val[32] = "?";
+		const char *set = getenv("TLOOP_BENCH_WBT");
+
+		snprintf(path, sizeof(path), "/sys/block/tloop%d/queue/wbt_lat_usec", d->index);
+		if (set && *set) {
+			FILE *f = fopen(path, "w");
+
+			if (!f || fprintf(f, "%s\n", set) < 0 || fclose(f))
+				tlt_diag("bench: cannot set %s to %s", path, set);
+		}
+		if (tlt_sysfs_read(path, val, sizeof(val)))
+			snprintf(val, sizeof(val), "?");
+		val[strcspn(val, "\n")] = '\0';
+		tlt_diag("bench: wbt_lat_usec of the device: %s", val);
+	}
 	consumer_tid = (pid_t)syscall(SYS_gettid);
 	if (stacks && pthread_create(&sampler, NULL, sampler_fn, NULL))
 		tlt_bail("pthread_create");

@@ -8,11 +8,14 @@
 #   TLOOP_BENCH_SECONDS   seconds per writer count (default 10)
 #   TLOOP_BENCH_STACKS    1: also sample the consumer's kernel stack inside GET_WRITTEN and
 #                         print where it waits (default 0)
+#   TLOOP_BENCH_WBT       if set, written to the device's queue/wbt_lat_usec first (0: blk-wbt
+#                         writeback throttling off); the value in force is printed
 # The module's TLOOP_FEAT_WALK_SYNC decides the label: "walk-sync" (a query writes back what it
 # examines) or "sync-per-call" (every query writes back the whole device, as before issue 10).
 
 TLOOP_BENCH_SECONDS ?= 10
 TLOOP_BENCH_STACKS ?= 0
+TLOOP_BENCH_WBT ?=
 BW_K := $(FIRST_KVER)
 BW := $(B)/bench-walk/$(BW_K)
 
@@ -32,7 +35,7 @@ bench-walk: $(BW)/initramfs.cpio
 	@echo "=== consumer/writer benchmark on $(BW_K): console in $(BW)/run/console.log"
 	@KERNEL_DIR=$(KCACHE)/$(BW_K) INITRD=$< OUT=$(BW)/run MODE=test VM_TIMEOUT=1200 \
 		VM_APPEND="TLOOP_BENCH_SECONDS=$(TLOOP_BENCH_SECONDS) \
-		TLOOP_BENCH_STACKS=$(TLOOP_BENCH_STACKS)" test-vm/run.sh
+		TLOOP_BENCH_STACKS=$(TLOOP_BENCH_STACKS) TLOOP_BENCH_WBT=$(TLOOP_BENCH_WBT)" test-vm/run.sh
 	@grep -q '^ok [0-9]* 90-bench-walk' $(BW)/run/results.ktap || \
 		{ echo "bench-walk: the benchmark did not complete (see $(BW)/run)"; \
 		  cat $(BW)/run/results.ktap; exit 1; }
