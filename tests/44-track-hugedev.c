@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * 39-track-hugedev: the largest supported device, on both sides of the
+ * 44-track-hugedev: the largest supported device, on both sides of the
  * limit.  A sparse tmpfs file of TLOOP_MAX_DEV_SIZE + one page is refused
  * with EFBIG (and with a size_limit of TLOOP_MAX_DEV_SIZE it is accepted);
  * a device of exactly TLOOP_MAX_DEV_SIZE tracks without memory proportional
