@@ -212,7 +212,7 @@ static void *writer(void *arg)
 			publish(&pk_any[p], b, e);
 			atomic_fetch_add(&n_buf, 1);
 		}
-		usleep(300 + ttk_rand_r(&w->state) % 700);
+		usleep(2000 + ttk_rand_r(&w->state) % 3000);
 	}
 	free(buf);
 	return NULL;
@@ -268,7 +268,7 @@ static void *toggler(void *arg)
 			break;
 		}
 		atomic_fetch_add(&n_toggle, 1);
-		usleep(500 + ttk_rand_r(&st) % 1500);
+		usleep(2000 + ttk_rand_r(&st) % 4000);
 	}
 	free(buf);
 	return NULL;
@@ -387,7 +387,7 @@ static void *adder(void *arg)
 			usleep(10000);
 		}
 		n++;
-		usleep(5000 + ttk_rand_r(&st) % 20000);
+		usleep(30000 + ttk_rand_r(&st) % 60000);
 	}
 	return NULL;
 }
@@ -420,7 +420,7 @@ static void *churner(void *arg)
 			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
 			break;
 		}
-		usleep(ttk_rand_r(&st) % 200);
+		usleep(500 + ttk_rand_r(&st) % 2000);
 	}
 	return NULL;
 }
@@ -955,9 +955,8 @@ static void add_problems(const struct tloop_add *a, int bk, struct eset *allow)
 		es_add(allow, EBADF);
 		break;
 	}
-	if (a->flags & TLOOP_FLAG_DIRECT_IO && (bk == BK_TMPFS || bk == BK_MEMFD || bk == BK_ABACK ||
-						!have_ext4))
-		es_add(allow, EINVAL);	/* tmpfs may not do O_DIRECT */
+	if (a->flags & TLOOP_FLAG_DIRECT_IO && (bk != BK_EXT4 || !have_ext4))
+		es_add(allow, EINVAL);	/* tmpfs does O_DIRECT only from 6.6 on */
 	if (a->size_limit && a->size_limit < (a->block_size == 4096 ? 4096 : 512))
 		es_add(allow, EINVAL);
 }
@@ -1193,6 +1192,8 @@ static void check_dev(struct call *c, struct result *r)
 			need = (plen < i->path_size - 1 ? plen : i->path_size - 1) + 1;
 			if (c->in.racy || c->in.wr < need || !isa)
 				es_add(&allow, EFAULT);	/* B/C: path length not modelled */
+			if (c->in.racy && c->p.wr >= sizeof(*i))
+				es_add(&allow, E_OK);	/* mapped at that moment */
 		}
 		if (es_empty(&allow) || !isa)
 			es_add(&allow, E_OK);
