@@ -100,6 +100,11 @@ static atomic_ulong violations, lost_writes;
 static atomic_bool stop;
 static unsigned long ncalls, cur_call;
 
+/* The last calls on A, printed with a lost write. */
+#define HIST 6
+static char hist[HIST][700];
+static unsigned long hist_n;
+
 /* violation() - report a contract violation (first 40 printed). */
 static __attribute__((format(printf, 1, 2))) void violation(const char *fmt, ...)
 {
@@ -1413,7 +1418,9 @@ static void demand_check(const struct call *c, const struct tloop_written *w, ui
 			continue;
 		if (j < count && got[j] == p)
 			continue;
-		atomic_fetch_add(&lost_writes, 1);
+		if (!atomic_fetch_add(&lost_writes, 1))
+			for (unsigned long h = hist_n > HIST ? hist_n - HIST : 0; h < hist_n; h++)
+				tlt_diag("call on A before the first lost write: %s", hist[h % HIST]);
 		violation("lost write: page %" PRIu64 " of A written [%u, %u], before the GET "
 			  "(from %u, flags %#x, cursor %" PRIu64 ", end %" PRIu64 ", %u returned) "
 			  "and after it was last consumed (%u, base %u), not reported; %s", p, b, e,
@@ -1463,6 +1470,8 @@ static void audit(const char *when)
 		demand_check(NULL, &w, s0, got.v, (unsigned int)got.n);
 	}
 	ttk_pages_free(&got);
+	snprintf(hist[hist_n++ % HIST], sizeof(hist[0]), "#%lu audit (%s) from %u: %s, base %u",
+		 cur_call, when, s0, r ? tlt_errname(-r) : "0", base_seq);
 }
 
 /* leak_check() - the devices in /sys/block are exactly the registry's (reg_lock held). */
@@ -1782,9 +1791,15 @@ int main(void)
 		}
 		if (dupfd >= 0)
 			close(dupfd);
-		if (c->target == T_A || c->target == T_ARO)
+		if (c->target == T_A || c->target == T_ARO) {
+			char d[600];
+
+			call_str(c, d, sizeof(d));
+			snprintf(hist[hist_n++ % HIST], sizeof(hist[0]), "#%lu %s -> %s [%u, %u]",
+				 cur_call, d, res.ret < 0 ? tlt_errname(res.err) : "0", res.s0, res.s1);
 			if (c->k == C_ENABLE || c->k == C_DISABLE || c->p.racy)
 				a_resync(seq_now());
+		}
 		if (cur_call % 500 == 499)
 			audit("periodic");
 		if (cur_call % 10000 == 9999) {
