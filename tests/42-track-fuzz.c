@@ -839,13 +839,19 @@ static bool any_nz(const void *p, size_t n)
 /*
  * The contract of issue 11: size bits are ignored for every command, also
  * TRACK_DISABLE and CTL_GET_FREE (STRICT_NOARG), and CTL_VERSION requires only
- * @reserved to be zero (STRICT_VERSION).  0 accepts the old behaviour too.
+ * @reserved to be zero (STRICT_VERSION).  0 accepts the older behaviour too,
+ * for a header older than that contract (it has no TLOOP_FEAT_WALK_SYNC).
  */
+#ifdef TLOOP_FEAT_WALK_SYNC
+#define FUZZ_ISSUE11 1
+#else
+#define FUZZ_ISSUE11 0
+#endif
 #ifndef FUZZ_STRICT_NOARG
-#define FUZZ_STRICT_NOARG 0
+#define FUZZ_STRICT_NOARG FUZZ_ISSUE11
 #endif
 #ifndef FUZZ_STRICT_VERSION
-#define FUZZ_STRICT_VERSION 0
+#define FUZZ_STRICT_VERSION FUZZ_ISSUE11
 #endif
 
 static void demand_check(const struct call *c, const struct tloop_written *w, uint32_t s0,
