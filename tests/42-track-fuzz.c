@@ -135,6 +135,7 @@ static uint32_t covered[A_PAGES];	/* demand writes beginning after this */
 static uint32_t base_seq;		/* ... and after this (enable, clear all) */
 static bool a_on;
 static uint64_t a_gen, a_limit;
+static bool a_gen_exact;	/* a_gen is A's generation now (else a lower bound) */
 static atomic_ulong n_mmap, n_dio, n_buf;
 
 /* Device B: tracking toggled by a thread. */
@@ -880,6 +881,8 @@ static void a_resync(uint32_t s1)
 		violation("A: clean TRACK_STATUS failed: %s", tlt_errname(-r));
 		return;
 	}
+	if ((ts.flags & TLOOP_TRACK_ON) != a_on)
+		a_gen_exact = false;
 	if ((ts.flags & TLOOP_TRACK_ON) && !a_on) {
 		a_on = true;
 		base_seq = s1;
@@ -889,12 +892,19 @@ static void a_resync(uint32_t s1)
 	}
 }
 
-static void check_gen(uint64_t g, const char *what)
+/*
+ * check_gen() - A's generation @g after a call that should have added @delta:
+ * one per clearing call and per switch on or off, nothing else.
+ */
+static void check_gen(uint64_t g, unsigned int delta, const char *what)
 {
 	if (g < a_gen)
 		violation("A: %s: generation went back from %" PRIu64 " to %" PRIu64, what, a_gen, g);
-	else
-		a_gen = g;
+	else if (a_gen_exact && g != a_gen + delta)
+		violation("A: %s: generation %" PRIu64 ", expected %" PRIu64 " (one step per "
+			  "clearing call and per switch)", what, g, a_gen + delta);
+	a_gen = g;
+	a_gen_exact = true;
 }
 
 static void call_str(const struct call *c, char *buf, size_t len)
@@ -1174,6 +1184,8 @@ static void check_dev(struct call *c, struct result *r)
 		es_add(&allow, ENODATA);
 		es_add(&allow, EBUSY);
 		judge(c, r, &allow, "racy argument");
+		if (isa)
+			a_gen_exact = false;
 		if (isa && r->ret == 0) {
 			if (c->k == C_GET && (ST(struct tloop_written)->flags & TLOOP_GET_CLEAR))
 				consume(0, A_PAGES, r->s1);
@@ -1245,6 +1257,7 @@ static void check_dev(struct call *c, struct result *r)
 		judge(c, r, &allow, NULL);
 		if (isa && r->ret == 0) {
 			a_on = true;
+			a_gen++;
 			a_limit = e->mem_limit;
 			base_seq = r->s1;
 		}
@@ -1273,7 +1286,7 @@ static void check_dev(struct call *c, struct result *r)
 					  b.flags, (uint64_t)b.nr_pages, b.page_size,
 					  (uint64_t)b.written, (uint64_t)b.mem_limit, a_on, a_limit);
 			if (isa)
-				check_gen(b.generation, "TRACK_STATUS");
+				check_gen(b.generation, 0, "TRACK_STATUS");
 		}
 		return;
 	}
@@ -1304,12 +1317,18 @@ static void check_dev(struct call *c, struct result *r)
 		if (!bad && (!isa || a_on) && w->pages && c->p.wr >= sizeof(*w))
 			es_add(&allow, E_OK);
 		judge(c, r, &allow, NULL);
+		if (isa && clear && r->ret < 0 && r->err == EFAULT)
+			a_gen_exact = false;	/* it may have cleared, then failed */
 		if (r->ret != 0 || !c->p.loc || c->p.wr < sizeof(*w))
 			return;
 		{
 			struct tloop_written b;
 			uint64_t lim, got[A_PAGES + 1];
 			unsigned int n;
+			bool exact = a_gen_exact;
+
+			if (isa && clear)
+				a_gen_exact = false;	/* unless checked below */
 
 			memcpy(&b, c->p.loc, sizeof(b));
 			n = b.count;
@@ -1349,7 +1368,8 @@ static void check_dev(struct call *c, struct result *r)
 			}
 			if (!isa)
 				return;
-			check_gen(b.generation, "GET_WRITTEN");
+			a_gen_exact = exact;
+			check_gen(b.generation, clear && !(b.status & TLOOP_TRACK_OVERFLOW), "GET_WRITTEN");
 			if (!(b.status & TLOOP_TRACK_OVERFLOW)) {
 				struct tloop_written rng = *w;
 
@@ -1383,6 +1403,8 @@ static void check_dev(struct call *c, struct result *r)
 			return;
 		/* Success, or EFAULT after clearing: the pages may be gone. */
 		if (r->ret == 0 || (r->err == EFAULT && !es_has(&allow, EINVAL) && a_on)) {
+			if (r->ret)
+				a_gen_exact = false;
 			if (all)
 				base_seq = r->s1;
 			else
@@ -1391,7 +1413,7 @@ static void check_dev(struct call *c, struct result *r)
 				struct tloop_clear b;
 
 				memcpy(&b, c->p.loc, sizeof(b));
-				check_gen(b.generation, "CLEAR_WRITTEN");
+				check_gen(b.generation, 1, "CLEAR_WRITTEN");
 			}
 		}
 		return;
@@ -1457,6 +1479,7 @@ static void audit(const char *when)
 			violation("A: audit (%s): TRACK_ENABLE: %s", when, tlt_errname(-r));
 		a_on = true;
 		a_limit = 0;
+		a_gen_exact = false;
 		base_seq = seq_now();
 		return;
 	}
@@ -1470,9 +1493,10 @@ static void audit(const char *when)
 		/* A memory limit overflows again at once: track without one. */
 		if (a_limit && !ttk_disable(a_fd) && !ttk_enable(a_fd, 0))
 			a_limit = 0;
+		a_gen_exact = false;
 		base_seq = seq_now();
 	} else {
-		check_gen(got.generation, "audit");
+		check_gen(got.generation, 0, "audit");
 		demand_check(NULL, &w, s0, got.v, (unsigned int)got.n);
 	}
 	ttk_pages_free(&got);
