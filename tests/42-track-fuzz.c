@@ -1431,7 +1431,7 @@ static void demand_check(const struct call *c, const struct tloop_written *w, ui
 			 const uint64_t *got, unsigned int count)
 {
 	bool nosync = w->flags & TLOOP_GET_NOSYNC;
-	unsigned int j = 0;
+	unsigned int j = 0, hist_shown = 0;
 	char d[600] = "audit walk";
 
 	if (c)
@@ -1446,9 +1446,10 @@ static void demand_check(const struct call *c, const struct tloop_written *w, ui
 			continue;
 		if (j < count && got[j] == p)
 			continue;
-		if (!atomic_fetch_add(&lost_writes, 1))
+		if (!hist_shown++ && atomic_load(&violations) < 40)
 			for (unsigned long h = hist_n > HIST ? hist_n - HIST : 0; h < hist_n; h++)
-				tlt_diag("call on A before the first lost write: %s", hist[h % HIST]);
+				tlt_diag("call on A before this lost write: %s", hist[h % HIST]);
+		atomic_fetch_add(&lost_writes, 1);
 		violation("lost write: page %" PRIu64 " of A written [%u, %u], before the GET "
 			  "(from %u, flags %#x, cursor %" PRIu64 ", end %" PRIu64 ", %u returned) "
 			  "and after it was last consumed (%u, base %u), not reported; %s", p, b, e,
