@@ -943,9 +943,15 @@ static void judge(const struct call *c, const struct result *r, const struct ese
 		  why ? ": " : "", why ? why : "");
 }
 
-/* The backing-descriptor problems of an ADD (with a readable, sane struct). */
-static void add_problems(const struct tloop_add *a, int bk, struct eset *allow)
+/*
+ * The backing-descriptor problems of an ADD (with a readable, sane struct).
+ * Returns true if the ADD may also succeed (only problems that depend on the
+ * kernel, like O_DIRECT on tmpfs).
+ */
+static bool add_problems(const struct tloop_add *a, int bk, struct eset *allow)
 {
+	bool certain;
+
 	bool ro = a->flags & TLOOP_FLAG_READ_ONLY;
 
 	switch (bk) {
@@ -976,10 +982,12 @@ static void add_problems(const struct tloop_add *a, int bk, struct eset *allow)
 		es_add(allow, EBADF);
 		break;
 	}
-	if (a->flags & TLOOP_FLAG_DIRECT_IO && (bk != BK_EXT4 || !have_ext4))
-		es_add(allow, EINVAL);	/* tmpfs does O_DIRECT only from 6.6 on */
 	if (a->size_limit && a->size_limit < (a->block_size == 4096 ? 4096 : 512))
 		es_add(allow, EINVAL);
+	certain = !es_empty(allow);
+	if (a->flags & TLOOP_FLAG_DIRECT_IO && (bk != BK_EXT4 || !have_ext4))
+		es_add(allow, EINVAL);	/* tmpfs does O_DIRECT only from 6.6 on */
+	return !certain;
 }
 
 static void do_add_result(struct call *c, struct result *r, bool know_reply)
@@ -1111,6 +1119,7 @@ static void check_ctl(struct call *c, struct result *r)
 	}
 	case C_ADD: {
 		const struct tloop_add *a = ST(struct tloop_add);
+		bool may_ok;
 
 		if ((a->flags & ~TLOOP_ADD_FLAGS) || a->reserved0 ||
 		    any_nz(a->reserved, sizeof(a->reserved)) ||
@@ -1121,12 +1130,16 @@ static void check_ctl(struct call *c, struct result *r)
 			do_add_result(c, r, false);
 			return;
 		}
-		add_problems(a, c->bk, &allow);
-		if (a->index >= 0 && reg_find(a->index) >= 0)
+		may_ok = add_problems(a, c->bk, &allow);
+		if (a->index >= 0 && reg_find(a->index) >= 0) {
 			es_add(&allow, EEXIST);
-		if (c->p.wr < sizeof(*a))
+			may_ok = false;
+		}
+		if (c->p.wr < sizeof(*a)) {
 			es_add(&allow, EFAULT);
-		if (es_empty(&allow))
+			may_ok = false;
+		}
+		if (may_ok)
 			es_add(&allow, E_OK);
 		judge(c, r, &allow, NULL);
 		do_add_result(c, r, c->p.wr >= sizeof(*a));
