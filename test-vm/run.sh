@@ -62,11 +62,15 @@ main() {
 	if [ -z "${VM_ACCEL:-}" ]; then
 		VM_ACCEL=$(probe_kvm)
 	fi
-	# QEMU's `max` CPU offers 5-level paging (LA57). Debian's kernels then boot with it, and
-	# the KASAN kernel (6.12-debug) died before /init in about one boot of five under load
-	# (wild-memory-access in do_raw_spin_lock during identify_cpu at an LA57 direct-map
-	# address); few real hosts have LA57 and tloop does not depend on it, so it is off unless
-	# VM_CPU asks for it (test-vm/boot-check.sh measures boot reliability).
+	# QEMU's `max` CPU offers 5-level paging (LA57), and Debian's kernels then use it. The KASAN
+	# kernel (6.12-debug) then dies before /init in about one boot of 15 under load: KASAN
+	# "wild-memory-access" in do_raw_spin_lock from an interrupt during identify_cpu. Cause
+	# (6.12 source): identify_cpu() zeroes boot_cpu_data.x86_capability with interrupts on;
+	# until CPUID is read again, pgtable_l5_enabled() (cpu_feature_enabled(X86_FEATURE_LA57))
+	# is false, so KASAN's shadow bounds are those of 4-level paging and an access to a 5-level
+	# direct-map address (ff11...) from an interrupt in that window looks wild. A kernel bug
+	# outside tloop; few real hosts have LA57 and tloop does not depend on it, so it is off
+	# unless VM_CPU asks for it (`make boot-check` measures boot reliability).
 	cpu=${VM_CPU:-max,la57=off}
 	[ "$VM_ACCEL" = kvm ] && cpu=${VM_CPU:-host}
 
