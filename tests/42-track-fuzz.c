@@ -51,7 +51,7 @@
  * wrong errno expectation, so the oracle must report violations (the harness
  * self-test uses it to prove the oracle can fail).
  *
- * tloop-timeout: 900
+ * tloop-timeout: 1500
  */
 #include "tlt-track.h"
 
