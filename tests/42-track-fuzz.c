@@ -33,8 +33,10 @@
  *    backing descriptor, EEXIST/ENXIO/EBUSY from a model of the live indices,
  *    ENODATA/EBUSY from the model of device A's tracking state;
  *  - replies: VERSION fields, GET_FREE = lowest free index, GET_INFO fields and
- *    path, STATUS against the model, GET_WRITTEN count/order/range/cursor,
- *    generations never going back;
+ *    path, STATUS against the model, GET_WRITTEN count/order/range/cursor;
+ *    A's generation grows by exactly one per clearing call (CLEAR_WRITTEN,
+ *    GET+CLEAR not answered with overflow) and per switch on or off, and never
+ *    goes back;
  *  - no lost writes: a ground-truth model of device A records, for each page,
  *    when its last write began and ended (by the writer threads); every
  *    successful GET_WRITTEN (sync'd: every write; NOSYNC: O_DIRECT writes) must
