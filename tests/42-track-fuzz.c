@@ -53,7 +53,7 @@
  * wrong errno expectation, so the oracle must report violations (the harness
  * self-test uses it to prove the oracle can fail).
  *
- * tloop-timeout: 1500
+ * tloop-timeout: 2400
  */
 #include "tlt-track.h"
 
