@@ -355,15 +355,21 @@ int tloop_baseline_load(const char *area2, struct tloop_baseline *b);
 int tloop_baseline_store(const char *area2, const struct tloop_baseline *b);
 
 /**
- * tloop_baseline_remove() - delete the sidecar of @area2 (no error if absent).
+ * tloop_baseline_remove() - delete the sidecar of @area2, durably: the
+ * unlink, then an fsync of its directory (also when it was already absent).
  * @area2: path of area2.
- * Return: 0 or -errno.
+ * Return: 0 or -errno (the sidecar may then still exist, or come back after
+ * a crash: nothing that relies on its absence may follow).
  */
 int tloop_baseline_remove(const char *area2);
 
 /* ---- area2 refresh ---------------------------------------------------- */
 
-/** TLOOP_SYNC_FSYNC - fsync area2 before recording the new baseline. */
+/**
+ * TLOOP_SYNC_FSYNC - kept for compatibility: area2 is always made durable
+ * (fdatasync) before the new baseline is recorded, unless
+ * TLOOP_SYNC_UNSAFE_NO_FSYNC.
+ */
 #define TLOOP_SYNC_FSYNC	(1U << 0)
 /** TLOOP_SYNC_CREATE - create area2 (with the device's size) if missing. */
 #define TLOOP_SYNC_CREATE	(1U << 1)
@@ -373,6 +379,14 @@ int tloop_baseline_remove(const char *area2);
 #define TLOOP_SYNC_FULL		(1U << 3)
 /** TLOOP_SYNC_BUFFERED - read the device through its page cache, not O_DIRECT. */
 #define TLOOP_SYNC_BUFFERED	(1U << 4)
+/**
+ * TLOOP_SYNC_UNSAFE_NO_FSYNC - do not fdatasync area2 before recording the
+ * baseline.  Risk: after a power cut (or a write-back error reported only
+ * later) the baseline may claim pages that never reached area2's storage,
+ * and since they were cleared from the written set, no later incremental
+ * refresh copies them again: area2 stays silently different.
+ */
+#define TLOOP_SYNC_UNSAFE_NO_FSYNC	(1U << 5)
 
 /** enum tloop_sync_why - why a refresh copied what it copied. */
 enum tloop_sync_why {
