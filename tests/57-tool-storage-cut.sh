@@ -228,11 +228,17 @@ nfull=0 ninc=0
 t1=$(date +%s)
 
 # (ii) cuts at random moments of a refresh of the whole device.
-dd if=/dev/urandom of="$dev" bs=1M count=$SIZE_MB conv=fsync 2>/dev/null
-s0=$(msecs)
-tloop sync --max-io 64K "$dev" "$A2" > /dev/null
-ms=$(($(msecs) - s0))
-diag "(ii) a refresh of the whole of area1 takes ~$ms ms; cuts at random within that"
+# The shorter of two timed refreshes; cuts fall in the first 3/4 of that.
+ms=999999
+for k in 1 2; do
+	dd if=/dev/urandom of="$dev" bs=1M count=$SIZE_MB conv=fsync 2>/dev/null
+	s0=$(msecs)
+	tloop sync --max-io 64K "$dev" "$A2" > /dev/null
+	s0=$(($(msecs) - s0))
+	[ $s0 -lt $ms ] && ms=$s0
+done
+ms=$((ms * 3 / 4))
+diag "(ii) a refresh of the whole of area1 takes ~$((ms * 4 / 3)) ms; cuts in [0, $ms] ms"
 i=0
 while [ $i -lt $R2 ]; do
 	i=$((i + 1))
