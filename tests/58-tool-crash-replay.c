@@ -79,6 +79,19 @@ static int loop_attach(const char *file, char *dev, size_t len)
 	return tlt_run("losetup %s %s", dev, file) ? -1 : 0;
 }
 
+/* mkfile() - @path, empty and then @size bytes long (sparse). */
+static int mkfile(const char *path, uint64_t size)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int ret;
+
+	if (fd < 0)
+		return -1;
+	ret = ftruncate(fd, (off_t)size);
+	close(fd);
+	return ret;
+}
+
 /* read_all() - @path into @buf (at most @len); the size read, or -1 if absent. */
 static int64_t read_all(const char *path, uint8_t *buf, size_t len)
 {
@@ -223,7 +236,7 @@ static void scenario(const char *name, const char *opts, void (*prep)(void), boo
 		tlt_bail("read data.img");
 
 	/* Record. */
-	if (truncate("log.img", 0) || truncate("log.img", LOG_SIZE) ||
+	if (mkfile("log.img", LOG_SIZE) ||
 	    loop_attach("log.img", llog, sizeof(llog)))
 		tlt_bail("log.img");
 	snprintf(table, sizeof(table), "0 %lu log-writes %s %s", FS_SIZE / 512, ldata, llog);
@@ -375,7 +388,7 @@ int main(void)
 	atexit(cleanup);
 
 	ttl_attach("a.img", A_SIZE, "--track", node, sizeof(node));
-	if (truncate("data.img", FS_SIZE) || loop_attach("data.img", ldata, sizeof(ldata)) ||
+	if (mkfile("data.img", FS_SIZE) || loop_attach("data.img", ldata, sizeof(ldata)) ||
 	    tlt_run(TLT_MKE2FS " -q -F -t ext4 %s", ldata) || mkdir("mnt", 0755) ||
 	    mkdir("chk", 0755) || mount(ldata, "mnt", "ext4", 0, NULL))
 		tlt_bail("area2's filesystem");
