@@ -6,9 +6,10 @@
  *
  * Invariant: while "<area2>.tloop" names the device's attach_id and its
  * current generation, area2 equals the device except for the pages in the
- * written set.  Every path that could break that (a failure after clearing
- * began, tracking off) deletes the sidecar first, and a missing sidecar
- * means a full copy.
+ * written set -- and area2's storage holds that, not only its page cache.
+ * Every path that could break that (a failure or crash after clearing
+ * began, tracking off) has deleted the sidecar durably first, and a missing
+ * sidecar means a full copy; see tloop_sync() for the order.
  */
 #define _GNU_SOURCE
 #include <errno.h>

@@ -486,14 +486,22 @@ struct tloop_sync_result {
  *
  * Copies everything when nothing is known about area2 (see enum
  * tloop_sync_why), written pages otherwise; each batch returned (and
- * cleared) by the kernel is copied before the next is asked for.  A failure
- * after clearing started deletes the sidecar, so the next refresh is full:
- * area2 is never silently stale.  Pages written during the refresh may be
- * copied torn; they stay in the set and are copied again next time.
+ * cleared) by the kernel is copied before the next is asked for.
+ * Crash-safe order: every check first; then the sidecar is removed durably
+ * (unlink, directory fsync) before area2 is created, resized or written;
+ * area2 is fdatasync'd (unless TLOOP_SYNC_UNSAFE_NO_FSYNC) and closed, both
+ * checked, before the new sidecar is written durably.  A crash or failure
+ * anywhere after the checks therefore leaves either the old sidecar with
+ * nothing changed, or no sidecar (the next refresh is full): area2 is never
+ * silently stale.  Pages written during the refresh may be copied torn;
+ * they stay in the set and are copied again next time.
  *
- * Refuses (-EINVAL, nothing changed) an area2 that is the device itself or
- * its backing file, and an area2 of the wrong size unless TLOOP_SYNC_RESIZE;
- * a missing area2 is -ENOENT unless TLOOP_SYNC_CREATE.
+ * Refuses, with nothing changed: no right to clear the set (-EPERM: the
+ * device is not open for writing and the caller lacks CAP_SYS_ADMIN), an
+ * area2 that is the device itself or its backing file (-EINVAL), of the
+ * wrong size unless TLOOP_SYNC_RESIZE (-EINVAL), in a directory where the
+ * sidecar cannot be replaced (-EACCES, -EROFS), not writable; a missing
+ * area2 is -ENOENT unless TLOOP_SYNC_CREATE.
  *
  * Return: 0 or -errno.
  */
