@@ -227,7 +227,9 @@ expire= wb=
 nfull=0 ninc=0
 t1=$(date +%s)
 
-# (ii) cuts at random moments of a refresh of the whole device.
+# (ii) cuts at random moments of a refresh of the whole device. Each part starts from an
+# exact area2, so that a failure is reported where it happens.
+tloop sync --full "$dev" "$A2" > /dev/null
 # The shorter of two timed refreshes; cuts fall in the first 3/4 of that.
 ms=999999
 for k in 1 2; do
@@ -307,6 +309,7 @@ nfull=0 ninc=0
 t3=$(date +%s)
 
 # (iv) the consumer killed at random moments of a refresh.
+tloop sync --full "$dev" "$A2" > /dev/null
 i=0
 while [ $i -lt $R4 ]; do
 	i=$((i + 1))
