@@ -12,10 +12,12 @@
 #   abi       the Debian ABI that was used (e.g. 6.1.0-56)
 #   config    the kernel's .config
 #   .stamp    written last: the kernel is complete (release is replaced at the same time)
-# The newest ABI of the series is resolved from the APT archive now (old ABIs leave it).
+# The newest ABI of the series is resolved from the Debian archive now (old ABIs leave it),
+# through tloop's own APT configuration (ci/apt-private.sh: the suites of the series' Debian
+# release, whatever the host's APT sources say; the host's APT state is never changed).
 # linux-image-<abi>-amd64-unsigned and the headers (linux-headers-<abi>-amd64, its -common
 # and linux-kbuild packages) are downloaded and unpacked into the cache, never installed;
-# root is needed only to refresh the APT lists.
+# no root is needed.
 set -eu
 
 die() { echo "kernel-debian.sh: $*" >&2; exit 1; }
@@ -47,30 +49,25 @@ if [ -f "$dest/.stamp" ] && [ "$(cat "$dest/modules.sum" 2>/dev/null)" = "$list_
 	exit 0
 fi
 
+# The Debian release each series comes from: its suites are the only ones consulted, through
+# tloop's own APT configuration in the cache (ci/apt-private.sh), whatever the host's sources.
+case $name in
+6.1|6.12) profile=bookworm ;;
+*) die "no Debian release is known to carry kernel series $name (known: 6.1 6.12)" ;;
+esac
+. "$here/apt-private.sh"
+kapt_init "$profile"
+
 series_re=$(printf '%s' "$name" | sed 's/\./\\./g')
 newest_abi() {
-	apt-cache search --names-only \
+	kapt_cache search --names-only \
 		"^linux-image-${series_re}\.[0-9]+(-[0-9]+|\+deb[0-9]+)-amd64-unsigned\$" 2>/dev/null |
 		awk '{ print $1 }' | sed -E 's/^linux-image-//; s/-amd64-unsigned$//' |
 		sort -V | tail -n 1
 }
 
-# Refresh the package lists when they are missing or older than 6 hours, so that "newest"
-# means the archive's newest, not whatever this machine saw last month.
-if [ "$(id -u)" -eq 0 ]; then
-	lists_age=999999
-	marker=$cache/apt-updated
-	[ ! -f "$marker" ] || lists_age=$(( $(date +%s) - $(stat -c %Y "$marker") ))
-	if [ "$lists_age" -gt 21600 ] || [ -z "$(newest_abi)" ]; then
-		echo "kernel-debian.sh: apt-get update" >&2
-		apt-get update -qq >&2 || die "apt-get update failed: is the Debian archive reachable?"
-		mkdir -p "$cache" && touch "$marker"
-	fi
-fi
-
 abi=$(newest_abi)
-[ -n "$abi" ] || die "no linux-image-$name.*-amd64-unsigned package in the APT lists" \
-	"(is the Debian archive reachable and is $name a series it carries?)"
+[ -n "$abi" ] || die "no linux-image-$name.*-amd64-unsigned package in $profile ($(kapt_suites))"
 release=$abi-amd64
 echo "kernel $name: Debian ABI $abi (release $release)"
 
@@ -80,10 +77,9 @@ fetch() {
 	deb=$(ls "$debs/${1}_"*.deb 2>/dev/null | sort -V | tail -n 1 || true)
 	if [ -z "$deb" ]; then
 		echo "kernel $name: apt-get download $1" >&2
-		(cd "$debs" && apt-get download -q "$1" 2>&1 |
-			grep -v '^W: Download is performed unsandboxed' >&2
-		 exit "${PIPESTATUS[0]}") ||
-			die "apt-get download $1 failed: is the Debian archive reachable?"
+		(cd "$debs" && kapt_get download -q "$1" >&2) ||
+			die "could not download $1 from $profile ($(kapt_suites)):" \
+				"is the Debian archive reachable?"
 		deb=$(ls "$debs/${1}_"*.deb | sort -V | tail -n 1)
 	fi
 	printf '%s\n' "$deb"
@@ -98,7 +94,7 @@ dpkg -x "$(fetch "linux-image-$release-unsigned")" "$work/pkg"
 # Headers for the module build, unpacked into the cache too (installing them with apt would
 # pull in the signed image, into /boot): linux-headers-<release>, the -common headers and the
 # kbuild package it depends on. Its Makefile includes the -common one by absolute path.
-hdr_pkgs="linux-headers-$release $(apt-cache depends "linux-headers-$release" 2>/dev/null |
+hdr_pkgs="linux-headers-$release $(kapt_cache depends "linux-headers-$release" 2>/dev/null |
 	sed -n 's/^ *Depends: \(linux-\(headers\|kbuild\)-[^ <>]*\)$/\1/p' | sort -u | tr '\n' ' ')"
 case $hdr_pkgs in
 *-common*kbuild*|*kbuild*-common*) ;;

@@ -6,7 +6,7 @@
 #   kernel-debug/build.sh [NAME]          NAME defaults to 6.12-debug
 #
 # What it does:
-#   1. Takes Debian's linux-source-6.12 tarball (installed by
+#   1. Takes Debian's linux-source-6.12 tarball (downloaded into the cache by
 #      ci/kernel-debug.sh), unpacks it under $TLOOP_CACHE/build/NAME-KEY/.
 #   2. Configures it: `make tinyconfig`, `make kvm_guest.config`, then
 #      kernel-debug/debug.config merged on top, `make olddefconfig`, and checks
@@ -40,7 +40,9 @@
 #
 # Environment: TLOOP_CACHE (default $HOME/.cache/tloop), KSRC_TARBALL
 # (default /usr/src/linux-source-6.12.tar.xz), KSRC_PACKAGE (default
-# linux-source-6.12), JOBS (default: number of CPUs), NICE (default 10).
+# linux-source-6.12), KSRC_VERSION (the source package's version; default: the installed
+# package's), JOBS (default: number of CPUs), NICE (default 10). ci/kernel-debug.sh sets
+# the KSRC_* variables to the source it downloaded into the cache.
 
 set -eu
 
@@ -60,7 +62,7 @@ nice=${NICE:-10}
 say() { printf '%s: %s\n' "kernel-debug" "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 
-version=$(dpkg-query -W -f='${Version}' "$package" 2>/dev/null) ||
+version=${KSRC_VERSION:-$(dpkg-query -W -f='${Version}' "$package" 2>/dev/null)} ||
 	die "$package is not installed (run ci/kernel-debug.sh $name)"
 [ -n "$version" ] && [ -r "$tarball" ] ||
 	die "$tarball missing (run ci/kernel-debug.sh $name)"

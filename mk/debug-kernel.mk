@@ -56,3 +56,13 @@ endif
 endif
 
 .PHONY: kernel-debug selftest-debug
+
+# make boot-check KVER=<kernel> [BOOTS=20] [VM_CPU=...]: boot that kernel BOOTS times to /init
+# (test-vm/boot-check.sh); passes only if every boot reached /init with a clean console.
+BOOTS ?= 20
+boot-check: $(IR)/base.cpio
+	@$(call kscript,$(FIRST_KVER)) $(FIRST_KVER)
+	@KERNEL_DIR=$(KCACHE)/$(FIRST_KVER) INITRD=$(IR)/base.cpio OUT=$(B)/boot-check/$(FIRST_KVER) \
+		BOOTS=$(BOOTS) test-vm/boot-check.sh
+
+.PHONY: boot-check
