@@ -244,11 +244,15 @@ static void scenario(const char *name, const char *opts, void (*prep)(void), boo
 	if (tlt_run("dmsetup create " LW " --table '%s' && dmsetup mknodes " LW, table) ||
 	    mount("/dev/mapper/" LW, "mnt", "ext4", 0, NULL))
 		tlt_bail("dm-log-writes");
+	/* The control: periodic write-back held off, only the tool's own calls flush area2. */
+	if (control)
+		tlt_run("cat /proc/sys/vm/dirty_writeback_centisecs > wb.txt && "
+			"echo 0 > /proc/sys/vm/dirty_writeback_centisecs");
 	j = ttl_sync_json(node, "mnt/area2.img", opts);
 	gen_new = j ? ttl_ju64(j, "generation", 0) : 0;
 	ttl_jfree(j);
 	tlt_run("dmsetup message " LW " 0 mark synced");
-	if (umount("mnt") || tlt_run("dmsetup remove " LW) || tlt_run("losetup -d %s", llog))
+	if (umount("mnt") || (control && tlt_run("cat wb.txt > /proc/sys/vm/dirty_writeback_centisecs")) || tlt_run("dmsetup remove " LW) || tlt_run("losetup -d %s", llog))
 		tlt_bail("tear down dm-log-writes");
 	if (read_all(node, new_a2, A_SIZE) != (int64_t)A_SIZE)
 		tlt_bail("read %s", node);
