@@ -16,6 +16,8 @@
  *    area2: the baseline is deleted before area2 is created; in every
  *    refresh the new baseline is created after the last change to area2
  *    (the order seen through inotify on the directory).
+ *    (Skipped, with the reason, on a kernel without CONFIG_INOTIFY_USER: the
+ *    debug kernel; 58-tool-crash-replay checks the same order there.)
  *  - area2 is flushed by default ("fsync": true), --unsafe-no-fsync says
  *    false, --fsync is still accepted.
  * tloop-timeout: 180
@@ -28,6 +30,7 @@
 #define NR_PAGES 1024UL		/* 4 MiB */
 #define SIZE (NR_PAGES * TTL_PAGE)
 #define UID 1000
+#define NO_INOTIFY "inotify is not built into this kernel (CONFIG_INOTIFY_USER)"
 
 static uint32_t ver = 1;
 static char node[64];
@@ -189,7 +192,7 @@ static void events(int in)
 	ssize_t len;
 
 	nev = 0;
-	while ((len = read(in, buf, sizeof(buf))) > 0) {
+	while (in >= 0 && (len = read(in, buf, sizeof(buf))) > 0) {
 		for (char *p = buf; p < buf + len;) {
 			struct inotify_event *e = (struct inotify_event *)p;
 
@@ -302,7 +305,8 @@ int main(void)
 	in = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	wd = in < 0 ? -1 : inotify_add_watch(in, "u", IN_DELETE | IN_MODIFY | IN_CREATE |
 					     IN_MOVED_TO);
-	if (wd < 0)
+	/* The debug kernel is built without CONFIG_INOTIFY_USER: those checks are skipped. */
+	if (wd < 0 && !(in < 0 && errno == ENOSYS))
 		tlt_bail("inotify");
 	j = ttl_sync_json(node, "u/area2.img", "--resize");
 	ok = j && !strcmp(ttl_jstr(j, "reason"), "new-area2") &&
@@ -316,11 +320,14 @@ int main(void)
 	lastmod = find(IN_MODIFY, "area2.img", false, true);
 	cre = find(IN_CREATE, "area2.img.tloop", true, false);
 	ok = del >= 0 && mod > del && cre > lastmod;
-	if (!ok)
+	if (in < 0)
+		tlt_skip("--resize: order of the changes", NO_INOTIFY);
+	else if (!ok)
 		show_events();
-	tlt_result(ok, "--resize: baseline deleted (event %d) before area2 is truncated (%d); "
-		   "new baseline created (%d) after the last write to area2 (%d)", del, mod, cre,
-		   lastmod);
+	if (in >= 0)
+		tlt_result(ok, "--resize: baseline deleted (event %d) before area2 is truncated "
+			   "(%d); new baseline created (%d) after the last write to area2 (%d)",
+			   del, mod, cre, lastmod);
 
 	/* 5. --create next to a stale baseline. */
 	store(30, 2);
@@ -336,10 +343,13 @@ int main(void)
 	del = find(IN_DELETE, "area2.img.tloop", false, false);
 	cre = find(IN_CREATE, "area2.img", false, false);
 	ok = del >= 0 && cre > del;
-	if (!ok)
+	if (in < 0)
+		tlt_skip("--create: order of the changes", NO_INOTIFY);
+	else if (!ok)
 		show_events();
-	tlt_result(ok, "--create: the stale baseline is deleted (event %d) before area2 is "
-		   "created (%d)", del, cre);
+	if (in >= 0)
+		tlt_result(ok, "--create: the stale baseline is deleted (event %d) before area2 "
+			   "is created (%d)", del, cre);
 
 	/* 6. An incremental refresh: the baseline only after area2's last write. */
 	store(40, 8);
@@ -355,11 +365,15 @@ int main(void)
 	lastmod = find(IN_MODIFY, "area2.img", false, true);
 	cre = find(IN_CREATE, "area2.img.tloop", true, false);
 	ok = del >= 0 && mod > del && cre > lastmod;
-	if (!ok)
+	if (in < 0)
+		tlt_skip("incremental: order of the changes", NO_INOTIFY);
+	else if (!ok)
 		show_events();
-	tlt_result(ok, "incremental: baseline deleted (%d), area2 written (%d..%d), "
-		   "baseline created (%d), in that order", del, mod, lastmod, cre);
-	close(in);
+	if (in >= 0)
+		tlt_result(ok, "incremental: baseline deleted (%d), area2 written (%d..%d), "
+			   "baseline created (%d), in that order", del, mod, lastmod, cre);
+	if (in >= 0)
+		close(in);
 
 	/* 7. The opt-out and the old flag. */
 	store(50, 1);
