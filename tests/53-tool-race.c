@@ -23,6 +23,25 @@ static void on_term(int sig)
 	stop = 1;
 }
 
+/*
+ * SIGTERM stays blocked from before each fork() until the child has its handler, so a child
+ * told to stop at once (a slow refresh under load) still ends cleanly with status 0.
+ */
+static void block_term(bool block)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigprocmask(block ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL);
+}
+
+static void start_child(void)
+{
+	signal(SIGTERM, on_term);
+	block_term(false);
+}
+
 /* writer() - store into random pages until SIGTERM; never returns. */
 static void __attribute__((noreturn)) writer(const char *node, unsigned int seed)
 {
@@ -31,7 +50,7 @@ static void __attribute__((noreturn)) writer(const char *node, unsigned int seed
 	uint8_t *map, *dbuf;
 	uint32_t ver = 1;
 
-	signal(SIGTERM, on_term);
+	start_child();
 	if (fd < 0 || dfd < 0 || posix_memalign((void **)&dbuf, TTL_PAGE, TTL_PAGE))
 		_exit(2);
 	map = mmap(NULL, NR_PAGES * TTL_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -71,7 +90,7 @@ static void __attribute__((noreturn)) stealer(const char *node)
 {
 	struct ttl_run r;
 
-	signal(SIGTERM, on_term);
+	start_child();
 	while (!stop) {
 		if (ttl_run(&r, "dirty --clear %s", node) != 0)
 			_exit(6);
@@ -113,8 +132,10 @@ int main(void)
 	if (!j)
 		tlt_bail("first sync");
 	ttl_jfree(j);
-	tlt_diag("seed %u, %.0f s of writes; stealer during the middle third", seed, secs);
+	tlt_diag("seed %u, %.0f s of writes; stealer during the middle third "
+		 "(kept until a refresh saw a theft, at most %.0f s)", seed, secs, 10 * secs);
 
+	block_term(true);
 	wpid = fork();
 	if (wpid < 0)
 		tlt_bail("fork");
@@ -122,7 +143,11 @@ int main(void)
 		writer(node, seed);
 
 	t0 = ttl_now();
-	while (ttl_now() - t0 < secs) {
+	/*
+	 * The stealer's phase ends once a refresh noticed a theft (one refresh can take longer
+	 * than the phase under load), or after 10 * secs, when the theft check below fails.
+	 */
+	while (ttl_now() - t0 < secs || stealing) {
 		double t = ttl_now() - t0;
 
 		if (!stealing && !stolen_phase_done && t > secs / 3) {
@@ -133,7 +158,7 @@ int main(void)
 				stealer(node);
 			stealing = true;
 		}
-		if (stealing && t > 2 * secs / 3) {
+		if (stealing && ((t > 2 * secs / 3 && stolen > 0) || t > 10 * secs)) {
 			failures += reap(spid, "stealer");
 			stealing = false;
 			stolen_phase_done = true;
