@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * 42-track-memlimit: mem_limit holds under concurrent writers.  Four
+ * 45-track-memlimit: mem_limit holds under concurrent writers.  Four
  * writer processes discard random pages of a 1 GiB device (each discard is
  * a recorded write, and costs no memory in the tmpfs backing file) while
  * the parent polls TLOOP_TRACK_STATUS as fast as it can: mem_used must never
