@@ -36,4 +36,7 @@ has linux/blkdev.h 'void \(\*release\) *\(struct gendisk \*[a-z]*\);' &&
 # The block mode type (6.5+).
 has linux/blkdev.h 'typedef .* blk_mode_t;' && add TLOOP_HAVE_BLK_MODE_T
 
+# The block device's page cache is bd_mapping (6.10+), not bd_inode->i_mapping.
+has linux/blk_types.h 'struct address_space[[:space:]]+\*bd_mapping;' && add TLOOP_HAVE_BD_MAPPING
+
 echo "$flags"

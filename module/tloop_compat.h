@@ -128,4 +128,14 @@ static inline int tloop_compat_ioctl(struct block_device *bdev, fmode_t mode,
 }
 #endif
 
+/* The page cache of @bdev. */
+static inline struct address_space *tloop_bdev_mapping(struct block_device *bdev)
+{
+#ifdef TLOOP_HAVE_BD_MAPPING
+	return bdev->bd_mapping;
+#else
+	return bdev->bd_inode->i_mapping;
+#endif
+}
+
 #endif /* TLOOP_COMPAT_H */

@@ -8,6 +8,8 @@
 #include <linux/fs.h>
 #include <linux/kdev_t.h>
 #include <linux/mm.h>
+#include <linux/pagemap.h>
+#include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/stat.h>
 #include <linux/uaccess.h>
@@ -59,6 +61,59 @@ static int tloop_sync_pages(struct tloop_device *dev, u64 first, u64 last)
 	}
 	mutex_unlock(&disk->open_mutex);
 	return ret;
+}
+
+/*
+ * First page at or after @pos in the page cache of @bdev that is dirty or under
+ * write-back, as a page of the device whose first sector is @start_sect, or
+ * U64_MAX.  A partition that does not start on a page boundary gives the
+ * device page holding the start of its page: never a later one.
+ */
+static u64 tloop_next_dirty_bdev(struct block_device *bdev, sector_t start_sect,
+				 u64 pos)
+{
+	struct address_space *mapping = tloop_bdev_mapping(bdev);
+	u64 base = ((u64)start_sect << SECTOR_SHIFT) >> PAGE_SHIFT;
+	unsigned long from = pos > base ? pos - base : 0, idx;
+	u64 best = U64_MAX;
+	const xa_mark_t marks[] = { PAGECACHE_TAG_DIRTY, PAGECACHE_TAG_WRITEBACK };
+	unsigned int i;
+
+	if (!mapping->nrpages)
+		return U64_MAX;
+	for (i = 0; i < ARRAY_SIZE(marks); i++) {
+		idx = from;
+		if (xa_find(&mapping->i_pages, &idx, ULONG_MAX, marks[i]) &&
+		    base + idx < best)
+			best = base + idx;
+	}
+	return best;
+}
+
+/*
+ * First page of [@pos, @end) that may need writing back (dirty or under
+ * write-back in the page cache of the disk or of one of its partitions), or
+ * @end.  A query skips the write-back step over the pages before it: there is
+ * nothing to wait for there, so the cost of a query over a huge, mostly clean
+ * device follows its dirty pages, not its size.
+ */
+static u64 tloop_next_dirty(struct tloop_device *dev, u64 pos, u64 end)
+{
+	struct gendisk *disk = dev->disk;
+	struct block_device *part;
+	unsigned long idx;
+	u64 best;
+
+	if (!(dev->flags & TLOOP_FLAG_PARTSCAN)) {
+		best = tloop_next_dirty_bdev(disk->part0, 0, pos);
+	} else {
+		best = U64_MAX;
+		mutex_lock(&disk->open_mutex);
+		xa_for_each(&disk->part_tbl, idx, part)
+			best = min(best, tloop_next_dirty_bdev(part, part->bd_start_sect, pos));
+		mutex_unlock(&disk->open_mutex);
+	}
+	return clamp(best, pos, end);
 }
 
 static int tloop_ioc_info(struct tloop_device *dev, struct tloop_info __user *uarg)
@@ -192,7 +247,13 @@ static int tloop_get_collect(struct tloop_device *dev, bool nosync, u64 cursor,
 	do {
 		u64 stop = end - pos > step ? pos + step : end;
 
-		if (!nosync) {
+		if (fatal_signal_pending(current))
+			return -EINTR;
+		if (nosync) {
+			stop = end;
+		} else {
+			/* Clean pages need no write-back step: take them at once. */
+			stop = max(stop, tloop_next_dirty(dev, pos, end));
 			ret = tloop_sync_pages(dev, pos, stop);
 			if (ret)
 				return ret;
