@@ -83,6 +83,35 @@ static inline struct gendisk *tloop_compat_alloc_disk(struct blk_mq_tag_set *set
 }
 #endif
 
+/* Tag set flags: merging bios is the default once BLK_MQ_F_SHOULD_MERGE is gone. */
+#ifdef TLOOP_HAVE_MQ_F_SHOULD_MERGE
+#define TLOOP_TAG_SET_FLAGS	BLK_MQ_F_SHOULD_MERGE
+#else
+#define TLOOP_TAG_SET_FLAGS	0
+#endif
+
+/* The type of blk_mq_ops.init_request()'s NUMA node argument. */
+#ifdef TLOOP_HAVE_INIT_REQUEST_INT_NODE
+typedef int tloop_numa_node_t;
+#else
+typedef unsigned int tloop_numa_node_t;
+#endif
+
+/**
+ * tloop_bvec_iter_offset() - bytes of the current bvec already done.
+ * @iter: the bio's iterator.
+ *
+ * Return: bvec_iter.bi_bvec_done, named bi_offset since 7.3.
+ */
+static inline unsigned int tloop_bvec_iter_offset(const struct bvec_iter *iter)
+{
+#ifdef TLOOP_HAVE_BI_OFFSET
+	return iter->bi_offset;
+#else
+	return iter->bi_bvec_done;
+#endif
+}
+
 /* Handlers with one signature everywhere; tloop_dev.c implements them. */
 int tloop_disk_open(struct gendisk *disk, bool write);
 void tloop_disk_release(struct gendisk *disk);

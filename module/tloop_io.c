@@ -41,7 +41,7 @@ static int tloop_rw_bio(struct tloop_device *dev, struct bio *bio, loff_t pos,
 	iov_iter_bvec(&iter, write ? ITER_SOURCE : ITER_DEST,
 		      __bvec_iter_bvec(bio->bi_io_vec, bio->bi_iter), nr,
 		      bio->bi_iter.bi_size);
-	iter.iov_offset = bio->bi_iter.bi_bvec_done;
+	iter.iov_offset = tloop_bvec_iter_offset(&bio->bi_iter);
 
 	while (iov_iter_count(&iter)) {
 		init_sync_kiocb(&kiocb, file);
@@ -174,7 +174,7 @@ static blk_status_t tloop_queue_rq(struct blk_mq_hw_ctx *hctx,
 }
 
 static int tloop_init_request(struct blk_mq_tag_set *set, struct request *rq,
-			      unsigned int hctx_idx, unsigned int numa_node)
+			      unsigned int hctx_idx, tloop_numa_node_t numa_node)
 {
 	struct tloop_cmd *cmd = blk_mq_rq_to_pdu(rq);
 
