@@ -54,5 +54,10 @@ has linux/bvec.h '^[[:space:]]*unsigned int[[:space:]]+bi_offset;' && add TLOOP_
 # blk_mq_ops.init_request() takes the NUMA node as an int (7.2), no longer unsigned.
 has_decl linux/blk-mq.h '\(\*init_request\) ?\(struct blk_mq_tag_set \*set, ?struct request \*, ?unsigned int, ?int\)' &&
 	add TLOOP_HAVE_INIT_REQUEST_INT_NODE
+# Page caches may hold large folios, with an order range per mapping (6.11+); block
+# devices use it from 6.15 (tloop_io.c keeps the device's page cache in order-0 folios).
+has linux/pagemap.h 'define AS_FOLIO_ORDER_MASK' && add TLOOP_HAVE_FOLIO_ORDER_RANGE
+# struct folio_batch moved from linux/pagevec.h to linux/folio_batch.h (7.x).
+has linux/folio_batch.h 'struct folio_batch' && add TLOOP_HAVE_FOLIO_BATCH_H
 
 echo "$flags"

@@ -12,6 +12,11 @@
 #include <linux/blk-mq.h>
 #include <linux/blkdev.h>
 #include <linux/fs.h>
+#ifdef TLOOP_HAVE_FOLIO_BATCH_H
+#include <linux/folio_batch.h>
+#else
+#include <linux/pagevec.h>
+#endif
 
 /**
  * struct tloop_queue_conf - queue settings of a tloop disk, version neutral.

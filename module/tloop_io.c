@@ -18,7 +18,11 @@
 #include <linux/blk-mq.h>
 #include <linux/blkdev.h>
 #include <linux/falloc.h>
+#include <linux/file.h>
 #include <linux/fs.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/pagemap.h>
 #include <linux/sched/mm.h>
 #include <linux/uio.h>
 
@@ -187,3 +191,203 @@ const struct blk_mq_ops tloop_mq_ops = {
 	.queue_rq = tloop_queue_rq,
 	.init_request = tloop_init_request,
 };
+
+/*
+ * Exactness with large folios.
+ *
+ * A block device's page cache may use large folios (from 6.15, the order
+ * range is set at each first open and each block-size change).  A store into
+ * a large folio dirties all of it and write-back sends all of it, so the
+ * written set would hold every page of the folio.  While tracking is on,
+ * tloop therefore keeps an open of its own on the whole disk: the page cache
+ * then never goes through a "first open" again, which would reset the order
+ * range; the range is capped to order 0 right after that open, and large
+ * folios already cached are evicted once they are clean.  Each query checks
+ * again (a block-size change, or a partition's first open, resets a range)
+ * after its write-back.  Nothing dirty is ever dropped: only clean, unlocked
+ * folios are evicted (invalidate_mapping_pages()), after their user mappings
+ * were zapped (a dirty PTE dirties its folio, which then stays).
+ *
+ * The hold is not an opener: removal and module unload ignore it (they
+ * release it before tearing the disk down).
+ */
+#ifdef TLOOP_HAVE_FOLIO_ORDER_RANGE
+/*
+ * Cap @mapping to order-0 folios; false if it already is, or if its blocks
+ * are larger than a page (the minimum order cannot be lowered).  The flags
+ * word also holds bits set atomically elsewhere (AS_EIO...): cmpxchg.
+ */
+static bool tloop_pcache_cap(struct address_space *mapping)
+{
+	unsigned long old, new;
+
+	if (!mapping_max_folio_order(mapping) || mapping_min_folio_order(mapping))
+		return false;
+	old = READ_ONCE(mapping->flags);
+	do {
+		new = old & ~AS_FOLIO_ORDER_MASK;
+	} while (!try_cmpxchg(&mapping->flags, &old, new));
+	return true;
+}
+
+/*
+ * Evict the large folios of @mapping that are clean; true if some large
+ * folio is still cached (dirty, under write-back, locked or mapped again).
+ */
+static bool tloop_pcache_drop_large(struct address_space *mapping)
+{
+	struct folio_batch fbatch;
+	pgoff_t index = 0, first = 0, nr = 0;
+	bool found, large = false;
+	unsigned int i;
+
+	folio_batch_init(&fbatch);
+	while (filemap_get_folios(mapping, &index, (pgoff_t)-1, &fbatch)) {
+		found = false;
+		for (i = 0; i < folio_batch_count(&fbatch) && !found; i++) {
+			struct folio *folio = fbatch.folios[i];
+
+			if (folio_test_large(folio)) {
+				first = folio->index;
+				nr = folio_nr_pages(folio);
+				found = true;
+			}
+		}
+		folio_batch_release(&fbatch);
+		if (found) {
+			unmap_mapping_range(mapping, (loff_t)first << PAGE_SHIFT,
+					    (loff_t)nr << PAGE_SHIFT, 0);
+			invalidate_mapping_pages(mapping, first, first + nr - 1);
+			/* Whatever stayed (dirty, locked, mapped again) is seen below. */
+			index = first + nr;
+			large = true;
+		}
+		cond_resched();
+	}
+	if (!large)
+		return false;
+	index = 0;
+	large = false;
+	while (!large && filemap_get_folios(mapping, &index, (pgoff_t)-1, &fbatch)) {
+		for (i = 0; i < folio_batch_count(&fbatch); i++)
+			large |= folio_test_large(fbatch.folios[i]);
+		folio_batch_release(&fbatch);
+		cond_resched();
+	}
+	return large;
+}
+
+/**
+ * tloop_pcache_init() - initialize @dev's page cache hold (none yet).
+ * @dev: a new device, not yet published.
+ */
+void tloop_pcache_init(struct tloop_device *dev)
+{
+	mutex_init(&dev->pcache.lock);
+}
+
+/**
+ * tloop_pcache_hold() - tracking turned on: open the whole disk, keep it open
+ * and cap its page cache to order-0 folios, on kernels whose block device
+ * page cache uses large folios (nothing is kept otherwise).
+ * @dev: the device; not being removed (its caller holds it open, or it is
+ *	being added under the control mutex).
+ *
+ * On failure the set stays correct, only coarser (whole folios): a warning
+ * says so.
+ */
+void tloop_pcache_hold(struct tloop_device *dev)
+{
+	struct address_space *mapping = dev->disk->part0->bd_mapping;
+	struct file *file;
+
+	mutex_lock(&dev->pcache.lock);
+	if (dev->pcache.file)
+		goto out;
+	file = bdev_file_open_by_dev(disk_devt(dev->disk), BLK_OPEN_READ, NULL, NULL);
+	if (IS_ERR(file)) {
+		pr_warn("tloop%d: cannot hold the page cache to order-0 folios (%ld): written sets may hold whole folios\n",
+			dev->index, PTR_ERR(file));
+		goto out;
+	}
+	/* Opened: the range is the one of this kernel's first open. */
+	if (!mapping_max_folio_order(mapping)) {
+		__fput_sync(file);
+		goto out;
+	}
+	mutex_lock(&dev->lock);
+	dev->openers--;
+	mutex_unlock(&dev->lock);
+	module_put(THIS_MODULE);
+	WRITE_ONCE(dev->pcache.file, file);
+	tloop_pcache_cap(mapping);
+	WRITE_ONCE(dev->pcache.large, tloop_pcache_drop_large(mapping));
+out:
+	mutex_unlock(&dev->pcache.lock);
+}
+
+/**
+ * tloop_pcache_release() - drop the hold of tloop_pcache_hold(), if any.
+ * @dev: the device (tracking turned off, or the device is being removed:
+ *	then the disk is still registered).
+ */
+void tloop_pcache_release(struct tloop_device *dev)
+{
+	struct file *file;
+
+	mutex_lock(&dev->pcache.lock);
+	file = dev->pcache.file;
+	WRITE_ONCE(dev->pcache.file, NULL);
+	if (file) {
+		/* Counted again, as the release callback will uncount it. */
+		mutex_lock(&dev->lock);
+		dev->openers++;
+		mutex_unlock(&dev->lock);
+		__module_get(THIS_MODULE);
+		__fput_sync(file);
+	}
+	mutex_unlock(&dev->pcache.lock);
+}
+
+/**
+ * tloop_pcache_check() - after a query's write-back: cap @bdev's page cache
+ * again if its order range was reset, and evict large folios now clean.
+ * @dev: the device.
+ * @bdev: the disk or one of its partitions (each has its own page cache).
+ *
+ * Called under the disk's open_mutex for partitions, so without the hold's
+ * lock (taken outside open_mutex by hold and release): capping and evicting
+ * are safe to repeat or to race with a release.
+ */
+void tloop_pcache_check(struct tloop_device *dev, struct block_device *bdev)
+{
+	struct address_space *mapping = bdev->bd_mapping;
+	bool part = bdev != dev->disk->part0;
+
+	if (!READ_ONCE(dev->pcache.file))
+		return;
+	if (tloop_pcache_cap(mapping) || part || READ_ONCE(dev->pcache.large)) {
+		bool large = tloop_pcache_drop_large(mapping);
+
+		/* The flag follows the whole disk's page cache; partitions are always checked. */
+		if (!part)
+			WRITE_ONCE(dev->pcache.large, large);
+	}
+}
+#else
+void tloop_pcache_init(struct tloop_device *dev)
+{
+}
+
+void tloop_pcache_hold(struct tloop_device *dev)
+{
+}
+
+void tloop_pcache_release(struct tloop_device *dev)
+{
+}
+
+void tloop_pcache_check(struct tloop_device *dev, struct block_device *bdev)
+{
+}
+#endif

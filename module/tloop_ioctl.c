@@ -78,7 +78,10 @@ static int tloop_ioc_enable(struct tloop_device *dev,
 		return ret;
 	if (en.flags || !tloop_zeroed(en.reserved, sizeof(en.reserved)))
 		return -EINVAL;
-	return tloop_wset_enable(&dev->wset, en.mem_limit);
+	ret = tloop_wset_enable(&dev->wset, en.mem_limit);
+	if (!ret)
+		tloop_pcache_hold(dev);
+	return ret;
 }
 
 static int tloop_ioc_status(struct tloop_device *dev,
@@ -119,12 +122,15 @@ static void tloop_sync_device(struct tloop_device *dev)
 
 	if (!(dev->flags & TLOOP_FLAG_PARTSCAN)) {
 		sync_blockdev(disk->part0);
+		tloop_pcache_check(dev, disk->part0);
 		return;
 	}
 	/* Partitions are added and deleted under open_mutex. */
 	mutex_lock(&disk->open_mutex);
-	xa_for_each(&disk->part_tbl, idx, part)
+	xa_for_each(&disk->part_tbl, idx, part) {
 		sync_blockdev(part);
+		tloop_pcache_check(dev, part);
+	}
 	mutex_unlock(&disk->open_mutex);
 }
 
@@ -248,6 +254,7 @@ int tloop_dev_ioctl(struct tloop_device *dev, struct block_device *bdev,
 		if (!may_change)
 			return -EPERM;
 		tloop_wset_disable(&dev->wset);
+		tloop_pcache_release(dev);
 		return 0;
 	}
 	if (tloop_cmd_is(cmd, TLOOP_CLEAR_WRITTEN))
