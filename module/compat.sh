@@ -52,8 +52,8 @@ has linux/blk-mq.h '\<BLK_MQ_F_SHOULD_MERGE\>' && add TLOOP_HAVE_MQ_F_SHOULD_MER
 # The bytes done in the current bvec: bvec_iter.bi_bvec_done, renamed bi_offset (7.3).
 has linux/bvec.h '^[[:space:]]*unsigned int[[:space:]]+bi_offset;' && add TLOOP_HAVE_BI_OFFSET
 # blk_mq_ops.init_request() takes the NUMA node as an int (7.2), no longer unsigned.
-has_decl linux/blk-mq.h '\(\*init_request\) ?\(struct blk_mq_tag_set \*set, ?struct request \*, ?unsigned int, ?int\)' &&
-	add TLOOP_HAVE_INIT_REQUEST_INT_NODE
+init_req='\(\*init_request\) ?\(struct blk_mq_tag_set \*set, ?struct request \*'
+has_decl linux/blk-mq.h "$init_req, ?unsigned int, ?int\\)" && add TLOOP_HAVE_INIT_REQUEST_INT_NODE
 # Page caches may hold large folios, with an order range per mapping (6.11+); block
 # devices use it from 6.15 (tloop_io.c keeps the device's page cache in order-0 folios).
 has linux/pagemap.h 'define AS_FOLIO_ORDER_MASK' && add TLOOP_HAVE_FOLIO_ORDER_RANGE

@@ -34,7 +34,7 @@
  * @large: large folios may still be cached (the last check found some).
  */
 struct tloop_pcache {
-	struct mutex lock;
+	struct mutex lock;	/* serializes hold and release */
 	struct file *file;
 	bool large;
 };

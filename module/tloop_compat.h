@@ -97,9 +97,9 @@ static inline struct gendisk *tloop_compat_alloc_disk(struct blk_mq_tag_set *set
 
 /* The type of blk_mq_ops.init_request()'s NUMA node argument. */
 #ifdef TLOOP_HAVE_INIT_REQUEST_INT_NODE
-typedef int tloop_numa_node_t;
+#define tloop_numa_node_t int
 #else
-typedef unsigned int tloop_numa_node_t;
+#define tloop_numa_node_t unsigned int
 #endif
 
 /**
