@@ -8,7 +8,8 @@
 # mounts what QEMU needs (/proc, /sys, /dev), and runs in it, as root, with an empty kernel
 # cache and a clean environment, exactly the two commands of README.md's first code block:
 # the demo command as is, the test command narrowed by FRESH_TEST_ENV (environment variables,
-# default: KVER='6.1 6.12' TESTS='00-*' SELFTEST=0). Passes only if both exit 0; prints the
+# exported before it, default: KVER='6.1 6.12' TESTS='00-*' SELFTEST=0; FRESH_TEST_ENV= runs
+# the whole suite). Passes only if both exit 0; prints the
 # wall time of each. Every exit path (failure, Ctrl-C, kill) unmounts everything and removes
 # the root; leftovers of a run that could not clean up (a SIGKILL, a power cut) are cleaned up
 # by the next run, which refuses to go on if something stays mounted.
@@ -32,7 +33,7 @@ dir=${FRESH_DIR:-/var/tmp/tloop-fresh-check}
 root=$dir/root
 logs=${FRESH_LOGS:-$top/build/fresh-check}
 mirror=${TLOOP_DEBIAN_MIRROR:-http://deb.debian.org/debian}
-test_env=${FRESH_TEST_ENV:-KVER='6.1 6.12' TESTS='00-*' SELFTEST=0}
+test_env=${FRESH_TEST_ENV-"KVER='6.1 6.12' TESTS='00-*' SELFTEST=0"}
 PATH=$PATH:/usr/sbin:/sbin
 
 case $dir in
@@ -63,6 +64,7 @@ mounts_under() {
 # Nothing is removed while anything stays mounted (rm never crosses into the host's /dev).
 cleanup() {
 	local pid m i
+	[ -n "${child:-}" ] && kill -KILL -- "-$child" 2>/dev/null
 	[ -d "$dir" ] || return 0
 	if [ -d "$root" ]; then
 		for pid in $(ls /proc | grep -E '^[0-9]+$'); do
@@ -88,6 +90,18 @@ cleanup() {
 	rm -rf --one-file-system "$dir"
 }
 
+# runbg COMMAND... - COMMAND in a session of its own, waited for: a signal reaches this script
+# at once (bash runs traps only between foreground commands), and cleanup stops the session.
+child=
+runbg() {
+	local rc=0
+	setsid "$@" &
+	child=$!
+	wait "$child" || rc=$?
+	child=
+	return $rc
+}
+
 status=1
 if [ -e "$dir/root" ] || [ -n "$(mounts_under "$dir")" ]; then
 	say "cleaning up the leftovers of an earlier run in $dir"
@@ -106,7 +120,7 @@ fi
 
 t0=$(date +%s)
 say "debootstrap --variant=minbase bookworm $root ($mirror)"
-if ! debootstrap --variant=minbase bookworm "$root" "$mirror" > "$logs/debootstrap.log" 2>&1; then
+if ! runbg debootstrap --variant=minbase bookworm "$root" "$mirror" > "$logs/debootstrap.log" 2>&1; then
 	tail -n 20 "$logs/debootstrap.log" >&2
 	die "debootstrap failed (log above): is $mirror reachable?"
 fi
@@ -132,7 +146,7 @@ run() {
 	local name=$1 cmd=$2 t rc=0
 	say "$name: $cmd"
 	t=$(date +%s)
-	env -i HOME=/root TERM=dumb LANG=C.UTF-8 TLOOP_IN_FRESH_CHECK=1 \
+	runbg env -i HOME=/root TERM=dumb LANG=C.UTF-8 TLOOP_IN_FRESH_CHECK=1 \
 		PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 		chroot "$root" /bin/bash -c "cd /root/tloop && $cmd" > "$logs/$name.log" 2>&1 || rc=$?
 	t=$(( $(date +%s) - t ))
@@ -146,7 +160,7 @@ run() {
 }
 
 run demo "${cmds[0]}"
-run test "$test_env ${cmds[1]}"
+run test "${test_env:+export $test_env; }${cmds[1]}"
 
 status=0
 [ "$rc_demo" -eq 0 ] && [ "$rc_test" -eq 0 ] || status=1
