@@ -128,7 +128,7 @@ run() {
 	# The inner shell runs in the new namespace: its mounts are private to it.
 	unshare "${userns[@]}" --mount --propagation private /bin/sh -euc '
 		root=$1; shift
-		mount -t proc proc "$root/proc"
+		mount --rbind /proc "$root/proc"
 		while [ "$1" != -- ]; do
 			mount --rbind "$1" "$root$1"
 			shift
