@@ -120,6 +120,8 @@ static inline unsigned int tloop_bvec_iter_offset(const struct bvec_iter *iter)
 /* Handlers with one signature everywhere; tloop_dev.c implements them. */
 int tloop_disk_open(struct gendisk *disk, bool write);
 void tloop_disk_release(struct gendisk *disk);
+/* tloop_io.c: a last close while tloop holds the disk open (large folios). */
+void tloop_pcache_last_close(struct gendisk *disk);
 int tloop_disk_ioctl(struct block_device *bdev, bool write, unsigned int cmd,
 		     unsigned long arg);
 
@@ -139,11 +141,13 @@ static inline int tloop_compat_open(struct block_device *bdev, fmode_t mode)
 static inline void tloop_compat_release(struct gendisk *disk)
 {
 	tloop_disk_release(disk);
+	tloop_pcache_last_close(disk);
 }
 #else
 static inline void tloop_compat_release(struct gendisk *disk, fmode_t mode)
 {
 	tloop_disk_release(disk);
+	tloop_pcache_last_close(disk);
 }
 #endif
 

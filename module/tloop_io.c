@@ -17,6 +17,7 @@
  */
 #include <linux/blk-mq.h>
 #include <linux/blkdev.h>
+#include <linux/buffer_head.h>
 #include <linux/falloc.h>
 #include <linux/file.h>
 #include <linux/fs.h>
@@ -209,7 +210,9 @@ const struct blk_mq_ops tloop_mq_ops = {
  * were zapped (a dirty PTE dirties its folio, which then stays).
  *
  * The hold is not an opener: removal and module unload ignore it (they
- * release it before tearing the disk down).
+ * release it before tearing the disk down), and when the last other opener
+ * closes the disk, tloop writes back and drops the page cache as the kernel
+ * does at a last close (tloop_pcache_last_close()).
  */
 #ifdef TLOOP_HAVE_FOLIO_ORDER_RANGE
 /*
@@ -374,7 +377,35 @@ void tloop_pcache_check(struct tloop_device *dev, struct block_device *bdev)
 			WRITE_ONCE(dev->pcache.large, large);
 	}
 }
+
+/**
+ * tloop_pcache_last_close() - a release of the disk: if no opener is left but
+ * the hold, do what the kernel does at a last close and the hold prevents:
+ * write back the page cache, then drop it (a later open reads the backing
+ * file again).  Users and tests rely on a closed writer's data being written.
+ * @disk: the disk; called under its open_mutex, so no open or close races.
+ */
+void tloop_pcache_last_close(struct gendisk *disk)
+{
+	struct tloop_device *dev = disk->private_data;
+	bool last;
+
+	if (!READ_ONCE(dev->pcache.file))
+		return;
+	mutex_lock(&dev->lock);
+	last = !dev->openers;
+	mutex_unlock(&dev->lock);
+	if (!last)
+		return;
+	sync_blockdev(disk->part0);
+	invalidate_bh_lrus();
+	truncate_inode_pages(disk->part0->bd_mapping, 0);
+}
 #else
+void tloop_pcache_last_close(struct gendisk *disk)
+{
+}
+
 void tloop_pcache_init(struct tloop_device *dev)
 {
 }
