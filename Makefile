@@ -15,7 +15,7 @@ TLOOP_CACHE ?= $(HOME)/.cache/tloop
 # ci/kernel-<flavour>.sh <name>. Every script fills $(TLOOP_CACHE)/kernels/<name>/.
 # Modules are built on the host, or in a Debian build root for kernels of another Debian
 # release (ci/kernel-env.sh).
-KERNELS ?= 6.1 6.12 6.12-debug
+KERNELS ?= 6.1 6.12 7 6.12-debug
 KVER ?= $(KERNELS)
 TESTS_EXTRA ?=
 # TESTS: only the built-in tests whose names match these patterns (default: all).
