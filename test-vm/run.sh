@@ -62,11 +62,38 @@ main() {
 	if [ -z "${VM_ACCEL:-}" ]; then
 		VM_ACCEL=$(probe_kvm)
 	fi
-	# QEMU's `max` CPU offers 5-level paging (LA57). Debian's kernels then boot with it, and
-	# the KASAN kernel (6.12-debug) died before /init in about one boot of five under load
-	# (wild-memory-access in do_raw_spin_lock during identify_cpu at an LA57 direct-map
-	# address); few real hosts have LA57 and tloop does not depend on it, so it is off unless
-	# VM_CPU asks for it (test-vm/boot-check.sh measures boot reliability).
+
+	# tsc_khz - the host's TSC frequency in kHz (test-vm/tsc-khz.c), cached per host boot;
+	# empty if it cannot be measured. Under TCG the guest's TSC is the host's, and a guest
+	# that calibrates it itself on a loaded host can get it ten times too low (seen: 174 MHz
+	# for 2300 MHz, then a soft lockup "stuck for 43s" on a healthy kernel).
+	tsc_khz() {
+		grep -qw constant_tsc /proc/cpuinfo 2>/dev/null || return 0
+		local dir=${TLOOP_CACHE:-$HOME/.cache/tloop} src
+		src=$(dirname "$0")/tsc-khz.c
+		local bin=$dir/tsc-khz.bin val=$dir/tsc-khz.$(cat /proc/sys/kernel/random/boot_id)
+		mkdir -p "$dir"
+		if [ ! -s "$val" ]; then
+			if [ ! -x "$bin" ] || [ "$src" -nt "$bin" ]; then
+				gcc -std=c11 -O2 -o "$bin.$$" "$src" >&2 && mv "$bin.$$" "$bin" || return 0
+			fi
+			"$bin" > "$val.$$" 2>/dev/null && mv "$val.$$" "$val" || {
+				rm -f "$val.$$"
+				echo "run.sh: could not measure the host's TSC frequency; the guest calibrates it" >&2
+				return 0
+			}
+		fi
+		cat "$val"
+	}
+	# QEMU's `max` CPU offers 5-level paging (LA57), and Debian's kernels then use it. The KASAN
+	# kernel (6.12-debug) then dies before /init in about one boot of 15 under load: KASAN
+	# "wild-memory-access" in do_raw_spin_lock from an interrupt during identify_cpu. Cause
+	# (6.12 source): identify_cpu() zeroes boot_cpu_data.x86_capability with interrupts on;
+	# until CPUID is read again, pgtable_l5_enabled() (cpu_feature_enabled(X86_FEATURE_LA57))
+	# is false, so KASAN's shadow bounds are those of 4-level paging and an access to a 5-level
+	# direct-map address (ff11...) from an interrupt in that window looks wild. A kernel bug
+	# outside tloop; few real hosts have LA57 and tloop does not depend on it, so it is off
+	# unless VM_CPU asks for it (`make boot-check` measures boot reliability).
 	cpu=${VM_CPU:-max,la57=off}
 	[ "$VM_ACCEL" = kvm ] && cpu=${VM_CPU:-host}
 
@@ -78,6 +105,10 @@ main() {
 	append="$append softlockup_panic=1 hung_task_panic=1 tloop_mode=$MODE tloop_scale=$TLOOP_SCALE"
 	if grep -q '^CONFIG_KFENCE=y' "$config" 2>/dev/null; then
 		append="$append kfence.sample_interval=10"
+	fi
+	if [ "$VM_ACCEL" = tcg ]; then
+		khz=$(tsc_khz)
+		[ -z "$khz" ] || append="$append tsc_early_khz=$khz"
 	fi
 	[ -f "$KERNEL_DIR/cmdline" ] && append="$append $(cat "$KERNEL_DIR/cmdline")"
 	append="$append ${VM_APPEND:-}"
