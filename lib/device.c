@@ -41,6 +41,25 @@ int tloop_ctl_version(int ctl, struct tloop_version *v)
 	return ret < 0 ? ret : 0;
 }
 
+unsigned int tloop_continue_flags(void)
+{
+	/* -1: not asked yet; the answer does not change while the module is loaded. */
+	static int cached = -1;
+	struct tloop_version v;
+	int ctl, flags = 0;
+
+	if (cached >= 0)
+		return (unsigned int)cached;
+	ctl = tloop_ctl_open();
+	if (ctl >= 0) {
+		if (!tloop_ctl_version(ctl, &v) && !(v.features & TLOOP_FEAT_WALK_SYNC))
+			flags = TLOOP_GET_NOSYNC;
+		close(ctl);
+	}
+	cached = flags;
+	return (unsigned int)flags;
+}
+
 int tloop_attach_fd(int ctl, int fd, const struct tloop_attach_opts *opts)
 {
 	struct tloop_add add;
@@ -308,6 +327,8 @@ int tloop_walk_written(int fd, const struct tloop_walk_opts *opts, tloop_written
 	w.cursor = opts ? opts->start : 0;
 	for (;;) {
 		w.flags = opts ? opts->flags : 0;
+		if (r.calls)
+			w.flags |= tloop_continue_flags();
 		w.pages = (uintptr_t)buf;
 		w.capacity = batch;
 		w.end = opts ? opts->end : 0;

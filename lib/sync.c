@@ -250,7 +250,7 @@ static int incremental(struct sync_ctx *c, uint64_t generation)
 	c->res->why = TLOOP_SYNC_WHY_INCREMENTAL;
 	for (;;) {
 		memset(&w, 0, sizeof(w));
-		w.flags = TLOOP_GET_CLEAR;
+		w.flags = TLOOP_GET_CLEAR | (cursor ? tloop_continue_flags() : 0);
 		w.cursor = cursor;
 		w.pages = (uintptr_t)c->pages;
 		w.capacity = c->o.batch;
@@ -259,11 +259,15 @@ static int incremental(struct sync_ctx *c, uint64_t generation)
 			c->tracking = 0;
 			return full_copy(c, TLOOP_SYNC_WHY_TRACK_OFF);
 		}
+		if (ret == -EIO || ret == -ENOSPC || ret == -EDQUOT)
+			return fail(c, ret, "write back the page cache of %s to its backing file",
+				    c->dev);
 		if (ret)
 			return fail(c, ret, "get the written set of %s", c->dev);
 		c->res->calls++;
 		if (w.status & TLOOP_TRACK_OVERFLOW)
 			return full_copy(c, TLOOP_SYNC_WHY_OVERFLOW);
+		/* The uapi promises +1 per clearing call: more means another clear. */
 		if (w.generation != generation + 1) {
 			tloop_log(TLOOP_LOG_INFO,
 				  "%s: generation %" PRIu64 " after %" PRIu64 ": cleared by someone else",

@@ -255,9 +255,19 @@ struct tloop_walk_result {
  * With TLOOP_GET_CLEAR each batch is cleared by the kernel as it is
  * returned, before @fn sees it.
  *
+ * Without TLOOP_GET_NOSYNC the walk writes back the device's dirty page
+ * cache once, not once per call: every store made before the walk started
+ * is reported by it, and a store made during the walk to a page the walk
+ * already passed is reported by the next walk (see struct tloop_written in
+ * <linux/tloop.h>).  A module without TLOOP_FEAT_WALK_SYNC writes back the
+ * whole device on every such call; the walk then passes TLOOP_GET_NOSYNC on
+ * its continuation calls, which gives the same rule.
+ *
  * Return: 0; -EOVERFLOW if the set is in the overflowed state (nothing was
  * returned or cleared: every page counts as written); -ENODATA if tracking
- * is off; the callback's error; or -errno.
+ * is off; -EIO, -ENOSPC (or another write-back error) if the device's page
+ * cache could not be written back to its backing file (nothing was returned
+ * or cleared by that call); the callback's error; or -errno.
  */
 int tloop_walk_written(int fd, const struct tloop_walk_opts *opts, tloop_written_fn fn,
 		       void *arg, struct tloop_walk_result *res);

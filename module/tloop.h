@@ -29,9 +29,10 @@
 
 /**
  * struct tloop_pcache - the hold that keeps the page cache exact (tloop_io.c).
- * @lock: serializes hold and release (tloop_pcache_check() runs without it).
+ * @lock: serializes hold and release (tloop_pcache_check_all() runs without it).
  * @file: tloop's own open of the whole disk while tracking, or NULL.
- * @large: large folios may still be cached (the last check found some).
+ * @large: large folios may still be cached (the last check found some):
+ *	the next queries look for them until none is left.
  */
 struct tloop_pcache {
 	struct mutex lock;	/* serializes hold and release */
@@ -96,7 +97,7 @@ extern const struct blk_mq_ops tloop_mq_ops;
 void tloop_pcache_init(struct tloop_device *dev);
 void tloop_pcache_hold(struct tloop_device *dev);
 void tloop_pcache_release(struct tloop_device *dev);
-void tloop_pcache_check(struct tloop_device *dev, struct block_device *bdev);
+void tloop_pcache_check_all(struct tloop_device *dev);
 
 /* tloop_ioctl.c */
 int tloop_dev_ioctl(struct tloop_device *dev, struct block_device *bdev,

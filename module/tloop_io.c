@@ -352,30 +352,46 @@ void tloop_pcache_release(struct tloop_device *dev)
 	mutex_unlock(&dev->pcache.lock);
 }
 
-/**
- * tloop_pcache_check() - after a query's write-back: cap @bdev's page cache
- * again if its order range was reset, and evict large folios now clean.
- * @dev: the device.
- * @bdev: the disk or one of its partitions (each has its own page cache).
- *
- * Called under the disk's open_mutex for partitions, so without the hold's
- * lock (taken outside open_mutex by hold and release): capping and evicting
- * are safe to repeat or to race with a release.
- */
-void tloop_pcache_check(struct tloop_device *dev, struct block_device *bdev)
+/* Cap @mapping again if its range was reset; evict large folios if @scan or capped. */
+static bool tloop_pcache_check(struct address_space *mapping, bool scan)
 {
-	struct address_space *mapping = bdev->bd_mapping;
-	bool part = bdev != dev->disk->part0;
+	if (tloop_pcache_cap(mapping) || scan)
+		return tloop_pcache_drop_large(mapping);
+	return false;
+}
+
+/**
+ * tloop_pcache_check_all() - after a query's write-back: cap the page cache
+ * of the disk and of each partition (each has its own) again where its order
+ * range was reset (a block-size change, a partition's first open), and evict
+ * the large folios that are now clean.
+ * @dev: the device.
+ *
+ * Runs without the hold's lock (partitions are walked under open_mutex, which
+ * hold and release take inside it): capping and evicting are safe to repeat
+ * or to race with a release.
+ */
+void tloop_pcache_check_all(struct tloop_device *dev)
+{
+	struct gendisk *disk = dev->disk;
+	bool scan = READ_ONCE(dev->pcache.large), large;
+	struct block_device *part;
+	unsigned long idx;
 
 	if (!READ_ONCE(dev->pcache.file))
 		return;
-	if (tloop_pcache_cap(mapping) || part || READ_ONCE(dev->pcache.large)) {
-		bool large = tloop_pcache_drop_large(mapping);
-
-		/* The flag follows the whole disk's page cache; partitions are always checked. */
-		if (!part)
-			WRITE_ONCE(dev->pcache.large, large);
+	if (!(dev->flags & TLOOP_FLAG_PARTSCAN)) {
+		large = tloop_pcache_check(disk->part0->bd_mapping, scan);
+	} else {
+		/* Partitions are added and deleted under open_mutex. */
+		large = false;
+		mutex_lock(&disk->open_mutex);
+		xa_for_each(&disk->part_tbl, idx, part)
+			large |= tloop_pcache_check(part->bd_mapping, scan);
+		mutex_unlock(&disk->open_mutex);
 	}
+	if (large != scan)
+		WRITE_ONCE(dev->pcache.large, large);
 }
 
 /**
@@ -418,7 +434,7 @@ void tloop_pcache_release(struct tloop_device *dev)
 {
 }
 
-void tloop_pcache_check(struct tloop_device *dev, struct block_device *bdev)
+void tloop_pcache_check_all(struct tloop_device *dev)
 {
 }
 #endif

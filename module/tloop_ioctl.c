@@ -9,6 +9,7 @@
 #include <linux/kdev_t.h>
 #include <linux/mm.h>
 #include <linux/slab.h>
+#include <linux/stat.h>
 #include <linux/uaccess.h>
 #include <linux/xarray.h>
 
@@ -19,11 +20,52 @@ static bool tloop_zeroed(const void *p, size_t len)
 	return !memchr_inv(p, 0, len);
 }
 
+/*
+ * Write back the dirty page cache of device pages [@first, @last) (every
+ * partition's part of it: each partition has its own page cache), so that
+ * mmap stores made there before the call are written, recorded, and their
+ * pages write-protected again.  No tloop lock is held: the write-back I/O is
+ * served by this device's own worker.
+ *
+ * Return: 0, or the write-back's error (-EIO, -ENOSPC, ...): a write-back
+ * of the page cache involved failed since that error was last reported.
+ */
+static int tloop_sync_pages(struct tloop_device *dev, u64 first, u64 last)
+{
+	struct gendisk *disk = dev->disk;
+	loff_t start = (loff_t)first << PAGE_SHIFT;
+	loff_t end = (loff_t)last << PAGE_SHIFT;
+	struct block_device *part;
+	unsigned long idx;
+	int ret = 0, err;
+
+	if (first >= last)
+		return 0;
+	if (!(dev->flags & TLOOP_FLAG_PARTSCAN))
+		return sync_blockdev_range(disk->part0, start, end - 1);
+
+	/* Partitions are added and deleted under open_mutex. */
+	mutex_lock(&disk->open_mutex);
+	xa_for_each(&disk->part_tbl, idx, part) {
+		loff_t pstart = (loff_t)part->bd_start_sect << SECTOR_SHIFT;
+		loff_t pend = pstart + bdev_nr_bytes(part);
+		loff_t a = max(start, pstart), b = min(end, pend);
+
+		if (a >= b)
+			continue;
+		err = sync_blockdev_range(part, a - pstart, b - pstart - 1);
+		if (err && !ret)
+			ret = err;
+	}
+	mutex_unlock(&disk->open_mutex);
+	return ret;
+}
+
 static int tloop_ioc_info(struct tloop_device *dev, struct tloop_info __user *uarg)
 {
 	struct tloop_info info;
 	struct tloop_wset_status st;
-	struct inode *inode = file_inode(dev->backing);
+	struct kstat stat;
 	char *buf, *path;
 	int ret;
 
@@ -33,14 +75,23 @@ static int tloop_ioc_info(struct tloop_device *dev, struct tloop_info __user *ua
 	if (!tloop_zeroed(info.reserved, sizeof(info.reserved)))
 		return -EINVAL;
 
+	/*
+	 * What stat(2) says, not the inode's superblock: btrfs subvolumes and
+	 * overlayfs report another st_dev (and overlayfs another st_ino).
+	 */
+	ret = vfs_getattr(&dev->backing->f_path, &stat, STATX_INO,
+			  AT_STATX_SYNC_AS_STAT);
+	if (ret)
+		return ret;
+
 	tloop_wset_status(&dev->wset, &st);
 	info.flags = dev->flags | (st.on ? TLOOP_FLAG_TRACK : 0);
 	info.index = dev->index;
 	info.block_size = dev->block_size;
 	info.dev_size = dev->size;
 	info.size_limit = dev->size_limit;
-	info.backing_dev = new_encode_dev(inode->i_sb->s_dev);
-	info.backing_ino = inode->i_ino;
+	info.backing_dev = new_encode_dev(stat.dev);
+	info.backing_ino = stat.ino;
 	info.attach_id = dev->attach_id;
 
 	buf = kmalloc(PATH_MAX, GFP_KERNEL);
@@ -78,6 +129,11 @@ static int tloop_ioc_enable(struct tloop_device *dev,
 		return ret;
 	if (en.flags || !tloop_zeroed(en.reserved, sizeof(en.reserved)))
 		return -EINVAL;
+	/*
+	 * Write back first, so that stores made before this call are not in
+	 * the new set.  Its error is left for the next query to report.
+	 */
+	tloop_sync_pages(dev, 0, dev->wset.nr_pages);
 	ret = tloop_wset_enable(&dev->wset, en.mem_limit);
 	if (!ret)
 		tloop_pcache_hold(dev);
@@ -109,29 +165,84 @@ static int tloop_ioc_status(struct tloop_device *dev,
 }
 
 /*
- * Write back the device's dirty page cache (every partition's, each has its
- * own), so that mmap stores made before the query are written, recorded,
- * and their pages write-protected again.  No tloop lock is held: the
- * write-back I/O is served by this device's own worker.
+ * Pages written back by the first step of a query: its batch size, at least
+ * this; each further step doubles.  Starting at the batch size means a call
+ * under writers that dirty every page writes back about as many pages as it
+ * returns, not more.
  */
-static void tloop_sync_device(struct tloop_device *dev)
-{
-	struct gendisk *disk = dev->disk;
-	struct block_device *part;
-	unsigned long idx;
+#define TLOOP_SYNC_STEP_MIN	16ULL
+#define TLOOP_SYNC_STEP_MAX	BIT_ULL(18)
 
-	if (!(dev->flags & TLOOP_FLAG_PARTSCAN)) {
-		sync_blockdev(disk->part0);
-		tloop_pcache_check(dev, disk->part0);
-		return;
+/*
+ * List set pages of [@cursor, @end) into @buf, at most @max.  Unless @nosync,
+ * each range of pages is written back just before it is examined, so a call
+ * writes back the pages it examines (those before its next_cursor), starting
+ * with a step the size of the batch: the cost of a call follows its batch,
+ * not the device size, and a walk writes back each page about once.
+ */
+static int tloop_get_collect(struct tloop_device *dev, bool nosync, u64 cursor,
+			     u64 end, u64 *buf, unsigned int max, unsigned int *count,
+			     u64 *next, u64 *epoch, bool *overflow)
+{
+	u64 step = max_t(u64, max, TLOOP_SYNC_STEP_MIN);
+	u64 pos = cursor, first_epoch = 0;
+	unsigned int n = 0, got;
+	int ret;
+
+	*count = 0;
+	*next = U64_MAX;
+	*overflow = false;
+	do {
+		u64 stop = end - pos > step ? pos + step : end;
+
+		if (!nosync) {
+			ret = tloop_sync_pages(dev, pos, stop);
+			if (ret)
+				return ret;
+		}
+		ret = tloop_wset_collect(&dev->wset, pos, stop, buf + n, max - n,
+					 &got, next, epoch, overflow);
+		if (ret)
+			return ret;
+		if (*overflow) {
+			n = 0;
+			*next = U64_MAX;
+			break;
+		}
+		if (n && *epoch != first_epoch) {
+			/* The table was replaced: these pages are of a new set. */
+			*epoch = first_epoch;
+			*next = pos;
+			break;
+		}
+		first_epoch = *epoch;
+		n += got;
+		if (*next != U64_MAX)
+			break;		/* @buf is full */
+		pos = stop;
+		step = min(step * 2, TLOOP_SYNC_STEP_MAX);
+		if (pos < end && n == max) {
+			*next = pos;
+			break;
+		}
+		cond_resched();
+	} while (pos < end);
+	*count = n;
+	return 0;
+}
+
+/* Put pages a failed GET+CLEAR had cleared back into the set. */
+static void tloop_get_restore(struct tloop_device *dev, const u64 *pages,
+			      unsigned int count)
+{
+	unsigned int i = 0, j;
+
+	while (i < count) {
+		for (j = i + 1; j < count && pages[j] == pages[j - 1] + 1; j++)
+			;
+		tloop_wset_record(&dev->wset, pages[i], pages[j - 1]);
+		i = j;
 	}
-	/* Partitions are added and deleted under open_mutex. */
-	mutex_lock(&disk->open_mutex);
-	xa_for_each(&disk->part_tbl, idx, part) {
-		sync_blockdev(part);
-		tloop_pcache_check(dev, part);
-	}
-	mutex_unlock(&disk->open_mutex);
 }
 
 static int tloop_ioc_get(struct tloop_device *dev, bool may_change,
@@ -141,7 +252,7 @@ static int tloop_ioc_get(struct tloop_device *dev, bool may_change,
 	u64 nr_pages = dev->wset.nr_pages;
 	unsigned int max, count = 0;
 	struct tloop_wset_status st;
-	bool overflow = false;
+	bool overflow = false, cleared = false;
 	u64 next, epoch = 0;
 	u64 *buf;
 	int ret;
@@ -165,16 +276,15 @@ static int tloop_ioc_get(struct tloop_device *dev, bool may_change,
 	if (ret)
 		return ret;
 
-	if (!(w.flags & TLOOP_GET_NOSYNC))
-		tloop_sync_device(dev);
-
 	max = min(w.capacity, TLOOP_GET_MAX_BATCH);
 	buf = kvmalloc_array(max, sizeof(*buf), GFP_KERNEL);
 	if (!buf)
 		return -ENOMEM;
 
-	ret = tloop_wset_collect(&dev->wset, w.cursor, w.end, buf, max, &count,
-				 &next, &epoch, &overflow);
+	ret = tloop_get_collect(dev, w.flags & TLOOP_GET_NOSYNC, w.cursor, w.end,
+				buf, max, &count, &next, &epoch, &overflow);
+	if (!(w.flags & TLOOP_GET_NOSYNC))
+		tloop_pcache_check_all(dev);
 	if (ret)
 		goto out;
 	if (count && copy_to_user(u64_to_user_ptr(w.pages), buf,
@@ -187,6 +297,7 @@ static int tloop_ioc_get(struct tloop_device *dev, bool may_change,
 					     &w.generation);
 		if (ret)
 			goto out;
+		cleared = true;
 	} else {
 		tloop_wset_status(&dev->wset, &st);
 		w.generation = st.generation;
@@ -195,6 +306,13 @@ static int tloop_ioc_get(struct tloop_device *dev, bool may_change,
 	w.next_cursor = next == U64_MAX ? TLOOP_CURSOR_END : next;
 	w.status = TLOOP_TRACK_ON | (overflow ? TLOOP_TRACK_OVERFLOW : 0);
 	ret = tloop_uarg_out(uarg, &w, sizeof(w));
+	/*
+	 * The caller cannot learn which pages were cleared: set them again.
+	 * A page put back that was written meanwhile is set anyway, so the
+	 * set loses nothing; the generation did change.
+	 */
+	if (ret && cleared)
+		tloop_get_restore(dev, buf, count);
 out:
 	kvfree(buf);
 	return ret;
@@ -250,7 +368,7 @@ int tloop_dev_ioctl(struct tloop_device *dev, struct block_device *bdev,
 
 	if (tloop_cmd_is(cmd, TLOOP_TRACK_ENABLE))
 		return may_change ? tloop_ioc_enable(dev, uarg) : -EPERM;
-	if (cmd == TLOOP_TRACK_DISABLE) {
+	if (tloop_cmd_is(cmd, TLOOP_TRACK_DISABLE)) {
 		if (!may_change)
 			return -EPERM;
 		tloop_wset_disable(&dev->wset);

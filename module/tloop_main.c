@@ -5,7 +5,11 @@
  *
  * tloop_ctl_mutex serialises every add and remove, and covers the whole of
  * a device's registration and teardown, so an index is never reused while
- * the disk that had it is still being deleted.
+ * the disk that had it is still being deleted.  It is never held across an
+ * access to user memory: an argument page that faults slowly (userfaultfd,
+ * FUSE) must stall only its own caller.  An add therefore first reserves its
+ * index (the registry holds TLOOP_RESERVED there), writes its reply without
+ * the mutex, and only then creates the device.
  */
 #include <linux/capability.h>
 #include <linux/compat.h>
@@ -22,6 +26,10 @@ static DEFINE_IDR(tloop_idr);
 static DEFINE_MUTEX(tloop_ctl_mutex);
 static int tloop_major;
 
+/* Registry entry of an index reserved by an add that is still running. */
+static char tloop_reserved_slot;
+#define TLOOP_RESERVED	((void *)&tloop_reserved_slot)
+
 static int tloop_ctl_version(struct tloop_version __user *uarg)
 {
 	struct tloop_version v;
@@ -30,12 +38,13 @@ static int tloop_ctl_version(struct tloop_version __user *uarg)
 	ret = tloop_uarg_in(&v, sizeof(v), uarg);
 	if (ret)
 		return ret;
-	if (v.abi_version || v.features || v.max_devices ||
-	    memchr_inv(v.reserved, 0, sizeof(v.reserved)))
+	/* Only @reserved is input; the output fields may hold anything. */
+	if (memchr_inv(v.reserved, 0, sizeof(v.reserved)))
 		return -EINVAL;
 	v.abi_version = TLOOP_ABI_VERSION;
 	v.features = TLOOP_FEAT_TRACKING | TLOOP_FEAT_DIRECT_IO |
-		     TLOOP_FEAT_PARTSCAN | TLOOP_FEAT_MEM_LIMIT;
+		     TLOOP_FEAT_PARTSCAN | TLOOP_FEAT_MEM_LIMIT |
+		     TLOOP_FEAT_WALK_SYNC | TLOOP_FEAT_WB_ERROR;
 	v.max_devices = TLOOP_MAX_DEVICES;
 	return tloop_uarg_out(uarg, &v, sizeof(v));
 }
@@ -66,39 +75,39 @@ static int tloop_ctl_add(struct tloop_add __user *uarg)
 
 	mutex_lock(&tloop_ctl_mutex);
 	if (add.index == -1)
-		index = idr_alloc(&tloop_idr, NULL, 0, TLOOP_MAX_DEVICES, GFP_KERNEL);
+		index = idr_alloc(&tloop_idr, TLOOP_RESERVED, 0, TLOOP_MAX_DEVICES,
+				  GFP_KERNEL);
 	else
-		index = idr_alloc(&tloop_idr, NULL, add.index, add.index + 1, GFP_KERNEL);
+		index = idr_alloc(&tloop_idr, TLOOP_RESERVED, add.index, add.index + 1,
+				  GFP_KERNEL);
+	mutex_unlock(&tloop_ctl_mutex);
 	if (index < 0) {
 		ret = (index == -ENOSPC && add.index != -1) ? -EEXIST : index;
-		goto out_unlock;
+		goto out_put;
 	}
 
 	/* Tell the caller its index first: a reply that cannot be written
-	 * must not leave a device nobody knows about.
+	 * must not leave a device nobody knows about.  The index stays
+	 * reserved meanwhile, and the mutex is not held.
 	 */
 	add.index = index;
 	ret = tloop_uarg_out(uarg, &add, sizeof(add));
-	if (ret)
-		goto out_remove_index;
 
-	ret = tloop_dev_create(&add, file, tloop_major, &dev);
-	if (ret)
-		goto out_remove_index;
-	tloop_pcache_init(dev);
-	if (add.flags & TLOOP_FLAG_TRACK)
-		tloop_pcache_hold(dev);
-	idr_replace(&tloop_idr, dev, index);
+	mutex_lock(&tloop_ctl_mutex);
+	if (!ret)
+		ret = tloop_dev_create(&add, file, tloop_major, &dev);
+	if (ret) {
+		idr_remove(&tloop_idr, index);
+	} else {
+		tloop_pcache_init(dev);
+		if (add.flags & TLOOP_FLAG_TRACK)
+			tloop_pcache_hold(dev);
+		idr_replace(&tloop_idr, dev, index);
+	}
 	mutex_unlock(&tloop_ctl_mutex);
+out_put:
 	fput(file);
-	return index;
-
-out_remove_index:
-	idr_remove(&tloop_idr, index);
-out_unlock:
-	mutex_unlock(&tloop_ctl_mutex);
-	fput(file);
-	return ret;
+	return ret ? ret : index;
 }
 
 static int tloop_ctl_remove(struct tloop_remove __user *uarg)
@@ -119,7 +128,7 @@ static int tloop_ctl_remove(struct tloop_remove __user *uarg)
 
 	mutex_lock(&tloop_ctl_mutex);
 	dev = idr_find(&tloop_idr, rm.index);
-	if (!dev) {
+	if (!dev || dev == TLOOP_RESERVED) {
 		ret = -ENXIO;
 		goto out_unlock;
 	}
@@ -139,6 +148,7 @@ static int tloop_ctl_get_free(void)
 	int index;
 
 	mutex_lock(&tloop_ctl_mutex);
+	/* A reserved index (an add in progress) is not free. */
 	for (index = 0; index < TLOOP_MAX_DEVICES; index++)
 		if (!idr_find(&tloop_idr, index))
 			break;
@@ -156,7 +166,7 @@ static long tloop_ctl_ioctl(struct file *file, unsigned int cmd, unsigned long a
 		return tloop_ctl_add(uarg);
 	if (tloop_cmd_is(cmd, TLOOP_CTL_REMOVE))
 		return tloop_ctl_remove(uarg);
-	if (cmd == TLOOP_CTL_GET_FREE)
+	if (tloop_cmd_is(cmd, TLOOP_CTL_GET_FREE))
 		return tloop_ctl_get_free();
 	return -ENOTTY;
 }
@@ -202,7 +212,8 @@ static void __exit tloop_exit(void)
 
 	mutex_lock(&tloop_ctl_mutex);
 	idr_for_each_entry(&tloop_idr, dev, index) {
-		if (dev && !WARN_ON_ONCE(tloop_dev_begin_remove(dev))) {
+		if (dev && dev != TLOOP_RESERVED &&
+		    !WARN_ON_ONCE(tloop_dev_begin_remove(dev))) {
 			tloop_pcache_release(dev);
 			tloop_dev_destroy(dev);
 		}

@@ -5,8 +5,10 @@
  * Every tloop argument struct starts with a __u32 size.  The caller's size
  * must cover at least the first published version of the struct (today:
  * the whole struct); a larger one is accepted when the bytes the kernel
- * does not know are zero.  Commands are matched without their size bits so
- * a struct can grow without changing its command number.
+ * does not know are zero, and a size above TLOOP_UARG_MAX is -E2BIG
+ * whatever the page size.  Commands are matched without their size bits so
+ * a struct can grow without changing its command number; this holds for
+ * every command, including those without an argument.
  */
 #include <linux/errno.h>
 #include <linux/ioctl.h>
@@ -14,6 +16,9 @@
 #include <linux/uaccess.h>
 
 #include "tloop.h"
+
+/* The largest struct size a caller may pass (the uapi promises 4096). */
+#define TLOOP_UARG_MAX	4096
 
 /**
  * tloop_cmd_is() - does @cmd name the same command as @want?
@@ -50,7 +55,7 @@ int tloop_uarg_in(void *karg, size_t ksize, const void __user *uarg)
 		return -EFAULT;
 	if (usize < ksize)
 		return -EINVAL;
-	if (usize > PAGE_SIZE)
+	if (usize > TLOOP_UARG_MAX)
 		return -E2BIG;
 	return copy_struct_from_user(karg, ksize, uarg, usize);
 }

@@ -23,8 +23,8 @@ for i in $(seq 1 "$boots"); do
 	run=$OUT/boot-$i
 	KERNEL_DIR=$KERNEL_DIR INITRD=$INITRD OUT=$run MODE=probe VM_TIMEOUT=${VM_TIMEOUT:-180} \
 		"$here/run.sh" >/dev/null 2>&1 || true
-	st=$(sed -n 's/.*"qemu_status": \([0-9]*\).*/\1/p' "$run/vm.json" 2>/dev/null)
-	secs=$(sed -n 's/.*"seconds": \([0-9.]*\).*/\1/p' "$run/vm.json" 2>/dev/null)
+	st=$(sed -n 's/.*"qemu_status": \([0-9]*\).*/\1/p' "$run/vm.json" 2>/dev/null || true)
+	secs=$(sed -n 's/.*"seconds": \([0-9.]*\).*/\1/p' "$run/vm.json" 2>/dev/null || true)
 	crash=$(grep -aE -m1 "$sigs" "$run/console.log" 2>/dev/null || true)
 	load=$(cut -d' ' -f1 /proc/loadavg)
 	if [ "${st:-x}" = 85 ] && [ -z "$crash" ]; then
@@ -38,5 +38,5 @@ for i in $(seq 1 "$boots"); do
 done | tee "$OUT/boots.log"
 passed=$(grep -c ': ok' "$OUT/boots.log" || true)
 failed=$(grep -c ': FAILED' "$OUT/boots.log" || true)
-echo "boot-check $(cat "$KERNEL_DIR/release"): $passed of $boots boots reached /init cleanly, $failed failed"
+echo "boot-check $(cat "$KERNEL_DIR/release" 2>/dev/null): $passed of $boots boots reached /init cleanly, $failed failed"
 [ "$failed" -eq 0 ] && [ "$passed" -eq "$boots" ]

@@ -19,7 +19,9 @@
  *    are -E2BIG.  Replies are written up to the kernel's size.
  *  - Commands are matched on type, number and direction, not on the size
  *    encoded in the command word, so a grown struct keeps its command.
+ *    This holds for every command, those without an argument included.
  *  - Reserved fields and undefined flag bits must be zero (-EINVAL).
+ *    Output fields are not checked on input.
  *  - User pointers are passed as __u64.
  *  - Unknown commands fail with -ENOTTY.
  *  - Page indices count in units of &tloop_track_status.page_size bytes.
@@ -64,13 +66,28 @@
 #define TLOOP_FEAT_PARTSCAN	(1ULL << 2)
 /** TLOOP_FEAT_MEM_LIMIT - &tloop_track_enable.mem_limit is honoured. */
 #define TLOOP_FEAT_MEM_LIMIT	(1ULL << 3)
+/**
+ * TLOOP_FEAT_WALK_SYNC - a TLOOP_GET_WRITTEN without TLOOP_GET_NOSYNC writes
+ * back only the pages it examines (see &struct tloop_written), so a walk
+ * writes back the device about once, whatever its batch size; without this
+ * bit, every such call writes back the whole device.
+ */
+#define TLOOP_FEAT_WALK_SYNC	(1ULL << 4)
+/**
+ * TLOOP_FEAT_WB_ERROR - TLOOP_GET_WRITTEN fails with the error of a failed
+ * write-back instead of answering as if the data had reached the backing
+ * file.
+ */
+#define TLOOP_FEAT_WB_ERROR	(1ULL << 5)
 
 /**
  * struct tloop_version - reply of TLOOP_CTL_VERSION.
  * @size: in: sizeof(struct tloop_version).
- * @abi_version: out: TLOOP_ABI_VERSION of the running module.
- * @features: out: TLOOP_FEAT_* bits.
- * @max_devices: out: the largest index plus one that TLOOP_CTL_ADD accepts.
+ * @abi_version: out: TLOOP_ABI_VERSION of the running module (any value on
+ *	input).
+ * @features: out: TLOOP_FEAT_* bits (any value on input).
+ * @max_devices: out: the largest index plus one that TLOOP_CTL_ADD accepts
+ *	(any value on input).
  * @reserved: must be zero on input; zero on output.
  */
 struct tloop_version {
@@ -90,6 +107,9 @@ struct tloop_version {
  *	device takes its own reference; the caller may close the descriptor.
  * @index: in: the wanted index, or -1 for the lowest free one;
  *	out: the index of the new device (also the ioctl's return value).
+ *	The reply is written before the device is created (a reply that
+ *	cannot be written creates nothing: -EFAULT); the index stays taken
+ *	meanwhile, and other control commands are not held up by it.
  * @block_size: in: logical block size, 512 or 4096; 0 means 512.
  * @reserved0: must be zero.
  * @size_limit: in: if non-zero, the device is at most this many bytes.
@@ -134,8 +154,10 @@ struct tloop_remove {
  * @block_size: out: logical block size in bytes.
  * @dev_size: out: device size in bytes.
  * @size_limit: out: the size limit given at add time (0: none).
- * @backing_dev: out: st_dev of the backing file (new encoding, as in stat(2)).
- * @backing_ino: out: st_ino of the backing file.
+ * @backing_dev: out: st_dev of the backing file as stat(2) reports it (new
+ *	encoding), which on btrfs subvolumes and overlayfs is not the
+ *	superblock's device.
+ * @backing_ino: out: st_ino of the backing file as stat(2) reports it.
  * @attach_id: out: random identifier of this attachment; a device that is
  *	removed and added again gets a different one.
  * @path: in: user pointer to a buffer for the backing file's path, or 0.
@@ -169,8 +191,12 @@ struct tloop_info {
  *	the set in the overflowed state (TLOOP_TRACK_OVERFLOW).
  * @reserved: must be zero.
  *
- * Tracking starts with an empty set.  Enabling while tracking is on fails
- * with -EBUSY.
+ * Tracking starts with an empty set.  The call first writes back the
+ * device's dirty page cache, so the set holds only writes made after the
+ * call: a store through mmap made before it and still dirty is not
+ * reported (a store that races with the call may be).  An error of that
+ * write-back does not fail the call; the next query reports it.  Enabling
+ * while tracking is on fails with -EBUSY.
  */
 struct tloop_track_enable {
 	__u32 size;
@@ -192,8 +218,13 @@ struct tloop_track_enable {
  * struct tloop_track_status - reply of TLOOP_TRACK_STATUS.
  * @size: in: sizeof(struct tloop_track_status).
  * @flags: out: TLOOP_TRACK_ON, TLOOP_TRACK_OVERFLOW.
- * @generation: out: changes on every clear and every on/off switch; it never
- *	goes back while the device exists.
+ * @generation: out: grows by exactly one for each clearing call (a
+ *	TLOOP_CLEAR_WRITTEN, or a TLOOP_GET_WRITTEN with TLOOP_GET_CLEAR that
+ *	was not answered with TLOOP_TRACK_OVERFLOW, even one that returned no
+ *	page) and for each switch on or off, and for nothing else; it never
+ *	goes back while the device exists.  A consumer whose clearing call
+ *	returns its previous value plus one knows that nobody else cleared or
+ *	switched in between.
  * @written: out: number of pages in the written set.
  * @nr_pages: out: number of pages of the device (the last may be partial).
  * @page_size: out: tracking granularity in bytes (the kernel's page size).
@@ -222,8 +253,9 @@ struct tloop_track_status {
  */
 #define TLOOP_GET_CLEAR		(1U << 0)
 /**
- * TLOOP_GET_NOSYNC - do not write back the device's dirty page cache first.
- * Without it, stores through mmap made before the call are reported.
+ * TLOOP_GET_NOSYNC - do not write back the device's dirty page cache.
+ * Without it, the call writes back the pages it examines before listing
+ * them (see &struct tloop_written for the exact rule).
  */
 #define TLOOP_GET_NOSYNC	(1U << 1)
 /** TLOOP_GET_FLAGS - every flag TLOOP_GET_WRITTEN accepts. */
@@ -257,8 +289,29 @@ struct tloop_track_status {
  *	@end past the number of pages, or below @cursor, is -EINVAL.
  * @reserved: must be zero.
  *
- * Returns 0, -ENODATA if tracking is off, -EFAULT if @pages cannot be
- * written (nothing is cleared then).
+ * A call examines the pages from @cursor up to @next_cursor (up to @end
+ * when it completes the walk).  Without TLOOP_GET_NOSYNC it writes back
+ * the device's dirty page cache of those pages before listing them, and
+ * possibly of some pages past @next_cursor (at most about as many as it
+ * examined, plus its batch size), not the rest of the device.  Hence the rule for a walk (calls from @cursor 0, or any start,
+ * to TLOOP_CURSOR_END, each continuing at the previous @next_cursor):
+ * every store made before the walk's first call, through any path, is
+ * reported by the walk; a store made during the walk is reported by this
+ * walk if the walk reaches its page after the store was written back, and
+ * otherwise by the next walk, because its page stays dirty (or is recorded
+ * set) until a later call examines it.  The walk writes back each page
+ * about once, so its cost does not grow with the number of calls.
+ *
+ * Returns 0; -ENODATA if tracking is off; -EFAULT if @pages or the
+ * argument cannot be written (a GET+CLEAR that fails so leaves every page
+ * in the set: the pages it had cleared are set again before it returns,
+ * though the generation may have changed); or the error of the write-back
+ * (-EIO, -ENOSPC, ...) when writing back the device's page cache failed
+ * since such an error was last reported (by this or another call that
+ * writes it back, fsync(2) of the device included): some data the device
+ * acknowledged may not have reached the backing file.  Nothing is listed
+ * or cleared then, and the pages of the failed write-back stay in the set;
+ * the error is reported once.
  */
 struct tloop_written {
 	__u32 size;
@@ -287,6 +340,10 @@ struct tloop_written {
  *	satisfy @start < @end <= number of pages.
  * @generation: out: the generation after the clear.
  * @reserved: must be zero.
+ *
+ * Clearing does not write back the page cache: a store still dirty there
+ * is recorded when it is written back, after the clear, so a consumer that
+ * copied before clearing gets it in its next round.
  *
  * Returns 0, or -ENODATA if tracking is off.
  */
