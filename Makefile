@@ -25,8 +25,12 @@ SELFTEST ?= 1
 VM_TIMEOUT ?=
 SELFTEST_VM_TIMEOUT ?= 300
 TLOOP_SCALE ?= 1
+# The ioctl fuzzer (tests/42-track-fuzz.c): its seed (default: a new one each run, printed)
+# and number of calls (default: 100000 * TLOOP_SCALE).
+TLOOP_FUZZ_SEED ?=
+TLOOP_FUZZ_CALLS ?=
 VM_JOBS ?= 1
-export TLOOP_CACHE TLOOP_SCALE VM_TIMEOUT
+export TLOOP_CACHE TLOOP_SCALE VM_TIMEOUT TLOOP_FUZZ_SEED TLOOP_FUZZ_CALLS
 
 # Where everything is built and where the logs go; give each concurrent `make test` its own.
 BUILD ?= $(CURDIR)/build
@@ -89,6 +93,12 @@ $(IR)/demo.cpio: FORCE
 	@mkdir -p $(@D)
 	@initramfs/mkpart.sh demo $@ "$(wildcard $(CURDIR)/demo)"
 
+# The ioctl fuzzer for the harness self-test (test-vm/selftest/fuzz-oracle.sh), built on its
+# own so that TESTS does not leave it out.
+FUZZ_BIN := $(B)/selftest-bin/42-track-fuzz
+$(FUZZ_BIN): tests/42-track-fuzz.c $(wildcard tests/tlt*.h uapi/linux/*.h) | $(DEPS)
+	@$(MAKE) --no-print-directory -C tests O=$(B)/selftest-bin TESTS=42-track-fuzz
+
 # ---- per kernel ----
 # kernel_rules NAME
 define kernel_rules
@@ -131,10 +141,11 @@ test-$(1): $(B)/$(1)/initramfs.cpio
 		test-vm/run.sh || true
 	@test-vm/verdict.py run $(B)/$(1)/run $(1) || true
 
-selftest-$(1): $(IR)/base.cpio $(IR)/modules-$(1).cpio $(B)/$(1)/selftest/tloop_selftest_warn.ko
+selftest-$(1): $(IR)/base.cpio $(IR)/modules-$(1).cpio $(B)/$(1)/selftest/tloop_selftest_warn.ko \
+		$(FUZZ_BIN)
 	@echo "=== harness self-test on $(1): one boot per injected fault"
 	@KERNEL_DIR=$(KCACHE)/$(1) BASE_CPIO=$(IR)/base.cpio MODULES_CPIO=$(IR)/modules-$(1).cpio \
-		WARN_KO=$(B)/$(1)/selftest/tloop_selftest_warn.ko OUT=$(B)/selftest \
+		WARN_KO=$(B)/$(1)/selftest/tloop_selftest_warn.ko FUZZ_BIN=$(FUZZ_BIN) OUT=$(B)/selftest \
 		VM_TIMEOUT=$(SELFTEST_VM_TIMEOUT) test-vm/selftest.sh || true
 
 demo-$(1): $(B)/$(1)/demo.cpio

@@ -251,5 +251,10 @@ int tloop_baseline_remove(const char *area2)
 		return ret;
 	if (unlink(path) < 0 && errno != ENOENT)
 		return -errno;
-	return 0;
+	/*
+	 * Also when it was already absent: an unlink by someone else (or by a
+	 * run that crashed) may not be durable yet, and a sidecar that comes
+	 * back after a power cut would vouch for an area2 changed since.
+	 */
+	return fsync_dir_of(path);
 }

@@ -6,14 +6,18 @@
  *
  * Invariant: while "<area2>.tloop" names the device's attach_id and its
  * current generation, area2 equals the device except for the pages in the
- * written set.  Every path that could break that (a failure after clearing
- * began, tracking off) deletes the sidecar first, and a missing sidecar
- * means a full copy.
+ * written set -- and area2's storage holds that, not only its page cache.
+ * Every path that could break that (a failure or crash after clearing
+ * began, tracking off) has deleted the sidecar durably first, and a missing
+ * sidecar means a full copy; see tloop_sync() for the order.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <libgen.h>
+#include <limits.h>
+#include <linux/capability.h>
 #include <linux/fs.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -22,6 +26,7 @@
 #include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -308,20 +313,24 @@ static int area2_size(int fd, const struct stat *st, uint64_t *size)
  * open_area2() - open area2 for writing and refuse what would be wrong: the
  * device itself, its backing file, another tloop device on the same backing
  * file, anything not a regular file or block device, the wrong size.
+ * Changes nothing: a missing area2 (with TLOOP_SYNC_CREATE) is only noted in
+ * *@create, a wrong size (with TLOOP_SYNC_RESIZE) in *@resize; prepare_area2()
+ * acts on them once the baseline is gone.
  */
 static int open_area2(struct sync_ctx *c, const struct tloop_info *info, const struct stat *dst,
-		      int *created)
+		      int *create, int *resize)
 {
 	struct tloop_info other;
 	struct stat st;
 	uint64_t size;
 	int ret;
 
-	*created = 0;
+	*create = 0;
+	*resize = 0;
 	c->wfd = open(c->area2, O_WRONLY | O_CLOEXEC);
 	if (c->wfd < 0 && errno == ENOENT && (c->o.flags & TLOOP_SYNC_CREATE)) {
-		c->wfd = open(c->area2, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-		*created = c->wfd >= 0;
+		*create = 1;
+		return 0;
 	}
 	if (c->wfd < 0) {
 		ret = -errno;
@@ -354,15 +363,67 @@ static int open_area2(struct sync_ctx *c, const struct tloop_info *info, const s
 		return fail(c, ret, "size of %s", c->area2);
 	if (size == info->dev_size)
 		return 0;
-	if (!S_ISREG(st.st_mode) || !(*created || (c->o.flags & TLOOP_SYNC_RESIZE)))
+	if (!S_ISREG(st.st_mode) || !(c->o.flags & TLOOP_SYNC_RESIZE))
 		return fail(c, -EINVAL, "%s is %" PRIu64 " bytes, %s is %" PRIu64
 			    " bytes (use --resize)", c->area2, size, c->dev,
 			    (uint64_t)info->dev_size);
-	if (ftruncate(c->wfd, (off_t)info->dev_size) < 0)
-		return fail(c, -errno, "resize %s to %" PRIu64 " bytes", c->area2,
-			    (uint64_t)info->dev_size);
-	if (!*created)
-		*created = 2;
+	*resize = 1;
+	return 0;
+}
+
+/*
+ * check_dir() - the directory of area2 (where its baseline lives, and where
+ * a missing area2 is created) must let us create and delete files there.
+ */
+static int check_dir(struct sync_ctx *c)
+{
+	char copy[PATH_MAX];
+
+	if (strlen(c->area2) >= sizeof(copy))
+		return fail(c, -ENAMETOOLONG, "%s", c->area2);
+	strcpy(copy, c->area2);
+	if (faccessat(AT_FDCWD, dirname(copy), W_OK | X_OK, AT_EACCESS) < 0)
+		return fail(c, -errno, "cannot create or remove files next to %s", c->area2);
+	return 0;
+}
+
+/*
+ * may_clear() - whether the kernel will let us clear the written set: the
+ * device is open for writing, or we have CAP_SYS_ADMIN (the kernel checks
+ * it in the initial user namespace; a refusal there is still caught, after
+ * the baseline is gone, and only costs the next refresh a full copy).
+ */
+static int may_clear(int fd)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3];
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl >= 0 && (fl & O_ACCMODE) != O_RDONLY)
+		return 1;
+	memset(d, 0, sizeof(d));
+	if (syscall(SYS_capget, &h, d) < 0)
+		return 1;	/* unknown: let the kernel decide */
+	return !!(d[CAP_TO_INDEX(CAP_SYS_ADMIN)].effective & CAP_TO_MASK(CAP_SYS_ADMIN));
+}
+
+/*
+ * prepare_area2() - after the baseline is durably gone: create a missing
+ * area2, or set the size of one of the wrong size.  Size changes become
+ * durable with the fdatasync at the end of the refresh.
+ */
+static int prepare_area2(struct sync_ctx *c, uint64_t dev_size, int create, int resize)
+{
+	if (create) {
+		c->wfd = open(c->area2, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		if (c->wfd < 0)
+			return fail(c, -errno, "create %s", c->area2);
+		if (flock(c->wfd, LOCK_EX | LOCK_NB) < 0)
+			return fail(c, -errno, "%s is being refreshed by another process",
+				    c->area2);
+	}
+	if ((create || resize) && ftruncate(c->wfd, (off_t)dev_size) < 0)
+		return fail(c, -errno, "resize %s to %" PRIu64 " bytes", c->area2, dev_size);
 	return 0;
 }
 
@@ -415,6 +476,20 @@ static enum tloop_sync_why decide(struct sync_ctx *c, const struct tloop_track_s
 	return TLOOP_SYNC_WHY_INCREMENTAL;
 }
 
+/*
+ * tloop_sync() - the order of a refresh is what makes it crash-safe (see
+ * doc/design.md, "Crash safety of a refresh"):
+ *   1. every check that can refuse, with nothing changed yet;
+ *   2. the baseline removed durably (unlink, fsync of its directory);
+ *   3. area2 created or resized if asked;
+ *   4. the written set cleared batch by batch, each batch copied;
+ *   5. area2 made durable (fdatasync) and closed, both checked;
+ *   6. the new baseline written durably (temporary file, fsync, rename,
+ *      fsync of the directory).
+ * A crash or an error anywhere in 2-6 leaves no baseline, so the next
+ * refresh copies everything; a baseline exists only after area2's data is
+ * on stable storage.
+ */
 int tloop_sync(const char *dev, const char *area2, const struct tloop_sync_opts *opts,
 	       struct tloop_sync_result *res)
 {
@@ -426,7 +501,7 @@ int tloop_sync(const char *dev, const char *area2, const struct tloop_sync_opts 
 	uint64_t generation = 0;
 	struct stat dst;
 	double t0 = now();
-	int created, ret;
+	int create, resize, lockfd = -1, ret;
 
 	memset(res, 0, sizeof(*res));
 	if (opts) {
@@ -465,8 +540,16 @@ int tloop_sync(const char *dev, const char *area2, const struct tloop_sync_opts 
 	c.nr_pages = (info.dev_size + ts.page_size - 1) / ts.page_size;
 	c.tracking = !!(ts.flags & TLOOP_TRACK_ON);
 
-	/* Every check that can refuse happens before anything is changed. */
-	ret = open_area2(&c, &info, &dst, &created);
+	/* 1. Every check that can refuse happens before anything is changed. */
+	if (c.tracking && !may_clear(c.fd)) {
+		ret = fail(&c, -EPERM, "no right to clear the written set of %s "
+			   "(it needs write access to the device, or CAP_SYS_ADMIN)", dev);
+		goto out;
+	}
+	ret = open_area2(&c, &info, &dst, &create, &resize);
+	if (ret)
+		goto out;
+	ret = check_dir(&c);
 	if (ret)
 		goto out;
 	ret = setup_buffers(&c);
@@ -482,14 +565,25 @@ int tloop_sync(const char *dev, const char *area2, const struct tloop_sync_opts 
 		ret = fail(&c, -errno, "open %s for reading", dev);
 		goto out;
 	}
+	why = decide(&c, &ts, create || resize, &generation);
 
-	why = decide(&c, &ts, created, &generation);
-	/* From here on area2 and the set change: no baseline until done. */
+	/* 2. From here on area2 and the set change: no baseline until done. */
 	ret = tloop_baseline_remove(area2);
 	if (ret) {
 		ret = fail(&c, ret, "remove the baseline of %s", area2);
 		goto out;
 	}
+	/* 3. */
+	ret = prepare_area2(&c, info.dev_size, create, resize);
+	if (ret)
+		goto out;
+	/* The lock lives on in lockfd while area2 is closed (and checked) below. */
+	lockfd = dup(c.wfd);
+	if (lockfd < 0) {
+		ret = fail(&c, -errno, "dup %s", area2);
+		goto out;
+	}
+	/* 4. */
 	c.total = why == TLOOP_SYNC_WHY_INCREMENTAL ? ts.written * ts.page_size : info.dev_size;
 	if (why == TLOOP_SYNC_WHY_INCREMENTAL)
 		ret = incremental(&c, generation);
@@ -498,10 +592,18 @@ int tloop_sync(const char *dev, const char *area2, const struct tloop_sync_opts 
 	if (ret)
 		goto out;
 
-	if ((c.o.flags & TLOOP_SYNC_FSYNC) && fsync(c.wfd) < 0) {
-		ret = fail(&c, -errno, "fsync %s", area2);
+	/* 5. A write-back error shows here (or at close): then no baseline. */
+	if (!(c.o.flags & TLOOP_SYNC_UNSAFE_NO_FSYNC) && fdatasync(c.wfd) < 0) {
+		ret = fail(&c, -errno, "flush %s to stable storage", area2);
 		goto out;
 	}
+	ret = close(c.wfd);
+	c.wfd = -1;
+	if (ret < 0) {
+		ret = fail(&c, -errno, "close %s", area2);
+		goto out;
+	}
+	/* 6. */
 	if (c.tracking) {
 		struct tloop_baseline b = {
 			.attach_id = info.attach_id,
@@ -525,6 +627,8 @@ out:
 	free(c.buf);
 	if (c.wfd >= 0)
 		close(c.wfd);
+	if (lockfd >= 0)
+		close(lockfd);
 	if (c.rfd >= 0)
 		close(c.rfd);
 	if (c.fd >= 0)

@@ -365,15 +365,21 @@ int tloop_baseline_load(const char *area2, struct tloop_baseline *b);
 int tloop_baseline_store(const char *area2, const struct tloop_baseline *b);
 
 /**
- * tloop_baseline_remove() - delete the sidecar of @area2 (no error if absent).
+ * tloop_baseline_remove() - delete the sidecar of @area2, durably: the
+ * unlink, then an fsync of its directory (also when it was already absent).
  * @area2: path of area2.
- * Return: 0 or -errno.
+ * Return: 0 or -errno (the sidecar may then still exist, or come back after
+ * a crash: nothing that relies on its absence may follow).
  */
 int tloop_baseline_remove(const char *area2);
 
 /* ---- area2 refresh ---------------------------------------------------- */
 
-/** TLOOP_SYNC_FSYNC - fsync area2 before recording the new baseline. */
+/**
+ * TLOOP_SYNC_FSYNC - kept for compatibility: area2 is always made durable
+ * (fdatasync) before the new baseline is recorded, unless
+ * TLOOP_SYNC_UNSAFE_NO_FSYNC.
+ */
 #define TLOOP_SYNC_FSYNC	(1U << 0)
 /** TLOOP_SYNC_CREATE - create area2 (with the device's size) if missing. */
 #define TLOOP_SYNC_CREATE	(1U << 1)
@@ -383,6 +389,14 @@ int tloop_baseline_remove(const char *area2);
 #define TLOOP_SYNC_FULL		(1U << 3)
 /** TLOOP_SYNC_BUFFERED - read the device through its page cache, not O_DIRECT. */
 #define TLOOP_SYNC_BUFFERED	(1U << 4)
+/**
+ * TLOOP_SYNC_UNSAFE_NO_FSYNC - do not fdatasync area2 before recording the
+ * baseline.  Risk: after a power cut (or a write-back error reported only
+ * later) the baseline may claim pages that never reached area2's storage,
+ * and since they were cleared from the written set, no later incremental
+ * refresh copies them again: area2 stays silently different.
+ */
+#define TLOOP_SYNC_UNSAFE_NO_FSYNC	(1U << 5)
 
 /** enum tloop_sync_why - why a refresh copied what it copied. */
 enum tloop_sync_why {
@@ -482,14 +496,22 @@ struct tloop_sync_result {
  *
  * Copies everything when nothing is known about area2 (see enum
  * tloop_sync_why), written pages otherwise; each batch returned (and
- * cleared) by the kernel is copied before the next is asked for.  A failure
- * after clearing started deletes the sidecar, so the next refresh is full:
- * area2 is never silently stale.  Pages written during the refresh may be
- * copied torn; they stay in the set and are copied again next time.
+ * cleared) by the kernel is copied before the next is asked for.
+ * Crash-safe order: every check first; then the sidecar is removed durably
+ * (unlink, directory fsync) before area2 is created, resized or written;
+ * area2 is fdatasync'd (unless TLOOP_SYNC_UNSAFE_NO_FSYNC) and closed, both
+ * checked, before the new sidecar is written durably.  A crash or failure
+ * anywhere after the checks therefore leaves either the old sidecar with
+ * nothing changed, or no sidecar (the next refresh is full): area2 is never
+ * silently stale.  Pages written during the refresh may be copied torn;
+ * they stay in the set and are copied again next time.
  *
- * Refuses (-EINVAL, nothing changed) an area2 that is the device itself or
- * its backing file, and an area2 of the wrong size unless TLOOP_SYNC_RESIZE;
- * a missing area2 is -ENOENT unless TLOOP_SYNC_CREATE.
+ * Refuses, with nothing changed: no right to clear the set (-EPERM: the
+ * device is not open for writing and the caller lacks CAP_SYS_ADMIN), an
+ * area2 that is the device itself or its backing file (-EINVAL), of the
+ * wrong size unless TLOOP_SYNC_RESIZE (-EINVAL), in a directory where the
+ * sidecar cannot be replaced (-EACCES, -EROFS), not writable; a missing
+ * area2 is -ENOENT unless TLOOP_SYNC_CREATE.
  *
  * Return: 0 or -errno.
  */

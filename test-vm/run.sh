@@ -10,7 +10,7 @@
 #   VM_TIMEOUT  seconds before the host kills the VM (test and demo modes)
 #   VM_MEM, VM_SMP, VM_ACCEL (tcg|kvm; default: kvm only if a probe boot works),
 #   VM_CPU (QEMU -cpu; default max,la57=off under TCG, host under KVM),
-#   VM_APPEND (extra kernel arguments), TLOOP_SCALE
+#   VM_APPEND (extra kernel arguments), TLOOP_SCALE, TLOOP_FUZZ_SEED, TLOOP_FUZZ_CALLS
 # A kernel directory may hold `cmdline`: arguments added for that kernel.
 # Writes $OUT/vm.json: qemu exit status, whether the host timeout fired, wall seconds. The
 # exit status of this script is 0 if QEMU ran at all; the verdict is test-vm/verdict.py's.
@@ -112,6 +112,10 @@ main() {
 	fi
 	[ -f "$KERNEL_DIR/cmdline" ] && append="$append $(cat "$KERNEL_DIR/cmdline")"
 	append="$append ${VM_APPEND:-}"
+	# The ioctl fuzzer's knobs (tests/42-track-fuzz.c) reach the tests' environment.
+	for v in TLOOP_FUZZ_SEED TLOOP_FUZZ_CALLS; do
+		[ -n "${!v:-}" ] && append="$append $v=${!v}"
+	done
 
 	qemu=(qemu-system-x86_64 -nodefaults -no-user-config -M pc -cpu "$cpu" -accel "$VM_ACCEL"
 		-m "$VM_MEM" -smp "$VM_SMP" -display none -no-reboot

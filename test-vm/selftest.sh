@@ -6,7 +6,8 @@
 # test's timeout, a test without a plan), each with a tiny initramfs (base + modules + that
 # one test), and passes only if every boot ends in a failed verdict for the expected reason
 # (the `selftest-expect:` line of the case).
-# Environment: KERNEL_DIR, BASE_CPIO, MODULES_CPIO, WARN_KO, OUT, VM_TIMEOUT (per boot),
+# Environment: KERNEL_DIR, BASE_CPIO, MODULES_CPIO, WARN_KO, FUZZ_BIN (tests/42-track-fuzz,
+# for the fuzz-oracle case), OUT, VM_TIMEOUT (per boot),
 # SELFTEST_JOBS (boots at a time, default 2).
 set -eu
 
@@ -32,6 +33,7 @@ main() {
 		t=$(sed -n 's/.*tloop-timeout:[[:space:]]*\([0-9][0-9]*\).*/\1/p' "$case_file" | head -n 1)
 		echo "$name ${t:-120}" > "$dir/root/tests/.timeouts"
 		cp "$WARN_KO" "$dir/root/selftest/"
+		[ -z "${FUZZ_BIN:-}" ] || cp "$FUZZ_BIN" "$dir/root/selftest/"
 		"$top/initramfs/mkpart.sh" tree "$dir/case.cpio" "$dir/root"
 		cat "$BASE_CPIO" "$MODULES_CPIO" "$dir/case.cpio" > "$dir/initramfs.cpio"
 		VM_PROGRESS=0 KERNEL_DIR=$KERNEL_DIR INITRD=$dir/initramfs.cpio OUT=$dir/run MODE=test \

@@ -27,6 +27,7 @@ enum {
 	OPT_FULL,
 	OPT_MAX_IO,
 	OPT_BUFFERED,
+	OPT_UNSAFE_NO_FSYNC,
 };
 
 static const struct {
@@ -44,8 +45,8 @@ static const struct {
 	{ "dirty", CMD_DIRTY, "tloop dirty [--clear] [--ranges] [--json] DEV\n" },
 	{ "clear", CMD_CLEAR, "tloop clear DEV\n" },
 	{ "sync", CMD_SYNC,
-	  "tloop sync [--fsync] [--progress] [--json] [--create] [--resize] [--full]\n"
-	  "           [--max-io BYTES] [--buffered] DEV AREA2\n" },
+	  "tloop sync [--progress] [--json] [--create] [--resize] [--full]\n"
+	  "           [--max-io BYTES] [--buffered] [--unsafe-no-fsync] DEV AREA2\n" },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -122,6 +123,7 @@ static const struct option long_opts[] = {
 	{ "full", no_argument, NULL, OPT_FULL },
 	{ "max-io", required_argument, NULL, OPT_MAX_IO },
 	{ "buffered", no_argument, NULL, OPT_BUFFERED },
+	{ "unsafe-no-fsync", no_argument, NULL, OPT_UNSAFE_NO_FSYNC },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -146,7 +148,7 @@ static int allowed(enum cli_cmd cmd, int opt)
 	case 'c': case OPT_RANGES:
 		return cmd == CMD_DIRTY;
 	case OPT_FSYNC: case OPT_PROGRESS: case OPT_CREATE: case OPT_RESIZE: case OPT_FULL:
-	case OPT_MAX_IO: case OPT_BUFFERED:
+	case OPT_MAX_IO: case OPT_BUFFERED: case OPT_UNSAFE_NO_FSYNC:
 		return cmd == CMD_SYNC;
 	}
 	return 0;
@@ -233,6 +235,9 @@ static int parse_opt(struct cli *c, int opt, const char *arg, char *err, size_t 
 		break;
 	case OPT_BUFFERED:
 		c->sync_flags |= TLOOP_SYNC_BUFFERED;
+		break;
+	case OPT_UNSAFE_NO_FSYNC:
+		c->sync_flags |= TLOOP_SYNC_UNSAFE_NO_FSYNC;
 		break;
 	case OPT_MAX_IO:
 		ret = size_arg("--max-io", arg, &c->max_io, err, errlen);

@@ -616,7 +616,7 @@ static int cmd_sync(const struct cli *c)
 		json_u64(&j, "generation", r.generation);
 		json_bool(&j, "baseline", r.baseline);
 		json_bool(&j, "direct_io", r.direct);
-		json_bool(&j, "fsync", !!(c->sync_flags & TLOOP_SYNC_FSYNC));
+		json_bool(&j, "fsync", !(c->sync_flags & TLOOP_SYNC_UNSAFE_NO_FSYNC));
 		json_double(&j, "seconds", r.seconds);
 		json_obj_end(&j);
 	} else {

@@ -70,6 +70,10 @@ static void check_good(void)
 			       TLOOP_SYNC_FULL | TLOOP_SYNC_BUFFERED) &&
 	      c.progress && c.json && c.max_io == 4194304 && !strcmp(c.area2, "area2.img") &&
 	      c.ndevs == 1 && !strcmp(c.devs[0], "tloop0"), "sync: %s", err);
+	CHECK(parse("sync --unsafe-no-fsync tloop0 area2.img", &c, err, sizeof(err)) == 0 &&
+	      c.sync_flags == TLOOP_SYNC_UNSAFE_NO_FSYNC, "sync --unsafe-no-fsync: %s", err);
+	CHECK(parse("dirty --unsafe-no-fsync tloop0", &c, err, sizeof(err)) == EXIT_USAGE,
+	      "--unsafe-no-fsync belongs to sync only");
 	CHECK(parse("sync -- tloop0 -area2", &c, err, sizeof(err)) == 0 &&
 	      !strcmp(c.area2, "-area2"), "sync with --: %s", err);
 	CHECK(parse("help", &c, err, sizeof(err)) == 0 && c.cmd == CMD_HELP && !c.help_cmd,
