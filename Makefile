@@ -10,9 +10,12 @@
 
 TLOOP_CACHE ?= $(HOME)/.cache/tloop
 # Supported kernels, in the order `make test` runs them. A name <series> is a Debian kernel
-# (ci/kernel-debian.sh <series>); a name <series>-<flavour> is provisioned by
+# (ci/kernel-debian.sh <series>: the newest Debian kernel whose version starts with <series>.,
+# so `7` is the newest 7.x of Debian 13); a name <series>-<flavour> is provisioned by
 # ci/kernel-<flavour>.sh <name>. Every script fills $(TLOOP_CACHE)/kernels/<name>/.
-KERNELS ?= 6.1 6.12 6.12-debug
+# Modules are built on the host, or in a Debian build root for kernels of another Debian
+# release (ci/kernel-env.sh).
+KERNELS ?= 6.1 6.12 7 6.12-debug
 KVER ?= $(KERNELS)
 TESTS_EXTRA ?=
 # TESTS: only the built-in tests whose names match these patterns (default: all).
@@ -107,7 +110,8 @@ $(KCACHE)/$(1)/release: FORCE | $(DEPS)
 $(B)/$(1)/tloop.ko: $(KCACHE)/$(1)/release $(MODULE_SRCS) | $(DEPS)
 	@rm -rf $(B)/$(1)/src && mkdir -p $(B)/$(1)/src
 	@cp -r module uapi $(B)/$(1)/src/
-	$$(MAKE) -C "$$$$(cat $(KCACHE)/$(1)/kdir)" M=$(B)/$(1)/src/module modules
+	ci/kernel-env.sh $(1) --bind $(B)/$(1)/src -- \
+		$$(MAKE) -C "$$$$(cat $(KCACHE)/$(1)/kdir)" M=$(B)/$(1)/src/module modules
 	cp $(B)/$(1)/src/module/tloop.ko $$@
 
 $(IR)/modules-$(1).cpio: $(B)/$(1)/tloop.ko initramfs/mkpart.sh
@@ -125,7 +129,8 @@ $(B)/$(1)/demo.cpio: $(IR)/base.cpio $(IR)/userland.cpio $(IR)/tools.cpio \
 $(B)/$(1)/selftest/tloop_selftest_warn.ko: $(KCACHE)/$(1)/release test-vm/selftest/module/*
 	@rm -rf $(B)/$(1)/selftest && mkdir -p $(B)/$(1)/selftest
 	@cp test-vm/selftest/module/* $(B)/$(1)/selftest/
-	$$(MAKE) -C "$$$$(cat $(KCACHE)/$(1)/kdir)" M=$(B)/$(1)/selftest modules
+	ci/kernel-env.sh $(1) --bind $(B)/$(1)/selftest -- \
+		$$(MAKE) -C "$$$$(cat $(KCACHE)/$(1)/kdir)" M=$(B)/$(1)/selftest modules
 
 # The run never stops make: the verdict goes to run/verdict.json, `make test` sums them up.
 test-$(1): $(B)/$(1)/initramfs.cpio

@@ -27,10 +27,16 @@ for f in modules.builtin modules.builtin.modinfo modules.order; do
 	[ -f "$src/$f" ] && cp "$src/$f" "$out/"
 done
 
+# A line a|b names alternatives (a module renamed between kernels): the first one this
+# kernel has (as a module or built in) is taken.
 missing=
-for m in $(sed 's/#.*//' "$list"); do
-	deps=$(modprobe -d "$pkgroot" -S "$release" --show-depends "$m" 2>/dev/null) ||
-		{ missing="$missing $m"; continue; }
+for alts in $(sed 's/#.*//' "$list"); do
+	deps=
+	for m in $(printf '%s\n' "$alts" | tr '|' ' '); do
+		deps=$(modprobe -d "$pkgroot" -S "$release" --show-depends "$m" 2>/dev/null) && break
+		deps=
+	done
+	[ -n "$deps" ] || { missing="$missing $alts"; continue; }
 	printf '%s\n' "$deps" | while read -r kind path _; do
 		[ "$kind" = insmod ] || continue
 		rel=${path#"$pkgroot"/lib/modules/"$release"/}

@@ -81,25 +81,30 @@ dkms:
 		echo "next: dkms build tloop/$(TLOOP_VERSION) && dkms install tloop/$(TLOOP_VERSION)"; \
 	fi
 
-# A private DKMS tree per run: source, build and install trees all under build/dkms.
+# A private DKMS tree per run and kernel: source, build and install trees all under build/dkms.
+# A kernel built in a Debian build root (ci/kernel-env.sh) is checked with that root's dkms
+# and compiler, as on a host of that Debian release.
 DKMS_PRIV = $(B)/dkms
-DKMS_OPTS = --dkmstree $(DKMS_PRIV)/tree --sourcetree $(DKMS_PRIV)/src --installtree $(DKMS_PRIV)/inst
+DKMS_OPTS = --dkmstree $(DKMS_PRIV)/$$k/tree --sourcetree $(DKMS_PRIV)/src \
+	--installtree $(DKMS_PRIV)/$$k/inst
 # A throw-away signing key, so that the host's /var/lib/dkms stays untouched.
 DKMS_ENV = mok_signing_key=$(DKMS_PRIV)/mok.key mok_certificate=$(DKMS_PRIV)/mok.pub
 
 dkms-check: | $(DEPS)
 	@command -v dkms > /dev/null || { echo "dkms-check: dkms is not installed" >&2; exit 1; }
-	@rm -rf $(DKMS_PRIV) && mkdir -p $(DKMS_PRIV)/tree $(DKMS_PRIV)/inst
+	@rm -rf $(DKMS_PRIV) && mkdir -p $(DKMS_PRIV)
 	$(call dkms_tree,$(DKMS_PRIV)/src/tloop-$(TLOOP_VERSION))
-	$(DKMS_ENV) dkms add $(DKMS_OPTS) -m tloop -v $(TLOOP_VERSION)
 	@set -e; for k in $(KVER); do \
 		$(call kscript,$$k) $$k > /dev/null; \
 		rel=$$(cat $(KCACHE)/$$k/release); kdir=$$(cat $(KCACHE)/$$k/kdir); \
-		echo "=== dkms build tloop/$(TLOOP_VERSION) for $$rel ($$kdir)"; \
-		$(DKMS_ENV) dkms build $(DKMS_OPTS) -m tloop -v $(TLOOP_VERSION) -k $$rel \
-			--kernelsourcedir $$kdir || { \
-			cat $(DKMS_PRIV)/tree/tloop/$(TLOOP_VERSION)/build/make.log 2>/dev/null; exit 1; }; \
-		ko=$$(find $(DKMS_PRIV)/tree/tloop/$(TLOOP_VERSION)/$$rel -name 'tloop.ko*' | head -n 1); \
+		mkdir -p $(DKMS_PRIV)/$$k/tree $(DKMS_PRIV)/$$k/inst; \
+		echo "=== dkms build tloop/$(TLOOP_VERSION) for $$rel ($$kdir$$( \
+			[ -f $(KCACHE)/$$k/buildroot ] && echo ", in the $$(cat $(KCACHE)/$$k/buildroot) build root"))"; \
+		ci/kernel-env.sh $$k --bind $(DKMS_PRIV) -- env $(DKMS_ENV) sh -ec \
+			"dkms add $(DKMS_OPTS) -m tloop -v $(TLOOP_VERSION) > /dev/null; \
+			dkms build $(DKMS_OPTS) -m tloop -v $(TLOOP_VERSION) -k $$rel --kernelsourcedir $$kdir" || { \
+			cat $(DKMS_PRIV)/$$k/tree/tloop/$(TLOOP_VERSION)/build/make.log 2>/dev/null; exit 1; }; \
+		ko=$$(find $(DKMS_PRIV)/$$k/tree/tloop/$(TLOOP_VERSION)/$$rel -name 'tloop.ko*' | head -n 1); \
 		[ -n "$$ko" ] || { echo "dkms-check: no tloop.ko for $$rel" >&2; exit 1; }; \
 		echo "=== $$rel: $$ko"; \
 	done

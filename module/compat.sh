@@ -20,6 +20,17 @@ has() {
 	return 1
 }
 
+# has_decl FILE PATTERN: like has, on the file with its lines joined (a declaration that
+# spans lines), runs of blanks squeezed to one space.
+has_decl() {
+	for tree in "$obj" "$src"; do
+		if [ -f "$tree/include/$1" ]; then
+			tr '\n\t' '  ' < "$tree/include/$1" | tr -s ' ' | grep -Eq "$2" && return 0
+		fi
+	done
+	return 1
+}
+
 flags=""
 add() { flags="$flags -D$1"; }
 
@@ -33,8 +44,21 @@ has linux/blkdev.h 'int \(\*open\) *\(struct gendisk \*' && add TLOOP_HAVE_OPEN_
 # release() lost its mode argument (6.5+).
 has linux/blkdev.h 'void \(\*release\) *\(struct gendisk \*[a-z]*\);' &&
 	add TLOOP_HAVE_RELEASE_NOMODE
-# The block mode type (6.5+).
-has linux/blkdev.h 'typedef .* blk_mode_t;' && add TLOOP_HAVE_BLK_MODE_T
+# The block mode type (6.5+), in linux/blkdev.h, then in linux/types.h (7.3+).
+{ has linux/blkdev.h 'typedef .* blk_mode_t;' || has linux/types.h 'typedef .* blk_mode_t;'; } &&
+	add TLOOP_HAVE_BLK_MODE_T
+# The tag set flag asking for bio merges (gone in 6.14: merging is the default).
+has linux/blk-mq.h '\<BLK_MQ_F_SHOULD_MERGE\>' && add TLOOP_HAVE_MQ_F_SHOULD_MERGE
+# The bytes done in the current bvec: bvec_iter.bi_bvec_done, renamed bi_offset (7.3).
+has linux/bvec.h '^[[:space:]]*unsigned int[[:space:]]+bi_offset;' && add TLOOP_HAVE_BI_OFFSET
+# blk_mq_ops.init_request() takes the NUMA node as an int (7.2), no longer unsigned.
+init_req='\(\*init_request\) ?\(struct blk_mq_tag_set \*set, ?struct request \*'
+has_decl linux/blk-mq.h "$init_req, ?unsigned int, ?int\\)" && add TLOOP_HAVE_INIT_REQUEST_INT_NODE
+# Page caches may hold large folios, with an order range per mapping (6.11+); block
+# devices use it from 6.15 (tloop_io.c keeps the device's page cache in order-0 folios).
+has linux/pagemap.h 'define AS_FOLIO_ORDER_MASK' && add TLOOP_HAVE_FOLIO_ORDER_RANGE
+# struct folio_batch moved from linux/pagevec.h to linux/folio_batch.h (7.x).
+has linux/folio_batch.h 'struct folio_batch' && add TLOOP_HAVE_FOLIO_BATCH_H
 
 # The block device's page cache is bd_mapping (6.10+), not bd_inode->i_mapping.
 has linux/blk_types.h 'struct address_space[[:space:]]+\*bd_mapping;' && add TLOOP_HAVE_BD_MAPPING

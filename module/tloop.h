@@ -28,6 +28,19 @@
 #define TLOOP_MAX_DEVICES	(1U << (MINORBITS - TLOOP_PART_SHIFT))
 
 /**
+ * struct tloop_pcache - the hold that keeps the page cache exact (tloop_io.c).
+ * @lock: serializes hold and release (tloop_pcache_check_all() runs without it).
+ * @file: tloop's own open of the whole disk while tracking, or NULL.
+ * @large: large folios may still be cached (the last check found some):
+ *	the next queries look for them until none is left.
+ */
+struct tloop_pcache {
+	struct mutex lock;	/* serializes hold and release */
+	struct file *file;
+	bool large;
+};
+
+/**
  * struct tloop_device - one /dev/tloopN.
  * @index: N.
  * @flags: TLOOP_FLAG_* it was created with (without TLOOP_FLAG_TRACK).
@@ -43,6 +56,7 @@
  * @openers: opens of the disk not yet released.
  * @removing: the device is being removed, opens fail.
  * @wset: the written-page set.
+ * @pcache: keeps the device's page cache in order-0 folios while tracking.
  */
 struct tloop_device {
 	int index;
@@ -59,6 +73,7 @@ struct tloop_device {
 	unsigned int openers;
 	bool removing;
 	struct tloop_wset wset;
+	struct tloop_pcache pcache;
 };
 
 /**
@@ -79,6 +94,10 @@ void tloop_dev_destroy(struct tloop_device *dev);
 
 /* tloop_io.c */
 extern const struct blk_mq_ops tloop_mq_ops;
+void tloop_pcache_init(struct tloop_device *dev);
+void tloop_pcache_hold(struct tloop_device *dev);
+void tloop_pcache_release(struct tloop_device *dev);
+void tloop_pcache_check_all(struct tloop_device *dev);
 
 /* tloop_ioctl.c */
 int tloop_dev_ioctl(struct tloop_device *dev, struct block_device *bdev,

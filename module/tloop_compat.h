@@ -12,6 +12,11 @@
 #include <linux/blk-mq.h>
 #include <linux/blkdev.h>
 #include <linux/fs.h>
+#ifdef TLOOP_HAVE_FOLIO_BATCH_H
+#include <linux/folio_batch.h>
+#else
+#include <linux/pagevec.h>
+#endif
 
 /**
  * struct tloop_queue_conf - queue settings of a tloop disk, version neutral.
@@ -83,9 +88,40 @@ static inline struct gendisk *tloop_compat_alloc_disk(struct blk_mq_tag_set *set
 }
 #endif
 
+/* Tag set flags: merging bios is the default once BLK_MQ_F_SHOULD_MERGE is gone. */
+#ifdef TLOOP_HAVE_MQ_F_SHOULD_MERGE
+#define TLOOP_TAG_SET_FLAGS	BLK_MQ_F_SHOULD_MERGE
+#else
+#define TLOOP_TAG_SET_FLAGS	0
+#endif
+
+/* The type of blk_mq_ops.init_request()'s NUMA node argument. */
+#ifdef TLOOP_HAVE_INIT_REQUEST_INT_NODE
+#define tloop_numa_node_t int
+#else
+#define tloop_numa_node_t unsigned int
+#endif
+
+/**
+ * tloop_bvec_iter_offset() - bytes of the current bvec already done.
+ * @iter: the bio's iterator.
+ *
+ * Return: bvec_iter.bi_bvec_done, named bi_offset since 7.3.
+ */
+static inline unsigned int tloop_bvec_iter_offset(const struct bvec_iter *iter)
+{
+#ifdef TLOOP_HAVE_BI_OFFSET
+	return iter->bi_offset;
+#else
+	return iter->bi_bvec_done;
+#endif
+}
+
 /* Handlers with one signature everywhere; tloop_dev.c implements them. */
 int tloop_disk_open(struct gendisk *disk, bool write);
 void tloop_disk_release(struct gendisk *disk);
+/* tloop_io.c: a last close while tloop holds the disk open (large folios). */
+void tloop_pcache_last_close(struct gendisk *disk);
 int tloop_disk_ioctl(struct block_device *bdev, bool write, unsigned int cmd,
 		     unsigned long arg);
 
@@ -105,11 +141,13 @@ static inline int tloop_compat_open(struct block_device *bdev, fmode_t mode)
 static inline void tloop_compat_release(struct gendisk *disk)
 {
 	tloop_disk_release(disk);
+	tloop_pcache_last_close(disk);
 }
 #else
 static inline void tloop_compat_release(struct gendisk *disk, fmode_t mode)
 {
 	tloop_disk_release(disk);
+	tloop_pcache_last_close(disk);
 }
 #endif
 

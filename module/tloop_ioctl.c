@@ -189,7 +189,10 @@ static int tloop_ioc_enable(struct tloop_device *dev,
 	 * the new set.  Its error is left for the next query to report.
 	 */
 	tloop_sync_pages(dev, 0, dev->wset.nr_pages);
-	return tloop_wset_enable(&dev->wset, en.mem_limit);
+	ret = tloop_wset_enable(&dev->wset, en.mem_limit);
+	if (!ret)
+		tloop_pcache_hold(dev);
+	return ret;
 }
 
 static int tloop_ioc_status(struct tloop_device *dev,
@@ -341,6 +344,8 @@ static int tloop_ioc_get(struct tloop_device *dev, bool may_change,
 
 	ret = tloop_get_collect(dev, w.flags & TLOOP_GET_NOSYNC, w.cursor, w.end,
 				buf, max, &count, &next, &epoch, &overflow);
+	if (!(w.flags & TLOOP_GET_NOSYNC))
+		tloop_pcache_check_all(dev);
 	if (ret)
 		goto out;
 	if (count && copy_to_user(u64_to_user_ptr(w.pages), buf,
@@ -428,6 +433,7 @@ int tloop_dev_ioctl(struct tloop_device *dev, struct block_device *bdev,
 		if (!may_change)
 			return -EPERM;
 		tloop_wset_disable(&dev->wset);
+		tloop_pcache_release(dev);
 		return 0;
 	}
 	if (tloop_cmd_is(cmd, TLOOP_CLEAR_WRITTEN))

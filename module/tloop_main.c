@@ -96,10 +96,14 @@ static int tloop_ctl_add(struct tloop_add __user *uarg)
 	mutex_lock(&tloop_ctl_mutex);
 	if (!ret)
 		ret = tloop_dev_create(&add, file, tloop_major, &dev);
-	if (ret)
+	if (ret) {
 		idr_remove(&tloop_idr, index);
-	else
+	} else {
+		tloop_pcache_init(dev);
+		if (add.flags & TLOOP_FLAG_TRACK)
+			tloop_pcache_hold(dev);
 		idr_replace(&tloop_idr, dev, index);
+	}
 	mutex_unlock(&tloop_ctl_mutex);
 out_put:
 	fput(file);
@@ -131,6 +135,7 @@ static int tloop_ctl_remove(struct tloop_remove __user *uarg)
 	ret = tloop_dev_begin_remove(dev);
 	if (ret)
 		goto out_unlock;
+	tloop_pcache_release(dev);
 	tloop_dev_destroy(dev);
 	idr_remove(&tloop_idr, rm.index);
 out_unlock:
@@ -208,8 +213,10 @@ static void __exit tloop_exit(void)
 	mutex_lock(&tloop_ctl_mutex);
 	idr_for_each_entry(&tloop_idr, dev, index) {
 		if (dev && dev != TLOOP_RESERVED &&
-		    !WARN_ON_ONCE(tloop_dev_begin_remove(dev)))
+		    !WARN_ON_ONCE(tloop_dev_begin_remove(dev))) {
+			tloop_pcache_release(dev);
 			tloop_dev_destroy(dev);
+		}
 	}
 	idr_destroy(&tloop_idr);
 	mutex_unlock(&tloop_ctl_mutex);

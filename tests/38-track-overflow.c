@@ -6,6 +6,9 @@
  * and GET report TLOOP_TRACK_OVERFLOW, GET returns nothing and clears
  * nothing, a range clear keeps the overflow, CLEAR_ALL leaves it, and
  * tracking is exact again afterwards.
+ *
+ * tloop-timeout: 300 (96 s of the default 120 on the KASAN/lockdep kernel
+ * with a loaded host, and over 120 s in two runs of 2026-11-29)
  */
 #include "tlt-track.h"
 
