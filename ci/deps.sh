@@ -7,7 +7,8 @@
 set -eu
 
 packages="make gcc gcc-12 libc6-dev bc libelf-dev kmod cpio xz-utils zstd file python3
-	qemu-system-x86 busybox-static expect e2fsprogs fio dmsetup util-linux dkms dwarves"
+	qemu-system-x86 busybox-static expect e2fsprogs fio dmsetup util-linux dkms dwarves
+	debootstrap"
 
 missing=
 for p in $packages; do

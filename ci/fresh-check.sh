@@ -8,7 +8,7 @@
 # mounts what QEMU needs (/proc, /sys, /dev), and runs in it, as root, with an empty kernel
 # cache and a clean environment, exactly the two commands of README.md's first code block:
 # the demo command as is, the test command narrowed by FRESH_TEST_ENV (environment variables,
-# exported before it, default: KVER='6.1 6.12' TESTS='00-*' SELFTEST=0; FRESH_TEST_ENV= runs
+# exported before it, default: KVER='6.1 6.12 7' TESTS='00-*' SELFTEST=0; FRESH_TEST_ENV= runs
 # the whole suite). Passes only if both exit 0; prints the
 # wall time of each. Every exit path (failure, Ctrl-C, kill) unmounts everything and removes
 # the root; leftovers of a run that could not clean up (a SIGKILL, a power cut) are cleaned up
@@ -33,7 +33,7 @@ dir=${FRESH_DIR:-/var/tmp/tloop-fresh-check}
 root=$dir/root
 logs=${FRESH_LOGS:-$top/build/fresh-check}
 mirror=${TLOOP_DEBIAN_MIRROR:-http://deb.debian.org/debian}
-test_env=${FRESH_TEST_ENV-"KVER='6.1 6.12' TESTS='00-*' SELFTEST=0"}
+test_env=${FRESH_TEST_ENV-"KVER='6.1 6.12 7' TESTS='00-*' SELFTEST=0"}
 PATH=$PATH:/usr/sbin:/sbin
 
 case $dir in
