@@ -136,6 +136,10 @@ cp -L /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
 git clone -q --no-local "$top" "$root/root/tloop"
 commit=$(git -C "$root/root/tloop" rev-parse --short HEAD)
 
+# The root is a mount point of its own, as / is on a real machine (unshare --propagation,
+# used by the 7.x build root, fails with EINVAL in a chroot whose / is not one).
+mount --bind "$root" "$root"
+mount --make-private "$root"
 mount -t proc proc "$root/proc"
 mount -t sysfs sysfs "$root/sys"
 mount --rbind /dev "$root/dev"
