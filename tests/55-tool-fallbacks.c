@@ -25,39 +25,13 @@ static uint32_t ver = 1;
 /* store() - write the next pattern version into @n pages from @p. */
 static void store(const char *node, uint64_t p, uint64_t n)
 {
-	uint8_t buf[TTL_PAGE];
-	int fd = open(node, O_RDWR | O_CLOEXEC);
-
-	if (fd < 0)
-		tlt_bail("open %s", node);
-	ver++;
-	for (uint64_t i = p; i < p + n; i++) {
-		ttl_pattern(buf, i, ver);
-		if (pwrite(fd, buf, TTL_PAGE, (off_t)(i * TTL_PAGE)) != (ssize_t)TTL_PAGE)
-			tlt_bail("pwrite %s", node);
-	}
-	if (fsync(fd))
-		tlt_bail("fsync %s", node);
-	close(fd);
+	ttl_store(node, p, n, 1, ++ver);
 }
 
-/* store_every() - store() every @stride-th of @nr pages, through one descriptor. */
+/* store_every() - store() every @stride-th of @nr pages. */
 static void store_every(const char *node, uint64_t nr, uint64_t stride)
 {
-	uint8_t buf[TTL_PAGE];
-	int fd = open(node, O_RDWR | O_CLOEXEC);
-
-	if (fd < 0)
-		tlt_bail("open %s", node);
-	ver++;
-	for (uint64_t i = 0; i < nr; i += stride) {
-		ttl_pattern(buf, i, ver);
-		if (pwrite(fd, buf, TTL_PAGE, (off_t)(i * TTL_PAGE)) != (ssize_t)TTL_PAGE)
-			tlt_bail("pwrite %s", node);
-	}
-	if (fsync(fd))
-		tlt_bail("fsync %s", node);
-	close(fd);
+	ttl_store(node, 0, nr, stride, ++ver);
 }
 
 /*

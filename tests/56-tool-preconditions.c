@@ -38,38 +38,22 @@ static char node[64];
 /* store() - write the next pattern version into @n pages from @p. */
 static void store(uint64_t p, uint64_t n)
 {
-	uint8_t buf[TTL_PAGE];
-	int fd = open(node, O_RDWR | O_CLOEXEC);
-
-	if (fd < 0)
-		tlt_bail("open %s", node);
-	ver++;
-	for (uint64_t i = p; i < p + n; i++) {
-		ttl_pattern(buf, i, ver);
-		if (pwrite(fd, buf, TTL_PAGE, (off_t)(i * TTL_PAGE)) != (ssize_t)TTL_PAGE)
-			tlt_bail("pwrite %s", node);
-	}
-	if (fsync(fd))
-		tlt_bail("fsync %s", node);
-	close(fd);
+	ttl_store(node, p, n, 1, ++ver);
 }
 
 /* run_as() - like ttl_run() but as uid/gid @uid, without capabilities. */
 static __attribute__((format(printf, 3, 4)))
 int run_as(uid_t uid, struct ttl_run *r, const char *fmt, ...)
 {
-	char line[1024], *argv[64], *save, *tok;
+	char line[1024], *argv[64];
 	va_list ap;
 	pid_t pid;
-	int n = 1, st;
+	int st;
 
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	argv[0] = (char *)"tloop";
-	for (tok = strtok_r(line, " ", &save); tok && n < 63; tok = strtok_r(NULL, " ", &save))
-		argv[n++] = tok;
-	argv[n] = NULL;
+	ttl_argv(line, argv);
 	fflush(stdout);
 	pid = fork();
 	if (pid < 0)

@@ -86,20 +86,31 @@ static inline int ttl_runv(struct ttl_run *r, char *const argv[])
  * ttl_run() - run the tool with the arguments in @line, split on spaces
  * (printf-style; no argument may contain a space).
  */
-static inline __attribute__((format(printf, 2, 3)))
-int ttl_run(struct ttl_run *r, const char *fmt, ...)
+/*
+ * ttl_argv() - split @line (modified) at spaces into "tloop" and its words, in
+ * @argv (64 entries at most, NULL-terminated).
+ */
+static inline void ttl_argv(char *line, char *argv[64])
 {
-	char line[1024], *argv[64], *save, *tok;
-	va_list ap;
+	char *save, *tok;
 	int n = 1;
 
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
 	argv[0] = (char *)"tloop";
 	for (tok = strtok_r(line, " ", &save); tok && n < 63; tok = strtok_r(NULL, " ", &save))
 		argv[n++] = tok;
 	argv[n] = NULL;
+}
+
+static inline __attribute__((format(printf, 2, 3)))
+int ttl_run(struct ttl_run *r, const char *fmt, ...)
+{
+	char line[1024], *argv[64];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	ttl_argv(line, argv);
 	return ttl_runv(r, argv);
 }
 
@@ -206,6 +217,28 @@ static inline void ttl_pattern(uint8_t *buf, uint64_t page, uint32_t ver)
  * ttl_cmp_files() - compare two files byte for byte over @size bytes.
  * Returns -1 if equal, else the first differing offset (and prints it).
  */
+/*
+ * ttl_store() - write version @ver of every @stride-th page of [@first, @first + @nr)
+ * of @node with pwrite(), then fsync it.
+ */
+static inline void ttl_store(const char *node, uint64_t first, uint64_t nr, uint64_t stride,
+			     uint32_t ver)
+{
+	uint8_t buf[TTL_PAGE];
+	int fd = open(node, O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		tlt_bail("open %s", node);
+	for (uint64_t i = first; i < first + nr; i += stride) {
+		ttl_pattern(buf, i, ver);
+		if (pwrite(fd, buf, TTL_PAGE, (off_t)(i * TTL_PAGE)) != (ssize_t)TTL_PAGE)
+			tlt_bail("pwrite %s", node);
+	}
+	if (fsync(fd))
+		tlt_bail("fsync %s", node);
+	close(fd);
+}
+
 static inline int64_t ttl_cmp_files(const char *a, const char *b, uint64_t size)
 {
 	static uint8_t ba[1 << 20], bb[1 << 20];
