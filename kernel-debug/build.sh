@@ -46,6 +46,11 @@
 
 set -eu
 
+# The whole script is one function, read before it runs: editing this file while a build
+# is in progress (a long one) cannot make the running shell read shifted lines (that once
+# ended a finished build with a syntax error and lost its tree).
+main() {
+
 RECIPE=1
 # Bump when the provisioned layout changes (re-provisions without rebuilding).
 LAYOUT=3
@@ -168,3 +173,7 @@ for old in "$cache/build/$name"-*; do
 done
 
 say "$name ready ($release, key $key) in $(( $(date +%s) - started )) s: $out"
+}
+
+main "$@"
+exit
