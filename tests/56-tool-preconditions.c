@@ -217,12 +217,44 @@ static void show_events(void)
 			 ev[i].name);
 }
 
+/*
+ * order_result() - report an order check: a skip without inotify, else the
+ * result (with the events seen when it failed).
+ */
+static void order_result(int in, bool ok, const char *name, const char *msg)
+{
+	if (in < 0) {
+		tlt_skip(name, NO_INOTIFY);
+		return;
+	}
+	if (!ok)
+		show_events();
+	tlt_result(ok, "%s", msg);
+}
+
+/*
+ * rewrite_order() - of a refresh that rewrote area2 in place: the baseline
+ * deleted first, area2 written, the new baseline created after its last write.
+ */
+static bool rewrite_order(char *msg, size_t len, const char *what)
+{
+	int del = find(IN_DELETE, "area2.img.tloop", false, false);
+	int mod = find(IN_MODIFY, "area2.img", false, false);
+	int lastmod = find(IN_MODIFY, "area2.img", false, true);
+	int cre = find(IN_CREATE, "area2.img.tloop", true, false);
+
+	snprintf(msg, len, "%s: baseline deleted (event %d) before area2 is written (%d..%d); "
+		 "new baseline created (%d) after the last write", what, del, mod, lastmod, cre);
+	return del >= 0 && mod > del && cre > lastmod;
+}
+
 int main(void)
 {
 	struct snap s0 = { 0 }, s1 = { 0 };
 	struct ttl_json *j;
 	struct ttl_run r;
-	int in, wd, del, mod, cre, lastmod;
+	int in, wd, del, cre;
+	char msg[256];
 	bool ok;
 
 	tlt_plan(15);
@@ -299,19 +331,8 @@ int main(void)
 	tlt_result(ok, "--resize: full copy (new-area2), area2 equals the device");
 	ttl_jfree(j);
 	events(in);
-	del = find(IN_DELETE, "area2.img.tloop", false, false);
-	mod = find(IN_MODIFY, "area2.img", false, false);
-	lastmod = find(IN_MODIFY, "area2.img", false, true);
-	cre = find(IN_CREATE, "area2.img.tloop", true, false);
-	ok = del >= 0 && mod > del && cre > lastmod;
-	if (in < 0)
-		tlt_skip("--resize: order of the changes", NO_INOTIFY);
-	else if (!ok)
-		show_events();
-	if (in >= 0)
-		tlt_result(ok, "--resize: baseline deleted (event %d) before area2 is truncated "
-			   "(%d); new baseline created (%d) after the last write to area2 (%d)",
-			   del, mod, cre, lastmod);
+	ok = rewrite_order(msg, sizeof(msg), "--resize");
+	order_result(in, ok, "--resize: order of the changes", msg);
 
 	/* 5. --create next to a stale baseline. */
 	store(30, 2);
@@ -326,14 +347,9 @@ int main(void)
 	events(in);
 	del = find(IN_DELETE, "area2.img.tloop", false, false);
 	cre = find(IN_CREATE, "area2.img", false, false);
-	ok = del >= 0 && cre > del;
-	if (in < 0)
-		tlt_skip("--create: order of the changes", NO_INOTIFY);
-	else if (!ok)
-		show_events();
-	if (in >= 0)
-		tlt_result(ok, "--create: the stale baseline is deleted (event %d) before area2 "
-			   "is created (%d)", del, cre);
+	snprintf(msg, sizeof(msg), "--create: the stale baseline is deleted (event %d) before "
+		 "area2 is created (%d)", del, cre);
+	order_result(in, del >= 0 && cre > del, "--create: order of the changes", msg);
 
 	/* 6. An incremental refresh: the baseline only after area2's last write. */
 	store(40, 8);
@@ -344,18 +360,8 @@ int main(void)
 	tlt_result(ok, "default refresh: incremental, \"fsync\": true, area2 equals the device");
 	ttl_jfree(j);
 	events(in);
-	del = find(IN_DELETE, "area2.img.tloop", false, false);
-	mod = find(IN_MODIFY, "area2.img", false, false);
-	lastmod = find(IN_MODIFY, "area2.img", false, true);
-	cre = find(IN_CREATE, "area2.img.tloop", true, false);
-	ok = del >= 0 && mod > del && cre > lastmod;
-	if (in < 0)
-		tlt_skip("incremental: order of the changes", NO_INOTIFY);
-	else if (!ok)
-		show_events();
-	if (in >= 0)
-		tlt_result(ok, "incremental: baseline deleted (%d), area2 written (%d..%d), "
-			   "baseline created (%d), in that order", del, mod, lastmod, cre);
+	ok = rewrite_order(msg, sizeof(msg), "incremental");
+	order_result(in, ok, "incremental: order of the changes", msg);
 	if (in >= 0)
 		close(in);
 
