@@ -5,7 +5,7 @@
 #ifndef TLOOP_INTERNAL_H
 #define TLOOP_INTERNAL_H
 
-#include "tloop.h"
+#include "libtloop.h"
 
 /* tloop_log() - pass a formatted message to the installed log callback. */
 __attribute__((visibility("hidden")))

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "tloop.h"
+#include "libtloop.h"
 #include "util.h"
 
 enum {

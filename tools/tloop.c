@@ -18,10 +18,9 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "tloop.h"
+#include "libtloop.h"
 #include "util.h"
 
-#define TLOOP_TOOL_VERSION "1.0.0"
 #define MAX_DEVICES 4096
 
 static const char *prog = "tloop";
@@ -652,7 +651,7 @@ int main(int argc, char **argv)
 		fputs(cli_usage(c.help_cmd), stdout);
 		return EXIT_OK;
 	case CMD_VERSION:
-		printf("tloop %s (libtloop %s, ABI %d)\n", TLOOP_TOOL_VERSION, TLOOP_LIB_VERSION,
+		printf("tloop %s (libtloop %s, ABI %d)\n", TLOOP_VERSION, TLOOP_LIB_VERSION,
 		       TLOOP_ABI_VERSION);
 		return EXIT_OK;
 	case CMD_ATTACH:

@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "tloop.h"
+#include "libtloop.h"
 #include "util.h"
 
 #include "tests/hostcheck.h"
