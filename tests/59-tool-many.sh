@@ -1,0 +1,89 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# 59-tool-many: tloop list and tloop detach --all with more devices than the
+# 4,096 the tool once stopped at (the module allows 65,536): 4,160 devices on
+# one small backing file, listed (table and JSON) exactly as sysfs shows them
+# and all detached; a list that cannot be written (> /dev/full) fails.
+# tloop-timeout: 1200
+set -u
+
+N=4160
+n=0
+failed=0
+# res NAME COMMAND... - one result: ok if COMMAND succeeds.
+res() {
+	name=$1
+	shift
+	n=$((n + 1))
+	if "$@"; then
+		echo "ok $n $name"
+	else
+		echo "not ok $n $name"
+		failed=1
+	fi
+}
+# diag TEXT... - print a diagnostic, each line prefixed with "# ".
+diag() {
+	printf '%s\n' "$*" | sed 's/^/# /'
+}
+# same WHAT EXPECTED GOT - compare two strings, print both when they differ.
+same() {
+	[ "$2" = "$3" ] && return 0
+	diag "$1: expected:" "$(printf '%s\n' "$2" | head -n 5)" "got:" \
+		"$(printf '%s\n' "$3" | head -n 5)"
+	return 1
+}
+# sysfs_devs - the tloop devices sysfs knows, one /dev path a line, sorted.
+sysfs_devs() {
+	ls /sys/block | grep '^tloop[0-9][0-9]*$' | sed 's|^|/dev/|' | sort
+}
+cleanup() {
+	tloop detach --all 2>/dev/null
+}
+trap cleanup EXIT
+
+echo "KTAP version 1"
+echo "1..7"
+
+before=$(sysfs_devs | wc -l)
+truncate -s 64K one.img
+t0=$(date +%s)
+i=0
+bad=0
+while [ $i -lt $N ]; do
+	tloop attach one.img > /dev/null || { bad=$((bad + 1)); break; }
+	i=$((i + 1))
+done
+t1=$(date +%s)
+diag "attached $i devices in $((t1 - t0)) s ($before were there before)"
+res "$N devices attached (more than 4,096)" [ $bad = 0 ] && [ $i = $N ]
+
+want=$(sysfs_devs)
+total=$(printf '%s\n' "$want" | grep -c .)
+res "sysfs shows all $total devices" [ "$total" = $((before + N)) ]
+
+got=$(tloop list --noheadings | awk '{ print $1 }' | sort)
+res "tloop list shows every device sysfs shows" same "tloop list devices" "$want" "$got"
+
+got=$(tloop list --json | sed -n 's/^ *"device": "\(.*\)",$/\1/p' | sort)
+res "tloop list --json shows every device sysfs shows" same "tloop list --json devices" \
+	"$want" "$got"
+
+tloop list > /dev/full 2> err.txt
+rc=$?
+res "tloop list > /dev/full: status 1 and a write error" \
+	sh -c "[ $rc = 1 ] && grep -q '^tloop: write error on standard output' err.txt"
+[ $rc = 1 ] || diag "status $rc, stderr: $(cat err.txt)"
+
+t0=$(date +%s)
+tloop detach --all 2> err.txt
+rc=$?
+t1=$(date +%s)
+diag "detach --all: $((t1 - t0)) s"
+res "tloop detach --all succeeds" [ $rc = 0 ]
+[ $rc = 0 ] || diag "status $rc, stderr: $(head -n 5 err.txt)"
+
+res "no device is left (sysfs, tloop list)" \
+	sh -c "[ -z \"\$(ls /sys/block | grep '^tloop')\" ] && [ -z \"\$(tloop list -n)\" ]"
+
+exit $failed
