@@ -144,14 +144,48 @@ static int scan_dir(const char *dir, int want_blk, unsigned int *indices, size_t
 	return n > cap ? -ENOSPC : 0;
 }
 
+/* Where the disks are listed; the host test (lib/tests/test-list.c) builds with its own. */
+#ifndef TLOOP_SYSFS_BLOCK
+#define TLOOP_SYSFS_BLOCK "/sys/block"
+#endif
+
 int tloop_list(unsigned int *indices, size_t cap, size_t *count)
 {
 	int ret;
 
 	/* /sys/block lists disks only (no partitions); /dev is the fallback. */
-	ret = scan_dir("/sys/block", 0, indices, cap, count);
+	ret = scan_dir(TLOOP_SYSFS_BLOCK, 0, indices, cap, count);
 	if (ret == -ENOENT)
 		ret = scan_dir("/dev", 1, indices, cap, count);
+	return ret;
+}
+
+int tloop_list_all(unsigned int **indices, size_t *count)
+{
+	unsigned int *idx = NULL, *p;
+	size_t cap = 256, n = 0;
+	int ret;
+
+	for (;;) {
+		p = realloc(idx, cap * sizeof(*idx));
+		if (!p) {
+			ret = -ENOMEM;
+			break;
+		}
+		idx = p;
+		ret = tloop_list(idx, cap, &n);
+		if (ret != -ENOSPC)
+			break;
+		/* Room for devices added before the next scan too. */
+		cap = n + n / 8 + 64;
+	}
+	if (ret) {
+		free(idx);
+		idx = NULL;
+		n = 0;
+	}
+	*indices = idx;
+	*count = n;
 	return ret;
 }
 

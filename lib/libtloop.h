@@ -119,6 +119,16 @@ int tloop_detach(int ctl, unsigned int index);
  */
 int tloop_list(unsigned int *indices, size_t cap, size_t *count);
 
+/**
+ * tloop_list_all() - indices of every existing device, ascending, however
+ * many there are (the module allows up to &tloop_version.max_devices).
+ * @indices: out: an array from malloc(3) that the caller frees, also when
+ *	@count is 0 (it is NULL only on failure).
+ * @count: out: number of devices.
+ * Return: 0 or -errno.
+ */
+int tloop_list_all(unsigned int **indices, size_t *count);
+
 /* ---- devices ---------------------------------------------------------- */
 
 /**

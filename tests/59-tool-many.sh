@@ -1,13 +1,18 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
-# 59-tool-many: tloop list and tloop detach --all with more devices than the
-# 4,096 the tool once stopped at (the module allows 65,536): 4,160 devices on
-# one small backing file, listed (table and JSON) exactly as sysfs shows them
-# and all detached; a list that cannot be written (> /dev/full) fails.
+# 59-tool-many: tloop list and tloop detach --all with many devices on one
+# small backing file: more than libtloop's first guess (tloop_list_all()
+# starts with room for 256 and grows), listed (table and JSON) exactly as
+# sysfs shows them, all detached; a list that cannot be written
+# (> /dev/full) fails with a write error.
+# TLOOP_MANY_DEVICES sets the count (default 600). More than 4,096, the limit
+# the tool once had (make test VM_APPEND=TLOOP_MANY_DEVICES=4160), costs
+# about 8 minutes on a loaded TCG host (6.12: attach 202 s, detach 268 s),
+# too much for every run; lib/tests/test-list.c checks 5,000 on the host.
 # tloop-timeout: 1200
 set -u
 
-N=4160
+N=${TLOOP_MANY_DEVICES:-600}
 n=0
 failed=0
 # res NAME COMMAND... - one result: ok if COMMAND succeeds.
@@ -56,7 +61,7 @@ while [ $i -lt $N ]; do
 done
 t1=$(date +%s)
 diag "attached $i devices in $((t1 - t0)) s ($before were there before)"
-res "$N devices attached (more than 4,096)" [ $bad = 0 ] && [ $i = $N ]
+res "$N devices attached" [ $bad = 0 ] && [ $i = $N ]
 
 want=$(sysfs_devs)
 total=$(printf '%s\n' "$want" | grep -c .)

@@ -36,36 +36,6 @@ static __attribute__((format(printf, 1, 2))) void errmsg(const char *fmt, ...)
 }
 
 /*
- * list_all() - the indices of every device: tloop_list() into an array that
- * grows until they all fit (the module allows TLOOP_CTL_VERSION's
- * max_devices, 65,536, and nothing here assumes fewer).  *@out is freed by
- * the caller, also on failure.
- */
-static int list_all(unsigned int **out, size_t *count)
-{
-	unsigned int *idx = NULL, *p;
-	size_t cap = 256, n = 0;
-	int ret;
-
-	for (;;) {
-		p = realloc(idx, cap * sizeof(*idx));
-		if (!p) {
-			ret = -ENOMEM;
-			break;
-		}
-		idx = p;
-		ret = tloop_list(idx, cap, &n);
-		if (ret != -ENOSPC)
-			break;
-		/* Room for devices added before the next scan too. */
-		cap = n + n / 8 + 64;
-	}
-	*out = idx;
-	*count = ret ? 0 : n;
-	return ret;
-}
-
-/*
  * close_stdout() - the end of every command, as util-linux's close_stdout():
  * standard output is flushed and closed, and output lost on the way (a full
  * disk, a closed pipe's EIO, /dev/full) turns @status into a failure with a
@@ -187,7 +157,7 @@ static int cmd_detach(const struct cli *c)
 	if (ctl < 0)
 		return EXIT_FAIL;
 	if (c->all) {
-		int ret = list_all(&idx, &n);
+		int ret = tloop_list_all(&idx, &n);
 
 		if (ret) {
 			errmsg("list devices: %s", strerror(-ret));
@@ -329,7 +299,7 @@ static int cmd_list(const struct cli *c)
 	size_t n, k;
 	int ret, failed = 0;
 
-	ret = list_all(&idx, &n);
+	ret = tloop_list_all(&idx, &n);
 	if (ret == -ENOENT) {
 		n = 0;
 	} else if (ret) {
