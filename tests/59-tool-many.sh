@@ -9,7 +9,7 @@
 # the tool once had (make test VM_APPEND=TLOOP_MANY_DEVICES=4160), costs
 # about 8 minutes on a loaded TCG host (6.12: attach 202 s, detach 268 s),
 # too much for every run; lib/tests/test-list.c checks 5,000 on the host.
-# tloop-timeout: 1200
+# tloop-timeout: 600
 set -u
 
 N=${TLOOP_MANY_DEVICES:-600}
