@@ -477,7 +477,7 @@ static int written_batch(const uint64_t *pages, size_t n, void *arg)
 static int cmd_written(const struct cli *c)
 {
 	struct tloop_walk_opts wo = { .sz = sizeof(wo), .flags = c->clear ? TLOOP_GET_CLEAR : 0 };
-	struct tloop_walk_result wr;
+	struct tloop_walk_result wr = { 0 };
 	struct tloop_track_status ts;
 	struct written_out o = { .c = c };
 	char path[PATH_MAX];
