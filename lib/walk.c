@@ -117,9 +117,9 @@ int tloop_walk_written(int fd, const struct tloop_walk_opts *opts, tloop_written
 		       void *arg, struct tloop_walk_result *res)
 {
 	struct tloop_walk wk = { 0 };
-	struct tloop_walk_result r;
+	struct tloop_walk_result r = { 0 };
 	enum tloop_walk_stop stop;
-	int ret;
+	int ret = -ENOMEM;
 
 	if (opts) {
 		wk.flags = opts->flags;
@@ -128,9 +128,8 @@ int tloop_walk_written(int fd, const struct tloop_walk_opts *opts, tloop_written
 	}
 	wk.batch = tloop_walk_batch(opts ? opts->batch : 0);
 	wk.buf = calloc(wk.batch, sizeof(*wk.buf));
-	if (!wk.buf)
-		return -ENOMEM;
-	ret = tloop_walk(fd, &wk, fn, arg, &r, &stop);
+	if (wk.buf)
+		ret = tloop_walk(fd, &wk, fn, arg, &r, &stop);
 	free(wk.buf);
 	if (res)
 		*res = r;
