@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * 39-track-readfirst: the reported set stays exact when the device's page
+ * 46-track-readfirst: the reported set stays exact when the device's page
  * cache was filled first, as blkid, udev or dd do: on kernels whose block
  * device page cache uses large folios, a store into a large folio would be
  * written back (and reported) as the whole folio.  Each pattern stores into
