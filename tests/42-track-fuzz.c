@@ -1555,19 +1555,6 @@ static uint8_t *map_anon(size_t len, int prot)
 	return p;
 }
 
-static int make_file(const char *path, off_t size, int flags)
-{
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-
-	if (fd < 0 || ftruncate(fd, size))
-		tlt_bail("create %s", path);
-	close(fd);
-	fd = open(path, flags | O_CLOEXEC);
-	if (fd < 0)
-		tlt_bail("open %s", path);
-	return fd;
-}
-
 static void setup_backings(void)
 {
 	int pfd[2], sv[2];
@@ -1581,14 +1568,14 @@ static void setup_backings(void)
 			     TLT_MKE2FS " -q -F -t ext4 ext4.img && mount -o loop ext4.img ext4");
 	if (!have_ext4)
 		tlt_diag("no ext4 (loop mount failed): ext4 backing files are on tmpfs");
-	bk_fd[BK_TMPFS] = make_file("tmpfs.img", 1 << 20, O_RDWR);
-	bk_fd[BK_EXT4] = make_file("ext4/file.img", 1 << 20, O_RDWR);
+	bk_fd[BK_TMPFS] = tlt_open_file("tmpfs.img", 1 << 20, O_RDWR);
+	bk_fd[BK_EXT4] = tlt_open_file("ext4/file.img", 1 << 20, O_RDWR);
 	bk_fd[BK_MEMFD] = memfd_create("tloop-fuzz", MFD_CLOEXEC);
 	if (bk_fd[BK_MEMFD] < 0 || ftruncate(bk_fd[BK_MEMFD], 1 << 20))
 		tlt_bail("memfd");
-	bk_fd[BK_RDONLY] = make_file("ro.img", 1 << 20, O_RDONLY);
+	bk_fd[BK_RDONLY] = tlt_open_file("ro.img", 1 << 20, O_RDONLY);
 	bk_fd[BK_RDONLY_RO] = bk_fd[BK_RDONLY];
-	bk_fd[BK_TINY] = make_file("tiny.img", 100, O_RDWR);
+	bk_fd[BK_TINY] = tlt_open_file("tiny.img", 100, O_RDWR);
 	bk_fd[BK_DIR] = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (pipe(pfd))
 		tlt_bail("pipe");
@@ -1609,7 +1596,7 @@ static void setup_backings(void)
 
 static int add_dev(const char *path, uint64_t pages, unsigned int flags)
 {
-	int fd = make_file(path, (off_t)(pages * PG), O_RDWR), idx;
+	int fd = tlt_open_file(path, (off_t)(pages * PG), O_RDWR), idx;
 	struct tloop_add add = { .size = sizeof(add), .backing_fd = fd, .index = -1,
 				 .flags = flags };
 

@@ -24,7 +24,6 @@
  */
 #include "tlt.h"
 
-#include <grp.h>
 #include <sys/inotify.h>
 
 #define NR_PAGES 1024UL		/* 4 MiB */
@@ -39,42 +38,6 @@ static char node[64];
 static void store(uint64_t p, uint64_t n)
 {
 	tlt_store(node, p, n, 1, ++ver);
-}
-
-/* run_as() - like tlt_tool() but as uid/gid @uid, without capabilities. */
-static __attribute__((format(printf, 3, 4)))
-int run_as(uid_t uid, struct tlt_tool_run *r, const char *fmt, ...)
-{
-	char line[1024], *argv[64];
-	va_list ap;
-	pid_t pid;
-	int st;
-
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	tlt_tool_argv(line, argv);
-	fflush(stdout);
-	pid = fork();
-	if (pid < 0)
-		tlt_bail("fork");
-	if (!pid) {
-		int o = open("as.out", O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		int e = open("as.err", O_WRONLY | O_CREAT | O_TRUNC, 0600);
-
-		if (o < 0 || e < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0)
-			_exit(126);
-		if (setgroups(0, NULL) || setresgid(uid, uid, uid) || setresuid(uid, uid, uid))
-			_exit(125);
-		execv(TLT_TOOL, argv);
-		_exit(127);
-	}
-	if (waitpid(pid, &st, 0) < 0)
-		tlt_bail("waitpid");
-	r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-	tlt_slurp("as.out", r->out, sizeof(r->out));
-	tlt_slurp("as.err", r->err, sizeof(r->err));
-	return r->status;
 }
 
 /* What must not change when a refresh is refused. */
@@ -274,7 +237,7 @@ int main(void)
 	if (chmod(node, 0644))
 		tlt_bail("chmod %s", node);
 	take(&s0, "u/area2.img");
-	run_as(UID, &r, "sync %s u/area2.img", node);
+	tlt_tool_as(UID, &r, "sync %s u/area2.img", node);
 	tlt_result(refused(&r, "no right to clear the written set"),
 		   "a user who may only read the device is refused: no right to clear the set");
 	take(&s1, "u/area2.img");
@@ -282,7 +245,7 @@ int main(void)
 
 	if (chmod(node, 0666))
 		tlt_bail("chmod %s", node);
-	ok = run_as(UID, &r, "sync --json %s u/area2.img", node) == 0 &&
+	ok = tlt_tool_as(UID, &r, "sync --json %s u/area2.img", node) == 0 &&
 	     strstr(r.out, "\"mode\": \"incremental\"") &&
 	     tlt_cmp_files(node, "u/area2.img", SIZE) < 0;
 	if (!ok)
@@ -294,14 +257,14 @@ int main(void)
 	if (chmod("u", 0555))
 		tlt_bail("chmod u");
 	take(&s0, "u/area2.img");
-	run_as(UID, &r, "sync %s u/area2.img", node);
+	tlt_tool_as(UID, &r, "sync %s u/area2.img", node);
 	tlt_result(refused(&r, "cannot create or remove files next to u/area2.img"),
 		   "area2's directory not writable: refused before anything changes");
 	take(&s1, "u/area2.img");
 	tlt_result(same(&s0, &s1), "... baseline, area2 and written set unchanged");
 	if (chmod("u", 0755) || chmod("u/area2.img", 0444))
 		tlt_bail("chmod");
-	run_as(UID, &r, "sync %s u/area2.img", node);
+	tlt_tool_as(UID, &r, "sync %s u/area2.img", node);
 	take(&s1, "u/area2.img");
 	tlt_result(refused(&r, "open u/area2.img: Permission denied") && same(&s0, &s1),
 		   "area2 not writable: refused, nothing changed");

@@ -198,6 +198,19 @@ out:
 	return ret;
 }
 
+int tlt_open_file(const char *path, off_t size, int flags)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+
+	if (fd < 0 || ftruncate(fd, size) < 0)
+		tlt_bail("create %s", path);
+	close(fd);
+	fd = open(path, flags | O_CLOEXEC);
+	if (fd < 0)
+		tlt_bail("open %s", path);
+	return fd;
+}
+
 void tlt_drop_caches(void)
 {
 	int fd;

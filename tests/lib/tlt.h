@@ -14,6 +14,7 @@
 #endif
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -155,6 +156,11 @@ void tlt_pwrite_all(int fd, const void *buf, size_t len, off_t off);
 void *tlt_alloc(size_t len);
 /* tlt_make_file() - create @path with @size bytes of pattern @seed (0: a sparse file). */
 int tlt_make_file(const char *path, off_t size, uint32_t seed);
+/*
+ * tlt_open_file() - create @path (or keep it) with @size bytes, then open it with @flags
+ * (O_CLOEXEC added); returns the fd, or bails.
+ */
+int tlt_open_file(const char *path, off_t size, int flags);
 /* tlt_drop_caches() - write back and drop clean page cache, dentries and inodes. */
 void tlt_drop_caches(void);
 /* tlt_sysfs_read() - read a sysfs attribute into @buf without its newline. */
@@ -201,8 +207,6 @@ struct tlt_tdev *tlt_tdev_open(const char *name, uint64_t size, unsigned int fla
 struct tlt_tdev *tlt_tdev_adopt(int index, const char *backing, uint64_t size);
 /* tlt_tdev_close() - close the node and remove the device. */
 int tlt_tdev_close(struct tlt_tdev *d);
-/* tlt_track_cleanup() - unmap tlt_map()s, remove tlt_tdev_open()s (at exit). */
-void tlt_track_cleanup(void);
 /* tlt_map() - MAP_SHARED read-write mapping of @len bytes of @fd at @off, or bail. */
 void *tlt_map(int fd, size_t len, off_t off);
 /* tlt_unmap() - unmap a mapping made with tlt_map(). */
@@ -302,20 +306,14 @@ struct tlt_tool_run {
 };
 
 /*
- * tlt_toolv() - run the tool with @argv (argv[0] is ignored), stdout and
- * stderr captured through files in the cwd.  Returns the exit status.
- */
-int tlt_toolv(struct tlt_tool_run *r, char *const argv[]);
-/*
- * tlt_tool_argv() - split @line (modified) at spaces into "tloop" and its
- * words, in @argv (64 entries at most, NULL-terminated).
- */
-void tlt_tool_argv(char *line, char *argv[64]);
-/*
  * tlt_tool() - run the tool with the arguments in @fmt, split on spaces
- * (printf-style; no argument may contain a space).  Returns the exit status.
+ * (printf-style; no argument may contain a space), stdout and stderr
+ * captured.  Returns the exit status.
  */
 __attribute__((format(printf, 2, 3))) int tlt_tool(struct tlt_tool_run *r, const char *fmt, ...);
+/* tlt_tool_as() - tlt_tool() as user and group @uid (no supplementary groups, no capabilities). */
+__attribute__((format(printf, 3, 4)))
+int tlt_tool_as(uid_t uid, struct tlt_tool_run *r, const char *fmt, ...);
 /* tlt_tool_show() - print a run's output as diagnostics (after a failure). */
 void tlt_tool_show(const char *what, const struct tlt_tool_run *r);
 /*

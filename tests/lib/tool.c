@@ -5,20 +5,25 @@
  */
 #include "tlt.h"
 
-int tlt_toolv(struct tlt_tool_run *r, char *const argv[])
+/*
+ * tool_vrun() - run the tool with the arguments in @fmt split at spaces, as
+ * @uid ((uid_t)-1: as the caller), stdout and stderr captured through files
+ * in the cwd.  Returns the exit status.
+ */
+static int tool_vrun(uid_t uid, struct tlt_tool_run *r, const char *fmt, va_list ap)
 {
-	char *args[64], out[64], err[64];
+	char line[1024], *argv[64], *save, *tok, out[64], err[64];
 	pid_t pid;
-	int st, i;
+	int st, n = 1;
 
+	vsnprintf(line, sizeof(line), fmt, ap);
+	argv[0] = (char *)"tloop";
+	for (tok = strtok_r(line, " ", &save); tok && n < 63; tok = strtok_r(NULL, " ", &save))
+		argv[n++] = tok;
+	argv[n] = NULL;
 	/* Per caller, so that concurrent runs (a test's children) do not mix. */
 	snprintf(out, sizeof(out), "ttl.out.%d", (int)getpid());
 	snprintf(err, sizeof(err), "ttl.err.%d", (int)getpid());
-
-	args[0] = (char *)"tloop";
-	for (i = 1; argv[i] && i < 63; i++)
-		args[i] = argv[i];
-	args[i] = NULL;
 	fflush(stdout);
 	pid = fork();
 	if (pid < 0)
@@ -29,7 +34,10 @@ int tlt_toolv(struct tlt_tool_run *r, char *const argv[])
 
 		if (o < 0 || e < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0)
 			_exit(126);
-		execv(TLT_TOOL, args);
+		if (uid != (uid_t)-1 &&
+		    (setgroups(0, NULL) || setresgid(uid, uid, uid) || setresuid(uid, uid, uid)))
+			_exit(125);
+		execv(TLT_TOOL, argv);
 		_exit(127);
 	}
 	if (waitpid(pid, &st, 0) < 0)
@@ -40,28 +48,26 @@ int tlt_toolv(struct tlt_tool_run *r, char *const argv[])
 	return r->status;
 }
 
-void tlt_tool_argv(char *line, char *argv[64])
-{
-	char *save, *tok;
-	int n = 1;
-
-	argv[0] = (char *)"tloop";
-	for (tok = strtok_r(line, " ", &save); tok && n < 63; tok = strtok_r(NULL, " ", &save))
-		argv[n++] = tok;
-	argv[n] = NULL;
-}
-
-
 int tlt_tool(struct tlt_tool_run *r, const char *fmt, ...)
 {
-	char line[1024], *argv[64];
 	va_list ap;
+	int ret;
 
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	ret = tool_vrun((uid_t)-1, r, fmt, ap);
 	va_end(ap);
-	tlt_tool_argv(line, argv);
-	return tlt_toolv(r, argv);
+	return ret;
+}
+
+int tlt_tool_as(uid_t uid, struct tlt_tool_run *r, const char *fmt, ...)
+{
+	va_list ap;
+	int ret;
+
+	va_start(ap, fmt);
+	ret = tool_vrun(uid, r, fmt, ap);
+	va_end(ap);
+	return ret;
 }
 
 void tlt_tool_show(const char *what, const struct tlt_tool_run *r)

@@ -54,7 +54,8 @@ int tlt_tdev_close(struct tlt_tdev *d)
 	return ret;
 }
 
-void tlt_track_cleanup(void)
+/* track_cleanup() - at exit: unmap the tlt_map()s, remove the tlt_tdev_adopt()s. */
+static void track_cleanup(void)
 {
 	if (getpid() != track_owner)
 		return;
@@ -83,7 +84,7 @@ struct tlt_tdev *tlt_tdev_adopt(int index, const char *backing, uint64_t size)
 		tlt_bail("calloc");
 	if (!track_owner) {
 		track_owner = getpid();
-		atexit(tlt_track_cleanup);
+		atexit(track_cleanup);
 	}
 	for (slot = 0; slot < TRACK_MAX_DEVS && track_devs[slot]; slot++)
 		;
