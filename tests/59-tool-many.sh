@@ -13,29 +13,15 @@
 set -u
 
 N=${TLOOP_MANY_DEVICES:-600}
-n=0
-failed=0
-# res NAME COMMAND... - one result: ok if COMMAND succeeds.
-res() {
-	name=$1
-	shift
-	n=$((n + 1))
-	if "$@"; then
-		echo "ok $n $name"
-	else
-		echo "not ok $n $name"
-		failed=1
-	fi
-}
-# diag TEXT... - print a diagnostic, each line prefixed with "# ".
-diag() {
-	printf '%s\n' "$*" | sed 's/^/# /'
-}
-# same WHAT EXPECTED GOT - compare two strings, print both when they differ.
-same() {
+. "${0%/*}/lib/tlt.sh"
+# same_list WHAT EXPECTED GOT - like same, for long lists: prints the counts and the first
+# lines of their difference.
+same_list() {
 	[ "$2" = "$3" ] && return 0
-	diag "$1: expected:" "$(printf '%s\n' "$2" | head -n 5)" "got:" \
-		"$(printf '%s\n' "$3" | head -n 5)"
+	printf '%s\n' "$2" > want.txt
+	printf '%s\n' "$3" > got.txt
+	diag "$1: expected $(grep -c . want.txt) lines, got $(grep -c . got.txt); first differences:" \
+		"$(diff want.txt got.txt | head -n 10)"
 	return 1
 }
 # sysfs_devs - the tloop devices sysfs knows, one /dev path a line, sorted.
@@ -68,10 +54,10 @@ total=$(printf '%s\n' "$want" | grep -c .)
 res "sysfs shows all $total devices" [ "$total" = $((before + N)) ]
 
 got=$(tloop list --noheadings | awk '{ print $1 }' | sort)
-res "tloop list shows every device sysfs shows" same "tloop list devices" "$want" "$got"
+res "tloop list shows every device sysfs shows" same_list "tloop list devices" "$want" "$got"
 
 got=$(tloop list --json | sed -n 's/^ *"device": "\(.*\)",$/\1/p' | sort)
-res "tloop list --json shows every device sysfs shows" same "tloop list --json devices" \
+res "tloop list --json shows every device sysfs shows" same_list "tloop list --json devices" \
 	"$want" "$got"
 
 tloop list > /dev/full 2> err.txt
