@@ -414,6 +414,17 @@ int tloop_baseline_remove(const char *area2);
  * refresh copies them again: area2 stays silently different.
  */
 #define TLOOP_SYNC_UNSAFE_NO_FSYNC	(1U << 5)
+/**
+ * TLOOP_SYNC_NO_GAPS - never read across unwritten pages: each run of
+ * consecutive written pages is its own request (the behaviour before
+ * @max_gap existed).
+ */
+#define TLOOP_SYNC_NO_GAPS	(1U << 6)
+/**
+ * TLOOP_SYNC_NO_AUTO_FULL - copy only the written pages even when so many
+ * are written that a full sequential copy would be faster.
+ */
+#define TLOOP_SYNC_NO_AUTO_FULL	(1U << 7)
 
 /** enum tloop_sync_why - why a refresh copied what it copied. */
 enum tloop_sync_why {
@@ -427,6 +438,7 @@ enum tloop_sync_why {
 	TLOOP_SYNC_WHY_OVERFLOW,	/* the set overflowed */
 	TLOOP_SYNC_WHY_CONCURRENT,	/* another consumer cleared during the walk */
 	TLOOP_SYNC_WHY_REQUESTED,	/* TLOOP_SYNC_FULL */
+	TLOOP_SYNC_WHY_DENSE,		/* so much written that a full copy is faster */
 };
 
 /**
@@ -458,8 +470,18 @@ typedef void (*tloop_progress_fn)(uint64_t done, uint64_t total, void *arg);
  * @max_io: the largest single read/write in bytes (0: 1 MiB); rounded
  *	down to a multiple of the page size, at least one page.
  * @batch: page indices per TLOOP_GET_WRITTEN call (0: 16384).
- * @progress: called after every I/O, or NULL.
+ * @progress: called after every I/O is queued or completed (from the
+ *	calling thread), or NULL.
  * @progress_arg: passed to @progress.
+ * @depth: copies in flight at once, each a read of the device then a write
+ *	of area2 by one of @depth threads (0: 32; 1: one after another in the
+ *	calling thread; at most 256).
+ * @max_gap: the largest run of unwritten pages, in bytes, read and written
+ *	along with the written pages around it so that both go in one request
+ *	(0: 64 KiB; rounded down to pages; see TLOOP_SYNC_NO_GAPS).
+ * @full_pct: with a valid baseline, a full sequential copy is made instead
+ *	when at least this percentage of the device's pages is written
+ *	(0: 25; see TLOOP_SYNC_NO_AUTO_FULL).
  */
 struct tloop_sync_opts {
 	size_t sz;
@@ -468,14 +490,18 @@ struct tloop_sync_opts {
 	uint64_t max_io;
 	tloop_progress_fn progress;
 	void *progress_arg;
+	unsigned int depth;
+	unsigned int full_pct;
+	uint64_t max_gap;
 };
 
 /**
  * struct tloop_sync_result - what a refresh did.
  * @full: 1 if everything was copied, 0 if only written pages.
  * @why: the reason for @full.
- * @pages: pages copied.
- * @bytes: bytes copied (the last page of the device may be partial).
+ * @pages: written pages copied (a full copy: every page).
+ * @bytes: bytes copied (the last page of the device may be partial),
+ *	including the unwritten pages of the gaps read across (@max_gap).
  * @runs: number of coalesced runs (each one or more I/Os of <= max_io).
  * @calls: TLOOP_GET_WRITTEN calls made.
  * @dev_size: device size in bytes (a full copy's size).

@@ -27,13 +27,51 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
 
 #define DEFAULT_MAX_IO	(1U << 20)
+#define DEFAULT_DEPTH	32U
+#define MAX_DEPTH	256U
+#define DEFAULT_MAX_GAP	(64U << 10)
+#define DEFAULT_FULL_PCT 25U
 #define IO_ALIGN	4096U
+
+struct sync_ctx;
+
+/*
+ * struct copy_pool - copies in flight: a bounded queue of byte ranges and up
+ * to @max threads, each with its own buffer, that read a range from the
+ * device and write it to area2.  Ranges never overlap within one refresh
+ * (see copy_batch()), so their order does not matter; everything queued is
+ * finished (pool_drain()) before area2 is flushed, before a full copy
+ * starts over, and before any error is reported.  The first error stops
+ * the copies still queued; it is kept with its offset and side.
+ */
+struct copy_job {
+	uint64_t off;
+	uint64_t len;
+};
+
+struct copy_pool {
+	pthread_mutex_t lock;
+	pthread_cond_t more;	/* a job was queued, or stop */
+	pthread_cond_t done;	/* a job finished */
+	struct copy_job *q;
+	unsigned int cap, head, count;
+	unsigned int max, nthreads, busy;
+	int stop;
+	int err;		/* first error, -errno */
+	int err_write;		/* it was area2's write */
+	uint64_t err_off;
+	uint64_t bytes;		/* bytes copied by finished jobs */
+	pthread_t *tids;
+	struct sync_ctx *c;
+};
 
 struct sync_ctx {
 	const char *dev;
@@ -41,15 +79,21 @@ struct sync_ctx {
 	struct tloop_sync_opts o;
 	struct tloop_sync_result *res;
 	int fd;			/* device, for ioctls */
-	int rfd;		/* device, for reading data */
+	int rfd;		/* device, for reading data (O_DIRECT unless refused) */
+	int bfd;		/* device, buffered: the fallback when O_DIRECT is refused */
+	atomic_int direct;	/* rfd still works with O_DIRECT */
 	int wfd;		/* area2 */
 	int tracking;
 	uint64_t nr_pages;
 	uint64_t total;		/* progress estimate */
 	uint64_t max_io;
-	void *buf;
+	uint64_t max_gap;	/* in pages; 0: runs of written pages only */
+	unsigned int depth;
+	void *buf;		/* the calling thread's buffer (depth 1) */
 	uint64_t *pages;
 	struct tloop_run *runs;
+	struct copy_pool pool;
+	int pool_ready;
 };
 
 static const struct {
@@ -69,6 +113,8 @@ static const struct {
 	[TLOOP_SYNC_WHY_CONCURRENT] = { "concurrent-clear",
 					"another consumer cleared the set during the refresh" },
 	[TLOOP_SYNC_WHY_REQUESTED] = { "requested", "a full copy was requested" },
+	[TLOOP_SYNC_WHY_DENSE] = { "dense",
+				   "so much was written that a full copy is faster" },
 };
 
 const char *tloop_sync_why_str(enum tloop_sync_why why)
@@ -106,34 +152,25 @@ static double now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* reopen_buffered() - O_DIRECT was refused: read through the page cache. */
-static int reopen_buffered(struct sync_ctx *c)
-{
-	int fd = open(c->dev, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return -errno;
-	close(c->rfd);
-	c->rfd = fd;
-	c->res->direct = 0;
-	tloop_log(TLOOP_LOG_INFO, "%s: O_DIRECT read refused; reading buffered", c->dev);
-	return 0;
-}
-
+/*
+ * read_full() - read from the device; an O_DIRECT read refused with EINVAL
+ * switches every copy, in every thread, to the buffered descriptor.
+ */
 static int read_full(struct sync_ctx *c, void *buf, size_t len, uint64_t off)
 {
 	size_t done = 0;
 
 	while (done < len) {
-		ssize_t n = pread(c->rfd, (char *)buf + done, len - done, (off_t)(off + done));
+		int direct = atomic_load(&c->direct);
+		ssize_t n = pread(direct ? c->rfd : c->bfd, (char *)buf + done, len - done,
+				  (off_t)(off + done));
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0 && errno == EINVAL && c->res->direct) {
-			int ret = reopen_buffered(c);
-
-			if (ret)
-				return ret;
+		if (n < 0 && errno == EINVAL && direct && c->bfd != c->rfd) {
+			if (atomic_exchange(&c->direct, 0))
+				tloop_log(TLOOP_LOG_INFO, "%s: O_DIRECT read refused; "
+					  "reading buffered", c->dev);
 			continue;
 		}
 		if (n < 0)
@@ -163,26 +200,208 @@ static int write_full(int fd, const void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
-/* copy_bytes() - copy [@off, @off + @len) of the device to area2. */
+/* copy_one() - read [@off, @off + @len) of the device into @buf, write it to area2. */
+static int copy_one(struct sync_ctx *c, void *buf, uint64_t off, uint64_t len, int *is_write)
+{
+	int ret;
+
+	*is_write = 0;
+	ret = read_full(c, buf, (size_t)len, off);
+	if (ret)
+		return ret;
+	*is_write = 1;
+	return write_full(c->wfd, buf, (size_t)len, off);
+}
+
+static void *pool_worker(void *arg)
+{
+	struct copy_pool *p = arg;
+	struct sync_ctx *c = p->c;
+	void *buf = NULL;
+	int alloc_err;
+
+	alloc_err = posix_memalign(&buf, IO_ALIGN > c->res->page_size ? IO_ALIGN :
+				   c->res->page_size, (size_t)c->max_io) ? -ENOMEM : 0;
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		struct copy_job j;
+		int ret = 0, is_write = 0;
+
+		while (!p->count && !p->stop)
+			pthread_cond_wait(&p->more, &p->lock);
+		if (!p->count)
+			break;
+		j = p->q[p->head];
+		p->head = (p->head + 1) % p->cap;
+		p->count--;
+		p->busy++;
+		if (!p->err) {
+			pthread_mutex_unlock(&p->lock);
+			ret = alloc_err ? alloc_err : copy_one(c, buf, j.off, j.len, &is_write);
+			pthread_mutex_lock(&p->lock);
+			if (ret && !p->err) {
+				p->err = ret;
+				p->err_write = is_write;
+				p->err_off = j.off;
+			} else if (!ret) {
+				p->bytes += j.len;
+			}
+		}
+		p->busy--;
+		pthread_cond_broadcast(&p->done);
+	}
+	pthread_mutex_unlock(&p->lock);
+	free(buf);
+	return NULL;
+}
+
+static int pool_init(struct sync_ctx *c)
+{
+	struct copy_pool *p = &c->pool;
+
+	memset(p, 0, sizeof(*p));
+	p->c = c;
+	p->max = c->depth;
+	p->cap = c->depth;
+	p->q = calloc(p->cap, sizeof(*p->q));
+	p->tids = calloc(p->max, sizeof(*p->tids));
+	if (!p->q || !p->tids) {
+		free(p->q);
+		free(p->tids);
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->more, NULL);
+	pthread_cond_init(&p->done, NULL);
+	c->pool_ready = 1;
+	return 0;
+}
+
+/* pool_destroy() - stop and join the threads (nothing is queued by then). */
+static void pool_destroy(struct sync_ctx *c)
+{
+	struct copy_pool *p = &c->pool;
+	unsigned int i;
+
+	if (!c->pool_ready)
+		return;
+	pthread_mutex_lock(&p->lock);
+	p->stop = 1;
+	p->count = 0;
+	pthread_cond_broadcast(&p->more);
+	pthread_mutex_unlock(&p->lock);
+	for (i = 0; i < p->nthreads; i++)
+		pthread_join(p->tids[i], NULL);
+	pthread_cond_destroy(&p->done);
+	pthread_cond_destroy(&p->more);
+	pthread_mutex_destroy(&p->lock);
+	free(p->q);
+	free(p->tids);
+	c->pool_ready = 0;
+}
+
+static void report_progress(struct sync_ctx *c, uint64_t bytes)
+{
+	if (bytes > c->total)
+		c->total = bytes;
+	if (c->o.progress)
+		c->o.progress(bytes, c->total, c->o.progress_arg);
+}
+
+/*
+ * pool_fail() - the message of the pool's first error (after pool_drain()).
+ */
+static int pool_fail(struct sync_ctx *c)
+{
+	struct copy_pool *p = &c->pool;
+
+	if (p->err_write)
+		return fail(c, p->err, "write %s at offset %" PRIu64, c->area2, p->err_off);
+	return fail(c, p->err, "read %s at offset %" PRIu64, c->dev, p->err_off);
+}
+
+/*
+ * pool_drain() - wait until every queued copy is finished; the copied bytes
+ * go to res->bytes.  Return: 0 or the first error of any copy (its message
+ * in res->msg).
+ */
+static int pool_drain(struct sync_ctx *c)
+{
+	struct copy_pool *p = &c->pool;
+	int err;
+
+	if (c->depth <= 1)
+		return 0;
+	pthread_mutex_lock(&p->lock);
+	while (p->count || p->busy) {
+		pthread_cond_wait(&p->done, &p->lock);
+		if (c->o.progress && !p->err) {
+			uint64_t b = p->bytes;
+
+			pthread_mutex_unlock(&p->lock);
+			report_progress(c, b);
+			pthread_mutex_lock(&p->lock);
+		}
+	}
+	err = p->err;
+	c->res->bytes = p->bytes;
+	pthread_mutex_unlock(&p->lock);
+	return err ? pool_fail(c) : 0;
+}
+
+/*
+ * copy_bytes() - copy [@off, @off + @len) of the device to area2: in the
+ * calling thread with depth 1, otherwise queued in pieces of at most
+ * max_io.  Return: 0 or -errno; with depth > 1, an error may also be one of
+ * an earlier queued copy (the caller drains the pool to learn which).
+ */
 static int copy_bytes(struct sync_ctx *c, uint64_t off, uint64_t len)
 {
-	while (len) {
-		size_t n = len < c->max_io ? (size_t)len : (size_t)c->max_io;
-		int ret;
+	struct copy_pool *p = &c->pool;
 
-		ret = read_full(c, c->buf, n, off);
-		if (ret)
-			return fail(c, ret, "read %s at offset %" PRIu64, c->dev, off);
-		ret = write_full(c->wfd, c->buf, n, off);
-		if (ret)
-			return fail(c, ret, "write %s at offset %" PRIu64, c->area2, off);
-		c->res->bytes += n;
+	while (len) {
+		uint64_t n = len < c->max_io ? len : c->max_io;
+		int ret, is_write;
+
+		if (c->depth <= 1) {
+			ret = copy_one(c, c->buf, off, n, &is_write);
+			if (ret && is_write)
+				return fail(c, ret, "write %s at offset %" PRIu64, c->area2, off);
+			if (ret)
+				return fail(c, ret, "read %s at offset %" PRIu64, c->dev, off);
+			c->res->bytes += n;
+			report_progress(c, c->res->bytes);
+		} else {
+			uint64_t b;
+
+			pthread_mutex_lock(&p->lock);
+			while (p->count == p->cap && !p->err)
+				pthread_cond_wait(&p->done, &p->lock);
+			ret = p->err;
+			if (!ret && p->nthreads < p->max && p->count + p->busy >= p->nthreads) {
+				int err = pthread_create(&p->tids[p->nthreads], NULL, pool_worker, p);
+
+				if (!err) {
+					p->nthreads++;
+				} else if (!p->nthreads) {
+					pthread_mutex_unlock(&p->lock);
+					return fail(c, -err, "start a copy thread");
+				}
+				/* else: carry on with the threads there are */
+			}
+			if (!ret) {
+				p->q[(p->head + p->count) % p->cap] = (struct copy_job){ off, n };
+				p->count++;
+				pthread_cond_signal(&p->more);
+			}
+			b = p->bytes;
+			pthread_mutex_unlock(&p->lock);
+			if (ret)
+				return ret;
+			report_progress(c, b);
+		}
 		off += n;
 		len -= n;
-		if (c->res->bytes > c->total)
-			c->total = c->res->bytes;
-		if (c->o.progress)
-			c->o.progress(c->res->bytes, c->total, c->o.progress_arg);
 	}
 	return 0;
 }
@@ -201,20 +420,24 @@ static int copy_run(struct sync_ctx *c, uint64_t start, uint64_t count)
 	len = count * ps;
 	if (len > c->res->dev_size - off)
 		len = c->res->dev_size - off;
-	c->res->pages += count;
 	c->res->runs++;
 	return copy_bytes(c, off, len);
 }
 
 /*
  * full_copy() - clear the whole set first (a write racing the copy then
- * stays in the set), then copy every page.
+ * stays in the set), then copy every page.  Copies of an incremental walk
+ * still in flight are finished first, so none of them can land after the
+ * full copy's write of the same range.
  */
 static int full_copy(struct sync_ctx *c, enum tloop_sync_why why)
 {
 	uint64_t gen = 0;
 	int ret;
 
+	ret = pool_drain(c);
+	if (ret)
+		return ret;
 	c->res->full = 1;
 	c->res->why = why;
 	c->res->generation = 0;
@@ -228,7 +451,13 @@ static int full_copy(struct sync_ctx *c, enum tloop_sync_why why)
 		}
 	}
 	c->total = c->res->bytes + c->res->dev_size;
+	c->res->pages += c->nr_pages;
 	ret = copy_run(c, 0, c->nr_pages);
+	if (!ret || c->depth > 1) {
+		int dret = pool_drain(c);
+
+		ret = dret ? dret : ret;
+	}
 	if (ret)
 		return ret;
 	if (c->tracking)
@@ -236,14 +465,57 @@ static int full_copy(struct sync_ctx *c, enum tloop_sync_why why)
 	return 0;
 }
 
-/* copy_batch() - the walk's callback: copy one batch, coalesced into runs. */
+/*
+ * plan_gaps() - coalesce the ascending page indices of one batch into runs
+ * of at most @max_pages, reading across gaps of up to c->max_gap unwritten
+ * pages.  Return: the number of runs; *@written: distinct pages.
+ *
+ * Copying an unwritten page of a gap is harmless: under a valid baseline
+ * area2 already equals the device there, unless the page was written after
+ * the walk passed it, and then it is in the set again for the next refresh
+ * (exactly like a written page rewritten during its copy).
+ */
+static size_t plan_gaps(struct sync_ctx *c, const uint64_t *pages, size_t n,
+			uint64_t max_pages, uint64_t *written)
+{
+	struct tloop_run *runs = c->runs;
+	size_t nr = 0, i;
+
+	*written = 0;
+	for (i = 0; i < n; i++) {
+		uint64_t p = pages[i];
+		struct tloop_run *r = nr ? &runs[nr - 1] : NULL;
+		uint64_t end = r ? r->start + r->count : 0;
+
+		if (r && p >= r->start && p < end)
+			continue;	/* a repeat: already covered */
+		(*written)++;
+		if (r && p >= end && p - end <= c->max_gap && p - r->start < max_pages) {
+			r->count = p + 1 - r->start;
+			continue;
+		}
+		runs[nr].start = p;
+		runs[nr].count = 1;
+		nr++;
+	}
+	return nr;
+}
+
+/*
+ * copy_batch() - the walk's callback: queue the copies of one batch,
+ * coalesced into runs.  The walk's cursor only moves forward, so the runs
+ * of two batches never overlap: copies of several batches may be in flight
+ * at once while the next batch is fetched (and cleared).
+ */
 static int copy_batch(const uint64_t *pages, size_t n, void *arg)
 {
 	struct sync_ctx *c = arg;
+	uint64_t written;
 	size_t nr, i;
 	int ret;
 
-	nr = tloop_plan_runs(pages, n, c->max_io / c->res->page_size, c->runs);
+	nr = plan_gaps(c, pages, n, c->max_io / c->res->page_size, &written);
+	c->res->pages += written;
 	for (i = 0; i < nr; i++) {
 		ret = copy_run(c, c->runs[i].start, c->runs[i].count);
 		if (ret)
@@ -253,8 +525,9 @@ static int copy_batch(const uint64_t *pages, size_t n, void *arg)
 }
 
 /*
- * incremental() - get-and-clear the written set batch by batch and copy
- * each batch before asking for the next (tloop_walk() with TLOOP_GET_CLEAR).
+ * incremental() - get-and-clear the written set batch by batch and queue the
+ * copies of each batch before asking for the next (tloop_walk() with
+ * TLOOP_GET_CLEAR); every copy is finished before this returns.
  * Falls back to a full copy if the set overflowed, tracking went off, or
  * the generation shows another clear than ours.
  */
@@ -269,18 +542,22 @@ static int incremental(struct sync_ctx *c, uint64_t generation)
 	};
 	struct tloop_walk_result r;
 	enum tloop_walk_stop stop;
-	int ret;
+	int ret, dret;
 
 	c->res->full = 0;
 	c->res->why = TLOOP_SYNC_WHY_INCREMENTAL;
 	ret = tloop_walk(c->fd, &wk, copy_batch, c, &r, &stop);
 	c->res->calls += r.calls;
+	/* Whatever stopped the walk, the copies queued so far finish first. */
+	dret = pool_drain(c);
+	if (dret)
+		return dret;
 	switch (stop) {
 	case TLOOP_WALK_DONE:
 		c->res->generation = r.generation;
 		return 0;
 	case TLOOP_WALK_CALLBACK:
-		return ret;	/* copy_run() said what failed */
+		return ret;	/* copy_bytes() said what failed */
 	case TLOOP_WALK_OVERFLOW:
 		return full_copy(c, TLOOP_SYNC_WHY_OVERFLOW);
 	case TLOOP_WALK_CONCURRENT:
@@ -432,19 +709,46 @@ static int prepare_area2(struct sync_ctx *c, uint64_t dev_size, int create, int 
 static int setup_buffers(struct sync_ctx *c)
 {
 	uint64_t ps = c->res->page_size;
+	int ret;
 
 	c->o.batch = tloop_walk_batch(c->o.batch);
 	c->max_io = c->o.max_io ? c->o.max_io : DEFAULT_MAX_IO;
 	c->max_io -= c->max_io % ps;
 	if (!c->max_io)
 		c->max_io = ps;
-	if (posix_memalign(&c->buf, IO_ALIGN > ps ? IO_ALIGN : ps, (size_t)c->max_io))
+	c->depth = c->o.depth ? c->o.depth : DEFAULT_DEPTH;
+	if (c->depth > MAX_DEPTH)
+		c->depth = MAX_DEPTH;
+	c->max_gap = (c->o.max_gap ? c->o.max_gap : DEFAULT_MAX_GAP) / ps;
+	if (c->o.flags & TLOOP_SYNC_NO_GAPS)
+		c->max_gap = 0;
+	if (c->depth <= 1 &&
+	    posix_memalign(&c->buf, IO_ALIGN > ps ? IO_ALIGN : ps, (size_t)c->max_io))
 		return fail(c, -ENOMEM, "allocate %" PRIu64 " bytes", c->max_io);
 	c->pages = calloc(c->o.batch, sizeof(*c->pages));
 	c->runs = calloc(c->o.batch, sizeof(*c->runs));
 	if (!c->pages || !c->runs)
 		return fail(c, -ENOMEM, "allocate a batch of %u pages", c->o.batch);
+	if (c->depth > 1) {
+		ret = pool_init(c);
+		if (ret)
+			return fail(c, ret, "allocate a queue of %u copies", c->depth);
+	}
 	return 0;
+}
+
+/*
+ * dense() - with a valid baseline, whether so much is written that one full
+ * sequential copy costs less than the incremental one (the count is the
+ * set's size before the walk; see full_pct in struct tloop_sync_opts).
+ */
+static int dense(struct sync_ctx *c, const struct tloop_track_status *ts)
+{
+	unsigned int pct = c->o.full_pct ? c->o.full_pct : DEFAULT_FULL_PCT;
+
+	if (c->o.flags & TLOOP_SYNC_NO_AUTO_FULL)
+		return 0;
+	return (double)ts->written * 100.0 >= (double)c->nr_pages * pct;
 }
 
 /* decide() - which kind of refresh the baseline allows. */
@@ -481,7 +785,8 @@ static enum tloop_sync_why decide(struct sync_ctx *c, const struct tloop_track_s
  *   1. every check that can refuse, with nothing changed yet;
  *   2. the baseline removed durably (unlink, fsync of its directory);
  *   3. area2 created or resized if asked;
- *   4. the written set cleared batch by batch, each batch copied;
+ *   4. the written set cleared batch by batch, each batch's copies queued
+ *      (several in flight), all of them finished before 5;
  *   5. area2 made durable (fdatasync) and closed, both checked;
  *   6. the new baseline written durably (temporary file, fsync, rename,
  *      fsync of the directory).
@@ -493,7 +798,7 @@ int tloop_sync(const char *dev, const char *area2, const struct tloop_sync_opts 
 	       struct tloop_sync_result *res)
 {
 	struct sync_ctx c = { .dev = dev, .area2 = area2, .res = res, .fd = -1, .rfd = -1,
-			      .wfd = -1 };
+			      .bfd = -1, .wfd = -1 };
 	struct tloop_track_status ts;
 	struct tloop_info info;
 	enum tloop_sync_why why;
@@ -554,16 +859,18 @@ int tloop_sync(const char *dev, const char *area2, const struct tloop_sync_opts 
 	ret = setup_buffers(&c);
 	if (ret)
 		goto out;
-	res->direct = !(c.o.flags & TLOOP_SYNC_BUFFERED);
-	c.rfd = open(dev, O_RDONLY | O_CLOEXEC | (res->direct ? O_DIRECT : 0));
-	if (c.rfd < 0 && res->direct) {
-		res->direct = 0;
-		c.rfd = open(dev, O_RDONLY | O_CLOEXEC);
-	}
-	if (c.rfd < 0) {
+	c.bfd = open(dev, O_RDONLY | O_CLOEXEC);
+	if (c.bfd < 0) {
 		ret = fail(&c, -errno, "open %s for reading", dev);
 		goto out;
 	}
+	c.rfd = c.bfd;
+	if (!(c.o.flags & TLOOP_SYNC_BUFFERED)) {
+		c.rfd = open(dev, O_RDONLY | O_CLOEXEC | O_DIRECT);
+		if (c.rfd < 0)
+			c.rfd = c.bfd;
+	}
+	atomic_store(&c.direct, c.rfd != c.bfd);
 	why = decide(&c, &ts, create || resize, &generation);
 
 	/* 2. From here on area2 and the set change: no baseline until done. */
@@ -584,7 +891,9 @@ int tloop_sync(const char *dev, const char *area2, const struct tloop_sync_opts 
 	}
 	/* 4. */
 	c.total = why == TLOOP_SYNC_WHY_INCREMENTAL ? ts.written * ts.page_size : info.dev_size;
-	if (why == TLOOP_SYNC_WHY_INCREMENTAL)
+	if (why == TLOOP_SYNC_WHY_INCREMENTAL && dense(&c, &ts))
+		ret = full_copy(&c, TLOOP_SYNC_WHY_DENSE);
+	else if (why == TLOOP_SYNC_WHY_INCREMENTAL)
 		ret = incremental(&c, generation);
 	else
 		ret = full_copy(&c, why);
@@ -620,6 +929,8 @@ int tloop_sync(const char *dev, const char *area2, const struct tloop_sync_opts 
 	}
 	ret = 0;
 out:
+	pool_destroy(&c);
+	res->direct = atomic_load(&c.direct);
 	res->seconds = now() - t0;
 	free(c.runs);
 	free(c.pages);
@@ -628,8 +939,10 @@ out:
 		close(c.wfd);
 	if (lockfd >= 0)
 		close(lockfd);
-	if (c.rfd >= 0)
+	if (c.rfd >= 0 && c.rfd != c.bfd)
 		close(c.rfd);
+	if (c.bfd >= 0)
+		close(c.bfd);
 	if (c.fd >= 0)
 		close(c.fd);
 	return ret;

@@ -28,6 +28,9 @@ enum {
 	OPT_MAX_IO,
 	OPT_BUFFERED,
 	OPT_UNSAFE_NO_FSYNC,
+	OPT_QUEUE_DEPTH,
+	OPT_MAX_GAP,
+	OPT_FULL_AT,
 };
 
 static const struct {
@@ -50,7 +53,8 @@ static const struct {
 	{ "clear", CMD_CLEAR, "tloop clear DEV\n" },
 	{ "sync", CMD_SYNC,
 	  "tloop sync [--progress] [--json] [--create] [--resize] [--full]\n"
-	  "           [--max-io BYTES] [--buffered] [--unsafe-no-fsync] DEV AREA2\n" },
+	  "           [--max-io BYTES] [--queue-depth N] [--max-gap BYTES]\n"
+	  "           [--full-at PERCENT] [--buffered] [--unsafe-no-fsync] DEV AREA2\n" },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -128,6 +132,9 @@ static const struct option long_opts[] = {
 	{ "max-io", required_argument, NULL, OPT_MAX_IO },
 	{ "buffered", no_argument, NULL, OPT_BUFFERED },
 	{ "unsafe-no-fsync", no_argument, NULL, OPT_UNSAFE_NO_FSYNC },
+	{ "queue-depth", required_argument, NULL, OPT_QUEUE_DEPTH },
+	{ "max-gap", required_argument, NULL, OPT_MAX_GAP },
+	{ "full-at", required_argument, NULL, OPT_FULL_AT },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -153,6 +160,7 @@ static int allowed(enum cli_cmd cmd, int opt)
 		return cmd == CMD_WRITTEN;
 	case OPT_FSYNC: case OPT_PROGRESS: case OPT_CREATE: case OPT_RESIZE: case OPT_FULL:
 	case OPT_MAX_IO: case OPT_BUFFERED: case OPT_UNSAFE_NO_FSYNC:
+	case OPT_QUEUE_DEPTH: case OPT_MAX_GAP: case OPT_FULL_AT:
 		return cmd == CMD_SYNC;
 	}
 	return 0;
@@ -249,6 +257,39 @@ static int parse_opt(struct cli *c, int opt, const char *arg, char *err, size_t 
 			return ret;
 		if (c->max_io < 4096 || c->max_io > (1ULL << 30))
 			return usage_err(err, errlen, "--max-io: must be between 4K and 1G");
+		break;
+	case OPT_QUEUE_DEPTH:
+		ret = size_arg("--queue-depth", arg, &v, err, errlen);
+		if (ret)
+			return ret;
+		if (v < 1 || v > 256)
+			return usage_err(err, errlen, "--queue-depth: must be between 1 and 256");
+		c->depth = (unsigned int)v;
+		break;
+	case OPT_MAX_GAP:
+		ret = size_arg("--max-gap", arg, &v, err, errlen);
+		if (ret)
+			return ret;
+		if (v > (1ULL << 30))
+			return usage_err(err, errlen, "--max-gap: must be at most 1G");
+		c->max_gap = v;
+		if (!v)
+			c->sync_flags |= TLOOP_SYNC_NO_GAPS;
+		else
+			c->sync_flags &= ~TLOOP_SYNC_NO_GAPS;
+		break;
+	case OPT_FULL_AT:
+		ret = size_arg("--full-at", arg, &v, err, errlen);
+		if (ret)
+			return ret;
+		if (v < 1 || v > 101)
+			return usage_err(err, errlen, "--full-at: must be a percentage, "
+					 "1 to 100, or 101 for never");
+		c->full_pct = (unsigned int)v;
+		if (v > 100)
+			c->sync_flags |= TLOOP_SYNC_NO_AUTO_FULL;
+		else
+			c->sync_flags &= ~TLOOP_SYNC_NO_AUTO_FULL;
 		break;
 	}
 	return 0;

@@ -48,6 +48,9 @@ struct cli {
 	unsigned int sync_flags;	/* TLOOP_SYNC_* */
 	int progress;
 	uint64_t max_io;
+	unsigned int depth;		/* --queue-depth, 0: default */
+	uint64_t max_gap;		/* --max-gap, 0: default (or none, see sync_flags) */
+	unsigned int full_pct;		/* --full-at, 0: default */
 };
 
 /* Exit statuses. */

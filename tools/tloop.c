@@ -603,7 +603,8 @@ static void progress_cb(uint64_t done, uint64_t total, void *arg)
 static int cmd_sync(const struct cli *c)
 {
 	struct tloop_sync_opts o = { .sz = sizeof(o), .flags = c->sync_flags,
-				     .max_io = c->max_io };
+				     .max_io = c->max_io, .depth = c->depth,
+				     .max_gap = c->max_gap, .full_pct = c->full_pct };
 	struct progress p = { .tty = isatty(STDERR_FILENO), .last = 0 };
 	struct tloop_sync_result r;
 	char path[PATH_MAX], a[32], b[32];

@@ -1,0 +1,55 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# make bench-sync [KVER=<one kernel>] - the cost of `tloop sync` by density of written pages
+# against a full copy (dd iflag=direct bs=1M, tloop sync --full) and against the query plus a
+# per-page copy loop, old engine (one copy at a time, no gaps, no switch) beside the new one
+# (bench/sync-bench.c, issue 15), in one VM boot of the first kernel of KVER. Prints the
+# "# bench:" lines; the whole output is in build/bench-sync/<kernel>/run/results.ktap.
+#   TLOOP_BENCH_SYNC_MB            device size in MiB (default 256; 1024 needs BENCH_SYNC_VM_MEM)
+#   TLOOP_BENCH_SYNC_DENSITIES     per mille of the pages written (default "1 10 100 300 1000")
+#   TLOOP_BENCH_SYNC_VARIANTS      extra tloop sync options to time, ';'-separated, e.g.
+#                                  "--queue-depth 8;--max-gap 0" (default none)
+#   TLOOP_BENCH_SYNC_VARIANT_MAX   variants only up to this density, per mille (default 300)
+#   TLOOP_BENCH_REPEAT             repetitions, medians printed (default 3)
+#   BENCH_SYNC_VM_MEM              VM memory in MiB (default 2048)
+
+TLOOP_BENCH_SYNC_MB ?= 256
+TLOOP_BENCH_SYNC_DENSITIES ?= 1 10 100 300 1000
+TLOOP_BENCH_SYNC_VARIANTS ?=
+TLOOP_BENCH_SYNC_VARIANT_MAX ?= 300
+TLOOP_BENCH_REPEAT ?= 3
+BENCH_SYNC_VM_MEM ?= 2048
+BS_K := $(FIRST_KVER)
+bs_empty :=
+bs_space := $(bs_empty) $(bs_empty)
+bs_comma := ,
+BS := $(B)/bench-sync/$(BS_K)
+
+$(BS)/bin/90-bench-sync: bench/sync-bench.c $(TLT_LIB) uapi/linux/tloop.h
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 -Wall -Wextra -Werror -O2 -static -D_GNU_SOURCE -Itests/lib -Iuapi \
+		-o $@ $< $(TLT_LIB)
+	@sed -n 's/.*tloop-timeout:[[:space:]]*\([0-9][0-9]*\).*/90-bench-sync \1/p' $< > $(@D)/.timeouts
+
+$(BS)/tests.cpio: $(BS)/bin/90-bench-sync initramfs/mkpart.sh
+	initramfs/mkpart.sh tests $@ $(BS)/bin
+
+$(BS)/initramfs.cpio: $(IR)/base.cpio $(IR)/userland.cpio $(IR)/tools.cpio \
+		$(IR)/modules-$(BS_K).cpio $(BS)/tests.cpio
+	cat $^ > $@
+
+# The kernel command line splits at spaces: spaces in the lists travel as commas / '+'.
+bench-sync: $(BS)/initramfs.cpio
+	@echo "=== tloop sync benchmark on $(BS_K): console in $(BS)/run/console.log"
+	@KERNEL_DIR=$(KCACHE)/$(BS_K) INITRD=$< OUT=$(BS)/run MODE=test VM_TIMEOUT=3600 \
+		VM_MEM=$(BENCH_SYNC_VM_MEM) VM_APPEND="TLOOP_BENCH_SYNC_MB=$(TLOOP_BENCH_SYNC_MB) \
+		TLOOP_BENCH_SYNC_DENSITIES=$(subst $(bs_space),$(bs_comma),$(strip $(TLOOP_BENCH_SYNC_DENSITIES))) \
+		TLOOP_BENCH_SYNC_VARIANTS=$(subst $(bs_space),+,$(strip $(TLOOP_BENCH_SYNC_VARIANTS))) \
+		TLOOP_BENCH_SYNC_VARIANT_MAX=$(TLOOP_BENCH_SYNC_VARIANT_MAX) \
+		TLOOP_BENCH_REPEAT=$(TLOOP_BENCH_REPEAT)" test-vm/run.sh
+	@grep -q '^ok [0-9]* 90-bench-sync' $(BS)/run/results.ktap || \
+		{ echo "bench-sync: the benchmark did not complete (see $(BS)/run)"; \
+		  cat $(BS)/run/results.ktap; exit 1; }
+	@sed -n 's/^ *# bench: //p' $(BS)/run/results.ktap
+
+.PHONY: bench-sync
