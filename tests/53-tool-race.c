@@ -163,7 +163,8 @@ int main(void)
 			stealing = false;
 			stolen_phase_done = true;
 		}
-		j = tlt_sync_json(node, "area2.img", "");
+		/* Every other refresh never switches to a full copy for density (issue 15). */
+		j = tlt_sync_json(node, "area2.img", syncs % 2 ? "--full-at 101" : "");
 		syncs++;
 		if (!j) {
 			failures++;
