@@ -85,6 +85,15 @@ static void check_good(void)
 	      c.ndevs == 1 && !strcmp(c.devs[0], "tloop0"), "sync: %s", err);
 	CHECK(parse("sync --unsafe-no-fsync tloop0 area2.img", &c, err, sizeof(err)) == 0 &&
 	      c.sync_flags == TLOOP_SYNC_UNSAFE_NO_FSYNC, "sync --unsafe-no-fsync: %s", err);
+	CHECK(parse("sync --queue-depth 64 --max-gap 16K --full-at 30 tloop0 a", &c, err,
+		    sizeof(err)) == 0 && c.depth == 64 && c.max_gap == 16384 && c.full_pct == 30 &&
+	      c.sync_flags == 0, "sync --queue-depth --max-gap --full-at: %s", err);
+	CHECK(parse("sync --max-gap 0 --full-at 101 tloop0 a", &c, err, sizeof(err)) == 0 &&
+	      c.sync_flags == (TLOOP_SYNC_NO_GAPS | TLOOP_SYNC_NO_AUTO_FULL),
+	      "sync --max-gap 0 --full-at 101: %s", err);
+	CHECK(parse("sync --max-gap 0 --max-gap 8K --full-at 101 --full-at 50 tloop0 a", &c, err,
+		    sizeof(err)) == 0 && c.sync_flags == 0 && c.max_gap == 8192 &&
+	      c.full_pct == 50, "the last --max-gap and --full-at win: %s", err);
 	CHECK(parse("dirty --unsafe-no-fsync tloop0", &c, err, sizeof(err)) == EXIT_USAGE,
 	      "--unsafe-no-fsync belongs to sync only");
 	CHECK(parse("sync -- tloop0 -area2", &c, err, sizeof(err)) == 0 &&
@@ -138,6 +147,12 @@ static void check_bad(void)
 		"sync --max-io 1 tloop0 a",
 		"sync --max-io 2G tloop0 a",
 		"sync --bogus tloop0 a",
+		"sync --queue-depth 0 tloop0 a",
+		"sync --queue-depth 257 tloop0 a",
+		"sync --max-gap 2G tloop0 a",
+		"sync --full-at 0 tloop0 a",
+		"sync --full-at 102 tloop0 a",
+		"written --queue-depth 4 tloop0",
 		"help nosuch",
 		"--version extra",
 	};
