@@ -23,7 +23,7 @@
  *   variants    TLOOP_BENCH_SYNC_VARIANTS ("a;b;...": tool options, spaces
  *               allowed) at densities up to TLOOP_BENCH_SYNC_VARIANT_MAX
  *               per mille (default 300), to choose the defaults.
- * Full copies by dd (iflag=direct bs=1M conv=fdatasync, to a file in the
+ * Full copies by dd (iflag=direct bs=1M conv=fsync, to a file in the
  * same tmpfs) are timed TLOOP_BENCH_REPEAT times first.  Every time is the
  * wall time of the process, medians of the repetitions.  After the last
  * `new` of each density area2 is compared with the device byte for byte:
@@ -167,7 +167,7 @@ static double dd_time(void)
 	char cmd[256];
 	double t0 = tlt_now();
 
-	snprintf(cmd, sizeof(cmd), "dd if=%s of=full.img iflag=direct bs=1M conv=fdatasync "
+	snprintf(cmd, sizeof(cmd), "dd if=%s of=full.img iflag=direct bs=1M conv=fsync "
 		 "2>/dev/null", d->node);
 	if (system(cmd))
 		tlt_bail("%s", cmd);
@@ -224,7 +224,7 @@ int main(void)
 	tlt_diag("bench: %s, %llu MiB device, page %zu, %u repetitions (medians), wall time of "
 		 "each process; area2 and the backing file on tmpfs", "sync-bench",
 		 (unsigned long long)(size / MIB), (size_t)TLT_PAGE, repeat);
-	tlt_diag("bench: full copy by dd iflag=direct bs=1M conv=fdatasync: %.3f s", dd_med);
+	tlt_diag("bench: full copy by dd iflag=direct bs=1M conv=fsync: %.3f s", dd_med);
 
 	struct row {
 		unsigned int permille;
