@@ -37,6 +37,7 @@
 #define DEFAULT_MAX_IO	(1U << 20)
 #define DEFAULT_DEPTH	32U
 #define MAX_DEPTH	256U
+#define MAX_BUFFERS	(256ULL << 20)
 #define DEFAULT_MAX_GAP	(64U << 10)
 #define DEFAULT_FULL_PCT 25U
 #define IO_ALIGN	4096U
@@ -719,6 +720,9 @@ static int setup_buffers(struct sync_ctx *c)
 	c->depth = c->o.depth ? c->o.depth : DEFAULT_DEPTH;
 	if (c->depth > MAX_DEPTH)
 		c->depth = MAX_DEPTH;
+	/* At most MAX_BUFFERS bytes of buffers in flight, whatever max_io is. */
+	if (c->depth > 1 && c->depth * c->max_io > MAX_BUFFERS)
+		c->depth = c->max_io >= MAX_BUFFERS / 2 ? 1 : (unsigned int)(MAX_BUFFERS / c->max_io);
 	c->max_gap = (c->o.max_gap ? c->o.max_gap : DEFAULT_MAX_GAP) / ps;
 	if (c->o.flags & TLOOP_SYNC_NO_GAPS)
 		c->max_gap = 0;
