@@ -20,7 +20,7 @@
  *     while others succeed: the refresh fails (status 1) naming area2, the
  *     offset and the error, leaves no baseline, and once there is room the
  *     next refresh is a full copy (no-baseline) and area2 is exact again.
- * tloop-timeout: 300
+ * tloop-timeout: 600
  */
 #include "tlt.h"
 
