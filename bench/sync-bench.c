@@ -262,6 +262,10 @@ int main(void)
 		w->new = median(n, repeat);
 		for (unsigned int k = 0; k < nvar; k++)
 			w->var[k] = dens[i] <= var_max ? median(v[k], repeat) : 0;
+		/* The raw figures now, in case a later density does not finish. */
+		tlt_diag("at %.1f %%: %llu pages, query %.3f s, loop %.3f s, old %.3f s, new %.3f s "
+			 "(%s)", dens[i] / 10.0, (unsigned long long)w->pages, w->q, w->l, w->old,
+			 w->new, mode);
 		diff = tlt_cmp_files(d->node, "area2.img", size);
 		tlt_result(diff < 0, "%u.%u %%: area2 equals the device after tloop sync",
 			   dens[i] / 10, dens[i] % 10);
