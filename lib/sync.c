@@ -35,7 +35,7 @@
 #include "internal.h"
 
 #define DEFAULT_MAX_IO	(1U << 20)
-#define DEFAULT_DEPTH	32U
+#define DEFAULT_DEPTH	8U
 #define MAX_DEPTH	256U
 #define MAX_BUFFERS	(256ULL << 20)
 #define DEFAULT_MAX_GAP	(64U << 10)
