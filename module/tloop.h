@@ -2,12 +2,15 @@
 /*
  * tloop.h - internal declarations shared by the files of tloop.ko.
  *
- * tloop_main.c   module init/exit, the device registry, /dev/tloop-control
- * tloop_dev.c    one device's lifecycle: disk, queue, sysfs, open/release
- * tloop_io.c     the I/O path: requests served from the backing file
- * tloop_ioctl.c  the per-device ioctls (info, tracking)
- * tloop_uarg.c   copying extensible ioctl structs in and out
- * tloop_wset.c   the written-page set
+ * tloop_main.c     module init/exit, the device registry, /dev/tloop-control
+ * tloop_dev.c      one device's lifecycle: disk, queue, sysfs, and the
+ *                  block_device_operations (open, release; ioctl is in
+ *                  tloop_ioctl.c)
+ * tloop_io.c       the I/O path: requests served from the backing file
+ * tloop_ioctl.c    the per-device ioctls (info, tracking)
+ * tloop_uarg.c     copying extensible ioctl structs in and out
+ * tloop_written.c  the written set (tloop_written.h)
+ * tloop_compat.h   kernel API differences between 6.1, 6.12 and 7.x
  */
 #ifndef TLOOP_H
 #define TLOOP_H
@@ -20,7 +23,7 @@
 #include <linux/tloop.h>
 
 #include "tloop_compat.h"
-#include "tloop_wset.h"
+#include "tloop_written.h"
 
 /* Minors per device: the whole disk and up to 15 partitions. */
 #define TLOOP_PART_SHIFT	4
@@ -55,7 +58,7 @@ struct tloop_pcache {
  * @lock: protects @openers and @removing.
  * @openers: opens of the disk not yet released.
  * @removing: the device is being removed, opens fail.
- * @wset: the written-page set.
+ * @written: the written set.
  * @pcache: keeps the device's page cache in order-0 folios while tracking.
  */
 struct tloop_device {
@@ -72,7 +75,7 @@ struct tloop_device {
 	struct mutex lock;	/* protects openers and removing */
 	unsigned int openers;
 	bool removing;
-	struct tloop_wset wset;
+	struct tloop_written_set written;
 	struct tloop_pcache pcache;
 };
 

@@ -80,27 +80,27 @@ static ssize_t attach_id_show(struct device *d, struct device_attribute *attr,
 static ssize_t tracking_show(struct device *d, struct device_attribute *attr,
 			     char *buf)
 {
-	struct tloop_wset_status st;
+	struct tloop_written_status st;
 
-	tloop_wset_status(&tloop_from_dev(d)->wset, &st);
+	tloop_written_status(&tloop_from_dev(d)->written, &st);
 	return sysfs_emit(buf, "%s\n", !st.on ? "off" : st.overflow ? "overflow" : "on");
 }
 
 static ssize_t written_pages_show(struct device *d, struct device_attribute *attr,
 				  char *buf)
 {
-	struct tloop_wset_status st;
+	struct tloop_written_status st;
 
-	tloop_wset_status(&tloop_from_dev(d)->wset, &st);
+	tloop_written_status(&tloop_from_dev(d)->written, &st);
 	return sysfs_emit(buf, "%llu\n", st.written);
 }
 
 static ssize_t generation_show(struct device *d, struct device_attribute *attr,
 			       char *buf)
 {
-	struct tloop_wset_status st;
+	struct tloop_written_status st;
 
-	tloop_wset_status(&tloop_from_dev(d)->wset, &st);
+	tloop_written_status(&tloop_from_dev(d)->written, &st);
 	return sysfs_emit(buf, "%llu\n", st.generation);
 }
 
@@ -269,7 +269,7 @@ int tloop_dev_create(const struct tloop_add *add, struct file *user,
 	dev->size_limit = add->size_limit;
 	dev->attach_id = get_random_u64();
 	mutex_init(&dev->lock);
-	tloop_wset_init(&dev->wset, DIV_ROUND_UP_ULL(size, PAGE_SIZE));
+	tloop_written_init(&dev->written, DIV_ROUND_UP_ULL(size, PAGE_SIZE));
 
 	dev->backing = tloop_open_backing(user, add->flags, bs);
 	if (IS_ERR(dev->backing)) {
@@ -278,7 +278,7 @@ int tloop_dev_create(const struct tloop_add *add, struct file *user,
 	}
 
 	if (add->flags & TLOOP_FLAG_TRACK) {
-		ret = tloop_wset_enable(&dev->wset, 0);
+		ret = tloop_written_enable(&dev->written, 0);
 		if (ret)
 			goto out_put_backing;
 	}
@@ -287,7 +287,7 @@ int tloop_dev_create(const struct tloop_add *add, struct file *user,
 				  0, dev->index);
 	if (!dev->wq) {
 		ret = -ENOMEM;
-		goto out_wset;
+		goto out_written;
 	}
 
 	dev->tag_set.ops = &tloop_mq_ops;
@@ -333,8 +333,8 @@ out_free_tags:
 	blk_mq_free_tag_set(&dev->tag_set);
 out_destroy_wq:
 	destroy_workqueue(dev->wq);
-out_wset:
-	tloop_wset_disable(&dev->wset);
+out_written:
+	tloop_written_disable(&dev->written);
 out_put_backing:
 	fput(dev->backing);
 out_free_dev:
@@ -373,7 +373,7 @@ void tloop_dev_destroy(struct tloop_device *dev)
 	put_disk(dev->disk);
 	blk_mq_free_tag_set(&dev->tag_set);
 	destroy_workqueue(dev->wq);
-	tloop_wset_disable(&dev->wset);
+	tloop_written_disable(&dev->written);
 	fput(dev->backing);
 	kfree(dev);
 }
