@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * tloop.h - internal declarations shared by the files of tloop.ko.
+ * Internal declarations shared by the files of tloop.ko.
  *
  * tloop_main.c     module init/exit, the device registry, /dev/tloop-control
  * tloop_dev.c      one device's lifecycle: disk, queue, sysfs, and the
@@ -89,6 +89,9 @@ struct tloop_cmd {
 	struct tloop_device *dev;
 };
 
+/* tloop_main.c: serialises every add and remove (see there). */
+extern struct mutex tloop_ctl_mutex;
+
 /* tloop_dev.c */
 int tloop_dev_create(const struct tloop_add *add, struct file *backing,
 		     int major, struct tloop_device **out);
@@ -101,10 +104,11 @@ void tloop_pcache_init(struct tloop_device *dev);
 void tloop_pcache_hold(struct tloop_device *dev);
 void tloop_pcache_release(struct tloop_device *dev);
 void tloop_pcache_check_all(struct tloop_device *dev);
+void tloop_pcache_last_close(struct tloop_device *dev);
 
 /* tloop_ioctl.c */
-int tloop_dev_ioctl(struct tloop_device *dev, struct block_device *bdev,
-		    bool write, unsigned int cmd, void __user *uarg);
+int tloop_ioctl(struct block_device *bdev, tloop_blk_mode_t mode,
+		unsigned int cmd, unsigned long arg);
 
 /* tloop_uarg.c */
 int tloop_uarg_in(void *karg, size_t ksize, const void __user *uarg);

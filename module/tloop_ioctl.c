@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * tloop_ioctl.c - the ioctls of /dev/tloopN: configuration and tracking.
+ * The ioctls of /dev/tloopN: configuration and tracking.
  */
 #include <linux/blkdev.h>
 #include <linux/capability.h>
 #include <linux/dcache.h>
 #include <linux/fs.h>
 #include <linux/kdev_t.h>
+#include <linux/lockdep.h>
 #include <linux/mm.h>
 #include <linux/pagemap.h>
 #include <linux/sched/signal.h>
@@ -41,6 +42,8 @@ static int tloop_sync_pages(struct tloop_device *dev, u64 first, u64 last)
 	unsigned long idx;
 	int ret = 0, err;
 
+	lockdep_assert_not_held(&dev->written.lock);
+	lockdep_assert_not_held(&dev->lock);
 	if (first >= last)
 		return 0;
 	if (!(dev->flags & TLOOP_FLAG_PARTSCAN))
@@ -262,7 +265,7 @@ static int tloop_get_collect(struct tloop_device *dev, bool nosync, u64 cursor,
 				return ret;
 		}
 		ret = tloop_written_collect(&dev->written, pos, stop, buf + n, max - n,
-					 &got, next, epoch, overflow);
+					    &got, next, epoch, overflow);
 		if (ret)
 			return ret;
 		if (*overflow) {
@@ -355,7 +358,7 @@ static int tloop_ioc_get(struct tloop_device *dev, bool may_change,
 	}
 	if ((w.flags & TLOOP_GET_CLEAR) && !overflow) {
 		ret = tloop_written_clear_pages(&dev->written, buf, count, epoch,
-					     &w.generation);
+						&w.generation);
 		if (ret)
 			goto out;
 		cleared = true;
@@ -404,21 +407,24 @@ static int tloop_ioc_clear(struct tloop_device *dev, struct tloop_clear __user *
 }
 
 /**
- * tloop_dev_ioctl() - dispatch an ioctl on /dev/tloopN.
- * @dev: the device.
- * @bdev: the block device the ioctl came through.
- * @write: the file is open for writing.
+ * tloop_ioctl() - block_device_operations.ioctl of /dev/tloopN: tloop's own
+ * commands (the block layer handled its generic ones before calling this).
+ * @bdev: the block device the ioctl came through (the disk or a partition).
+ * @mode: the open mode of the caller's file.
  * @cmd: command.
- * @uarg: user argument.
+ * @arg: user argument.
  *
- * Commands that change the tracking state need @write or CAP_SYS_ADMIN.
+ * Commands that change the tracking state need the file open for writing
+ * or CAP_SYS_ADMIN.
  *
  * Return: the command's result, -ENOTTY for commands that are not tloop's.
  */
-int tloop_dev_ioctl(struct tloop_device *dev, struct block_device *bdev,
-		    bool write, unsigned int cmd, void __user *uarg)
+int tloop_ioctl(struct block_device *bdev, tloop_blk_mode_t mode,
+		unsigned int cmd, unsigned long arg)
 {
-	bool may_change = write || capable(CAP_SYS_ADMIN);
+	struct tloop_device *dev = bdev->bd_disk->private_data;
+	bool may_change = (mode & TLOOP_MODE_WRITE) || capable(CAP_SYS_ADMIN);
+	void __user *uarg = (void __user *)arg;
 
 	if (tloop_cmd_is(cmd, TLOOP_GET_INFO))
 		return tloop_ioc_info(dev, uarg);

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * tloop_written.c - the written set (naming: see tloop_written.h).
+ * The written set (naming: see tloop_written.h).
  *
  * Layout.  The device is cut into regions of TLOOP_REGION_PAGES pages
  * (128 MiB with 4 KiB pages).  A radix tree of TLOOP_NODE_SLOTS-pointer
@@ -34,6 +34,7 @@
  */
 #include <linux/bitmap.h>
 #include <linux/errno.h>
+#include <linux/lockdep.h>
 #include <linux/log2.h>
 #include <linux/minmax.h>
 #include <linux/sched.h>
@@ -170,7 +171,8 @@ static unsigned int tloop_bitmap_add(unsigned long *bits, u32 a, u32 b)
 
 /*
  * Add offsets @a..@b to @leaf.  Return the number of pages that were not
- * in it, or -ENOMEM if the leaf could not grow (nothing added then).
+ * in it, or -ENOMEM if the leaf could not grow (nothing added then).  Read
+ * lock held (it keeps @leaf alive); takes the leaf lock.
  */
 static int tloop_leaf_add(struct tloop_written_set *set, struct tloop_leaf *leaf,
 			  u32 a, u32 b)
@@ -178,6 +180,8 @@ static int tloop_leaf_add(struct tloop_written_set *set, struct tloop_leaf *leaf
 	unsigned int spare_cap = 0, added;
 	void *spare = NULL, *old = NULL;
 	size_t old_size = 0;
+
+	lockdep_assert_held_read(&set->lock);
 
 	for (;;) {
 		unsigned int n, p, q, need;
@@ -248,6 +252,7 @@ static int tloop_leaf_add(struct tloop_written_set *set, struct tloop_leaf *leaf
 /* Remove offset @off from @leaf; true if it was there.  Leaf lock held. */
 static bool tloop_leaf_clear_one(struct tloop_leaf *leaf, u32 off)
 {
+	lockdep_assert_held(&leaf->lock);
 	if (leaf->cap == TLOOP_LEAF_BITMAP) {
 		if (!__test_and_clear_bit(off, leaf->bits))
 			return false;
@@ -263,11 +268,12 @@ static bool tloop_leaf_clear_one(struct tloop_leaf *leaf, u32 off)
 	return true;
 }
 
-/* Remove offsets @a..@b from @leaf; return how many were there.  Locked. */
+/* Remove offsets @a..@b from @leaf; return how many were there.  Leaf lock held. */
 static unsigned int tloop_leaf_clear_range(struct tloop_leaf *leaf, u32 a, u32 b)
 {
 	unsigned int removed = 0;
 
+	lockdep_assert_held(&leaf->lock);
 	if (leaf->cap == TLOOP_LEAF_BITMAP) {
 		unsigned long bit;
 
@@ -300,6 +306,7 @@ static void tloop_leaf_shrink(struct tloop_written_set *set, struct tloop_leaf *
 	void *old;
 	u16 *dst;
 
+	lockdep_assert_held(&leaf->lock);
 	if (cap == TLOOP_LEAF_INLINE)
 		return;
 	if (n <= TLOOP_LEAF_INLINE)
@@ -347,6 +354,7 @@ static unsigned int tloop_leaf_list(struct tloop_leaf *leaf, u32 from, u32 lim,
 {
 	unsigned int k = 0;
 
+	lockdep_assert_held(&leaf->lock);
 	if (leaf->cap == TLOOP_LEAF_BITMAP) {
 		unsigned long bit;
 
@@ -398,11 +406,12 @@ static size_t tloop_node_size(const struct tloop_written_set *set, unsigned int 
  * needed; NULL if absent, or if it cannot be allocated.  Read lock held.
  */
 static struct tloop_leaf *tloop_written_leaf(struct tloop_written_set *set, u64 region,
-					  bool create)
+					     bool create)
 {
 	unsigned int level = set->height;
 	void **slot = &set->root;
 
+	lockdep_assert_held_read(&set->lock);
 	for (;;) {
 		void *p = READ_ONCE(*slot);
 
@@ -442,8 +451,9 @@ static struct tloop_leaf *tloop_written_leaf(struct tloop_written_set *set, u64 
  * region.  Subtrees that are absent are skipped whole.  Read lock held.
  */
 static struct tloop_leaf *tloop_written_next_leaf(struct tloop_written_set *set,
-					       u64 *region, u64 end)
+						  u64 *region, u64 end)
 {
+	lockdep_assert_held_read(&set->lock);
 	while (*region < end) {
 		void *p = READ_ONCE(set->root);
 		unsigned int level = set->height;
@@ -468,11 +478,15 @@ static struct tloop_leaf *tloop_written_next_leaf(struct tloop_written_set *set,
 	return NULL;
 }
 
-/* Free a detached subtree at @level (no lock: nobody can reach it). */
+/*
+ * Free a detached subtree at @level.  The set's lock is not held: nobody can
+ * reach the subtree, and freeing it must not hold up the recorders.
+ */
 static void tloop_written_free_tree(struct tloop_written_set *set, void *p, unsigned int level)
 {
 	unsigned int i, slots;
 
+	lockdep_assert_not_held(&set->lock);
 	if (!p)
 		return;
 	if (!level) {
@@ -498,6 +512,7 @@ static void *tloop_written_detach(struct tloop_written_set *set)
 {
 	void *root = set->root;
 
+	lockdep_assert_held_write(&set->lock);
 	set->root = NULL;
 	atomic64_set(&set->mem_used, 0);
 	atomic64_set(&set->nr_set, 0);
@@ -646,8 +661,8 @@ void tloop_written_status(struct tloop_written_set *set, struct tloop_written_st
  * Return: 0, or -ENODATA if tracking is off.
  */
 int tloop_written_collect(struct tloop_written_set *set, u64 cursor, u64 end, u64 *buf,
-		       unsigned int max, unsigned int *count, u64 *next,
-		       u64 *epoch, bool *overflow)
+			  unsigned int max, unsigned int *count, u64 *next,
+			  u64 *epoch, bool *overflow)
 {
 	u64 end_region = DIV_ROUND_UP_ULL(end, TLOOP_REGION_PAGES);
 	unsigned int n = 0;
@@ -705,7 +720,7 @@ out:
  * Return: 0, or -ENODATA if tracking is off.
  */
 int tloop_written_clear_pages(struct tloop_written_set *set, const u64 *pages,
-			   unsigned int count, u64 epoch, u64 *generation)
+			      unsigned int count, u64 epoch, u64 *generation)
 {
 	unsigned int i = 0;
 	u64 cleared = 0;
@@ -750,7 +765,7 @@ int tloop_written_clear_pages(struct tloop_written_set *set, const u64 *pages,
  * Return: 0, or -ENODATA if tracking is off.
  */
 int tloop_written_clear_range(struct tloop_written_set *set, u64 start, u64 end,
-			   u64 *generation)
+			      u64 *generation)
 {
 	u64 end_region = DIV_ROUND_UP_ULL(end, TLOOP_REGION_PAGES);
 	u64 page = start, cleared = 0;

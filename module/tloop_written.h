@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * tloop_written.h - the written set of a tloop device: the pages written
+ * The written set of a tloop device: the pages written
  * since tracking was turned on or since a consumer cleared them.
  *
  * One name for the concept everywhere: the uapi's "written set"
@@ -79,12 +79,12 @@ void tloop_written_disable(struct tloop_written_set *set);
 void tloop_written_record(struct tloop_written_set *set, u64 first, u64 last);
 void tloop_written_status(struct tloop_written_set *set, struct tloop_written_status *st);
 int tloop_written_collect(struct tloop_written_set *set, u64 cursor, u64 end, u64 *buf,
-		       unsigned int max, unsigned int *count, u64 *next,
-		       u64 *epoch, bool *overflow);
+			  unsigned int max, unsigned int *count, u64 *next,
+			  u64 *epoch, bool *overflow);
 int tloop_written_clear_pages(struct tloop_written_set *set, const u64 *pages,
-			   unsigned int count, u64 epoch, u64 *generation);
+			      unsigned int count, u64 epoch, u64 *generation);
 int tloop_written_clear_range(struct tloop_written_set *set, u64 start, u64 end,
-			   u64 *generation);
+			      u64 *generation);
 int tloop_written_clear_all(struct tloop_written_set *set, u64 *generation);
 
 #endif /* TLOOP_WRITTEN_H */
