@@ -229,3 +229,5 @@ module_init(tloop_init);
 module_exit(tloop_exit);
 MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("tloop: file-backed block devices that track page writes");
+/* TLOOP_VERSION comes from the VERSION file, through Kbuild. */
+MODULE_VERSION(TLOOP_VERSION);
