@@ -13,7 +13,7 @@
 #include <linux/slab.h>
 #include <linux/sysfs.h>
 
-#include "tloop.h"
+#include "tloop_internal.h"
 
 /* Largest request: 1 MiB. */
 #define TLOOP_MAX_SECTORS	2048

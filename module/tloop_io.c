@@ -28,7 +28,7 @@
 #include <linux/sched/mm.h>
 #include <linux/uio.h>
 
-#include "tloop.h"
+#include "tloop_internal.h"
 
 /* Read or write one bio's data at @pos; short reads past EOF read zeroes. */
 static int tloop_rw_bio(struct tloop_device *dev, struct bio *bio, loff_t pos,

@@ -16,7 +16,7 @@
 #include <linux/uaccess.h>
 #include <linux/xarray.h>
 
-#include "tloop.h"
+#include "tloop_internal.h"
 
 static bool tloop_zeroed(const void *p, size_t len)
 {

@@ -20,7 +20,7 @@
 #include <linux/module.h>
 #include <linux/mutex.h>
 
-#include "tloop.h"
+#include "tloop_internal.h"
 
 static DEFINE_IDR(tloop_idr);
 /* Serialises every add and remove (see above); tloop_dev.c asserts it. */

@@ -15,7 +15,7 @@
 #include <linux/mm.h>
 #include <linux/uaccess.h>
 
-#include "tloop.h"
+#include "tloop_internal.h"
 
 /* The largest struct size a caller may pass (the uapi promises 4096). */
 #define TLOOP_UARG_MAX	4096

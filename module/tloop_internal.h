@@ -12,8 +12,8 @@
  * tloop_written.c  the written set (tloop_written.h)
  * tloop_compat.h   kernel API differences between 6.1, 6.12 and 7.x
  */
-#ifndef TLOOP_H
-#define TLOOP_H
+#ifndef TLOOP_INTERNAL_H
+#define TLOOP_INTERNAL_H
 
 #include <linux/blk-mq.h>
 #include <linux/mutex.h>
@@ -115,4 +115,4 @@ int tloop_uarg_in(void *karg, size_t ksize, const void __user *uarg);
 int tloop_uarg_out(void __user *uarg, const void *karg, size_t ksize);
 bool tloop_cmd_is(unsigned int cmd, unsigned int want);
 
-#endif /* TLOOP_H */
+#endif /* TLOOP_INTERNAL_H */
