@@ -64,9 +64,9 @@ $(DEPS): ci/deps.sh
 	ci/deps.sh
 	@mkdir -p $(@D) && touch $@
 
-# The tloop CLI, when its Makefile exists; /usr/bin/tloop in the VM.
+# The tloop CLI; /usr/bin/tloop in the VM.
 tools-bin: | $(DEPS)
-	@if [ -f tools/Makefile ]; then $(MAKE) -C tools; fi
+	@$(MAKE) -C tools
 
 tests-bin: | $(DEPS)
 	@$(MAKE) --no-print-directory -j$(NPROC) -C tests O=$(B)/tests/bin $(if $(TESTS),TESTS='$(TESTS)')
@@ -87,7 +87,7 @@ $(IR)/userland.cpio: initramfs/mkpart.sh | $(DEPS)
 
 $(IR)/tools.cpio: tools-bin FORCE
 	@mkdir -p $(@D)
-	@initramfs/mkpart.sh tools $@ "$$( [ -f tools/Makefile ] && [ -x tools/tloop ] && echo tools/tloop)"
+	@initramfs/mkpart.sh tools $@ tools/tloop
 
 $(IR)/tests.cpio: tests-bin FORCE
 	@mkdir -p $(@D)
@@ -96,7 +96,7 @@ $(IR)/tests.cpio: tests-bin FORCE
 
 $(IR)/demo.cpio: FORCE
 	@mkdir -p $(@D)
-	@initramfs/mkpart.sh demo $@ "$(wildcard $(CURDIR)/demo)"
+	@initramfs/mkpart.sh demo $@ demo
 
 # The ioctl fuzzer for the harness self-test (test-vm/selftest/fuzz-oracle.sh), built on its
 # own so that TESTS does not leave it out.
@@ -195,7 +195,7 @@ vm: vm-$(FIRST_KVER)
 
 clean:
 	rm -rf $(B)
-	@if [ -f tools/Makefile ]; then $(MAKE) -C tools clean; fi
+	@$(MAKE) -C tools clean
 
 help:
 	@sed -n '3,9p' Makefile | sed 's/^# \{0,1\}//'
