@@ -7,7 +7,7 @@
  * must cost at most min(16 bytes per written page, one bit per device page)
  * plus 4 KiB per GiB (the per-region leaves and the top node), count the
  * pages exactly, and after GET+CLEAR of everything shrink back to at most
- * those 4 KiB.  The table is printed as diagnostics (doc/findings-track.md
+ * those 4 KiB.  The table is printed as diagnostics (doc/benchmarks.md
  * quotes it).  100 % of the pages in random order takes ~262144 discards:
  * only with TLOOP_SCALE >= 2 (at scale 1, 100 % is one discard of the
  * whole device; the final structure is the same).
