@@ -47,14 +47,14 @@ say "3. An application maps $dev and writes into pages $PAGES (no msync)"
 run "$writer" "$dev" $PAGES
 echo "(each page is 4096 bytes; page 16383 is the last one)"
 
-say "4. tloop dirty lists the pages that were written since the last refresh"
-printf '$ tloop dirty %s\n' "$dev"
-tloop dirty "$dev" > dirty.txt
-cat dirty.txt
-got=$(tr '\n' ' ' < dirty.txt | sed 's/ $//')
-[ "$got" = "$PAGES" ] || fail "tloop dirty said '$got', the application wrote '$PAGES'"
+say "4. tloop written lists the pages that were written since the last refresh"
+printf '$ tloop written %s\n' "$dev"
+tloop written "$dev" > written.txt
+cat written.txt
+got=$(tr '\n' ' ' < written.txt | sed 's/ $//')
+[ "$got" = "$PAGES" ] || fail "tloop written said '$got', the application wrote '$PAGES'"
 echo "Exactly the pages the application wrote."
-run tloop dirty --ranges "$dev"
+run tloop written --ranges "$dev"
 
 say "5. tloop sync refreshes area2 by copying only those pages"
 printf '$ tloop sync --json %s area2.img\n' "$dev"

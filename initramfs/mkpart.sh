@@ -68,9 +68,9 @@ userland)
 	[ -f /etc/mke2fs.conf ] && cp /etc/mke2fs.conf "$root/etc/"
 	;;
 tools)
-	[ $# -eq 1 ] || die "usage: mkpart.sh tools <out> <tloop binary or ''>"
+	[ $# -eq 1 ] && [ -x "$1" ] || die "usage: mkpart.sh tools <out> <tloop binary>"
 	mkdir -p "$root/usr/bin"
-	[ -z "$1" ] || install -m 0755 "$1" "$root/usr/bin/tloop"
+	install -m 0755 "$1" "$root/usr/bin/tloop"
 	;;
 modules)
 	[ $# -eq 2 ] || die "usage: mkpart.sh modules <out> <modules dir> <tloop.ko>"
@@ -106,9 +106,9 @@ tests)
 	done | awk '{ s += $1 } END { print s + 0 }' > "$out.budget"
 	;;
 demo)
-	[ $# -eq 1 ] || die "usage: mkpart.sh demo <out> <demo dir or ''>"
+	[ $# -eq 1 ] && [ -d "$1" ] || die "usage: mkpart.sh demo <out> <demo dir>"
 	mkdir -p "$root/demo"
-	[ -z "$1" ] || [ ! -d "$1" ] || cp -a "$1/." "$root/demo/"
+	cp -a "$1/." "$root/demo/"
 	;;
 tree)
 	[ $# -eq 1 ] && [ -d "$1" ] || die "usage: mkpart.sh tree <out> <dir>"

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * device.c - the control node (attach, detach, list) and the per-device
- * ioctls (info, tracking state, written set).
+ * ioctls (info, tracking state, one TLOOP_GET_WRITTEN call, clear); walks
+ * of the written set are in walk.c.
  */
 #define _GNU_SOURCE
 #include <ctype.h>
@@ -39,25 +40,6 @@ int tloop_ctl_version(int ctl, struct tloop_version *v)
 	v->size = sizeof(*v);
 	ret = tloop_ioctl(ctl, TLOOP_CTL_VERSION, v);
 	return ret < 0 ? ret : 0;
-}
-
-unsigned int tloop_continue_flags(void)
-{
-	/* -1: not asked yet; the answer does not change while the module is loaded. */
-	static int cached = -1;
-	struct tloop_version v;
-	int ctl, flags = 0;
-
-	if (cached >= 0)
-		return (unsigned int)cached;
-	ctl = tloop_ctl_open();
-	if (ctl >= 0) {
-		if (!tloop_ctl_version(ctl, &v) && !(v.features & TLOOP_FEAT_WALK_SYNC))
-			flags = TLOOP_GET_NOSYNC;
-		close(ctl);
-	}
-	cached = flags;
-	return (unsigned int)flags;
 }
 
 int tloop_attach_fd(int ctl, int fd, const struct tloop_attach_opts *opts)
@@ -162,14 +144,48 @@ static int scan_dir(const char *dir, int want_blk, unsigned int *indices, size_t
 	return n > cap ? -ENOSPC : 0;
 }
 
+/* Where the disks are listed; the host test (lib/tests/test-list.c) builds with its own. */
+#ifndef TLOOP_SYSFS_BLOCK
+#define TLOOP_SYSFS_BLOCK "/sys/block"
+#endif
+
 int tloop_list(unsigned int *indices, size_t cap, size_t *count)
 {
 	int ret;
 
 	/* /sys/block lists disks only (no partitions); /dev is the fallback. */
-	ret = scan_dir("/sys/block", 0, indices, cap, count);
+	ret = scan_dir(TLOOP_SYSFS_BLOCK, 0, indices, cap, count);
 	if (ret == -ENOENT)
 		ret = scan_dir("/dev", 1, indices, cap, count);
+	return ret;
+}
+
+int tloop_list_all(unsigned int **indices, size_t *count)
+{
+	unsigned int *idx = NULL, *p;
+	size_t cap = 256, n = 0;
+	int ret;
+
+	for (;;) {
+		p = realloc(idx, cap * sizeof(*idx));
+		if (!p) {
+			ret = -ENOMEM;
+			break;
+		}
+		idx = p;
+		ret = tloop_list(idx, cap, &n);
+		if (ret != -ENOSPC)
+			break;
+		/* Room for devices added before the next scan too. */
+		cap = n + n / 8 + 64;
+	}
+	if (ret) {
+		free(idx);
+		idx = NULL;
+		n = 0;
+	}
+	*indices = idx;
+	*count = n;
 	return ret;
 }
 
@@ -306,64 +322,4 @@ int tloop_clear_all(int fd, uint64_t *generation)
 int tloop_clear_range(int fd, uint64_t start, uint64_t end, uint64_t *generation)
 {
 	return clear(fd, 0, start, end, generation);
-}
-
-int tloop_walk_written(int fd, const struct tloop_walk_opts *opts, tloop_written_fn fn,
-		       void *arg, struct tloop_walk_result *res)
-{
-	struct tloop_walk_result r = { 0 };
-	unsigned int batch = 16384;
-	struct tloop_written w;
-	uint64_t *buf;
-	int ret = 0;
-
-	if (opts && opts->batch)
-		batch = opts->batch < TLOOP_GET_MAX_BATCH ? opts->batch : TLOOP_GET_MAX_BATCH;
-	buf = calloc(batch, sizeof(*buf));
-	if (!buf)
-		return -ENOMEM;
-
-	memset(&w, 0, sizeof(w));
-	w.cursor = opts ? opts->start : 0;
-	for (;;) {
-		w.flags = opts ? opts->flags : 0;
-		if (r.calls)
-			w.flags |= tloop_continue_flags();
-		w.pages = (uintptr_t)buf;
-		w.capacity = batch;
-		w.end = opts ? opts->end : 0;
-		w.count = 0;
-		ret = tloop_get_written(fd, &w);
-		if (ret < 0)
-			break;
-		r.calls++;
-		r.generation = w.generation;
-		r.status = w.status;
-		if (w.status & TLOOP_TRACK_OVERFLOW) {
-			ret = -EOVERFLOW;
-			break;
-		}
-		if (w.count > batch) {
-			ret = -EPROTO;
-			break;
-		}
-		if (w.count) {
-			r.pages += w.count;
-			ret = fn(buf, w.count, arg);
-			if (ret < 0)
-				break;
-		}
-		if (w.next_cursor == TLOOP_CURSOR_END)
-			break;
-		if (w.next_cursor <= w.cursor) {
-			/* A cursor that does not advance would loop forever. */
-			ret = -EPROTO;
-			break;
-		}
-		w.cursor = w.next_cursor;
-	}
-	free(buf);
-	if (res)
-		*res = r;
-	return ret;
 }

@@ -5,7 +5,7 @@
 #ifndef TLOOP_INTERNAL_H
 #define TLOOP_INTERNAL_H
 
-#include "tloop.h"
+#include "libtloop.h"
 
 /* tloop_log() - pass a formatted message to the installed log callback. */
 __attribute__((visibility("hidden")))
@@ -25,5 +25,53 @@ int tloop_ioctl(int fd, unsigned long cmd, void *arg);
  */
 __attribute__((visibility("hidden")))
 unsigned int tloop_continue_flags(void);
+
+/*
+ * struct tloop_walk - one walk of the written set (walk.c).
+ * @flags: TLOOP_GET_CLEAR, TLOOP_GET_NOSYNC: passed on every call (the walk
+ *	adds tloop_continue_flags() to the calls after the first).
+ * @start: first page index to look at.
+ * @end: page index to stop before (0: end of the device).
+ * @buf: room for @batch page indices.
+ * @batch: entries per call (see tloop_walk_batch()).
+ * @check_generation: a clearing walk that must see its own clears only:
+ *	every call must report @generation + 1, then one more per call.
+ * @generation: the set's generation before the walk (with
+ *	@check_generation).
+ */
+struct tloop_walk {
+	unsigned int flags;
+	uint64_t start;
+	uint64_t end;
+	uint64_t *buf;
+	unsigned int batch;
+	int check_generation;
+	uint64_t generation;
+};
+
+/* enum tloop_walk_stop - why tloop_walk() returned. */
+enum tloop_walk_stop {
+	TLOOP_WALK_DONE,	/* reached TLOOP_CURSOR_END: 0 */
+	TLOOP_WALK_IOCTL,	/* TLOOP_GET_WRITTEN failed: its -errno */
+	TLOOP_WALK_OVERFLOW,	/* the set is overflowed: -EOVERFLOW */
+	TLOOP_WALK_CONCURRENT,	/* another clear moved the generation: -ESTALE */
+	TLOOP_WALK_PROTOCOL,	/* count above capacity, cursor stuck: -EPROTO */
+	TLOOP_WALK_CALLBACK,	/* the callback's error */
+};
+
+/* tloop_walk_batch() - @batch, or the default for 0, at most TLOOP_GET_MAX_BATCH. */
+__attribute__((visibility("hidden")))
+unsigned int tloop_walk_batch(unsigned int batch);
+
+/*
+ * tloop_walk() - follow the cursor from @wk->start to TLOOP_CURSOR_END,
+ * passing each non-empty batch to @fn; stops at the first error, overflow
+ * or (with @wk->check_generation) foreign clear.  @res: filled in (calls
+ * that succeeded, pages passed to @fn, the last generation and status);
+ * @stop: why it returned.  Return: 0 or a negative errno (see @stop).
+ */
+__attribute__((visibility("hidden")))
+int tloop_walk(int fd, const struct tloop_walk *wk, tloop_written_fn fn, void *arg,
+	       struct tloop_walk_result *res, enum tloop_walk_stop *stop);
 
 #endif /* TLOOP_INTERNAL_H */

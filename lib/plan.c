@@ -2,7 +2,7 @@
 /*
  * plan.c - the copy planner: coalesce page indices into runs for large I/O.
  */
-#include "tloop.h"
+#include "libtloop.h"
 
 size_t tloop_plan_runs(const uint64_t *pages, size_t n, uint64_t max_pages,
 		       struct tloop_run *runs)

@@ -33,7 +33,6 @@
 #include "internal.h"
 
 #define DEFAULT_MAX_IO	(1U << 20)
-#define DEFAULT_BATCH	16384U
 #define IO_ALIGN	4096U
 
 struct sync_ctx {
@@ -237,66 +236,69 @@ static int full_copy(struct sync_ctx *c, enum tloop_sync_why why)
 	return 0;
 }
 
+/* copy_batch() - the walk's callback: copy one batch, coalesced into runs. */
+static int copy_batch(const uint64_t *pages, size_t n, void *arg)
+{
+	struct sync_ctx *c = arg;
+	size_t nr, i;
+	int ret;
+
+	nr = tloop_plan_runs(pages, n, c->max_io / c->res->page_size, c->runs);
+	for (i = 0; i < nr; i++) {
+		ret = copy_run(c, c->runs[i].start, c->runs[i].count);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
 /*
  * incremental() - get-and-clear the written set batch by batch and copy
- * each batch before asking for the next.  Falls back to a full copy if the
- * set overflowed, tracking went off, or the generation shows another clear
- * than ours.
+ * each batch before asking for the next (tloop_walk() with TLOOP_GET_CLEAR).
+ * Falls back to a full copy if the set overflowed, tracking went off, or
+ * the generation shows another clear than ours.
  */
 static int incremental(struct sync_ctx *c, uint64_t generation)
 {
-	uint64_t max_pages = c->max_io / c->res->page_size;
-	struct tloop_written w;
-	uint64_t cursor = 0;
-	size_t nr, i;
+	struct tloop_walk wk = {
+		.flags = TLOOP_GET_CLEAR,
+		.buf = c->pages,
+		.batch = c->o.batch,
+		.check_generation = 1,
+		.generation = generation,
+	};
+	struct tloop_walk_result r;
+	enum tloop_walk_stop stop;
 	int ret;
 
 	c->res->full = 0;
 	c->res->why = TLOOP_SYNC_WHY_INCREMENTAL;
-	for (;;) {
-		memset(&w, 0, sizeof(w));
-		w.flags = TLOOP_GET_CLEAR | (cursor ? tloop_continue_flags() : 0);
-		w.cursor = cursor;
-		w.pages = (uintptr_t)c->pages;
-		w.capacity = c->o.batch;
-		ret = tloop_get_written(c->fd, &w);
-		if (ret == -ENODATA) {
-			c->tracking = 0;
-			return full_copy(c, TLOOP_SYNC_WHY_TRACK_OFF);
-		}
-		if (ret == -EIO || ret == -ENOSPC || ret == -EDQUOT)
-			return fail(c, ret, "write back the page cache of %s to its backing file",
-				    c->dev);
-		if (ret)
-			return fail(c, ret, "get the written set of %s", c->dev);
-		c->res->calls++;
-		if (w.status & TLOOP_TRACK_OVERFLOW)
-			return full_copy(c, TLOOP_SYNC_WHY_OVERFLOW);
-		/* The uapi promises +1 per clearing call: more means another clear. */
-		if (w.generation != generation + 1) {
-			tloop_log(TLOOP_LOG_INFO,
-				  "%s: generation %" PRIu64 " after %" PRIu64 ": cleared by someone else",
-				  c->dev, (uint64_t)w.generation, generation);
-			return full_copy(c, TLOOP_SYNC_WHY_CONCURRENT);
-		}
-		generation = w.generation;
-		if (w.count > c->o.batch)
-			return fail(c, -EPROTO, "%s returned %u pages for %u", c->dev, w.count,
-				    c->o.batch);
-		nr = tloop_plan_runs(c->pages, w.count, max_pages, c->runs);
-		for (i = 0; i < nr; i++) {
-			ret = copy_run(c, c->runs[i].start, c->runs[i].count);
-			if (ret)
-				return ret;
-		}
-		if (w.next_cursor == TLOOP_CURSOR_END)
-			break;
-		if (w.next_cursor <= cursor)
-			return fail(c, -EPROTO, "%s: cursor did not advance", c->dev);
-		cursor = w.next_cursor;
+	ret = tloop_walk(c->fd, &wk, copy_batch, c, &r, &stop);
+	c->res->calls += r.calls;
+	switch (stop) {
+	case TLOOP_WALK_DONE:
+		c->res->generation = r.generation;
+		return 0;
+	case TLOOP_WALK_CALLBACK:
+		return ret;	/* copy_run() said what failed */
+	case TLOOP_WALK_OVERFLOW:
+		return full_copy(c, TLOOP_SYNC_WHY_OVERFLOW);
+	case TLOOP_WALK_CONCURRENT:
+		tloop_log(TLOOP_LOG_INFO, "%s: the written set was cleared by someone else",
+			  c->dev);
+		return full_copy(c, TLOOP_SYNC_WHY_CONCURRENT);
+	case TLOOP_WALK_PROTOCOL:
+		return fail(c, ret, "%s broke the TLOOP_GET_WRITTEN protocol", c->dev);
+	case TLOOP_WALK_IOCTL:
+		break;
 	}
-	c->res->generation = generation;
-	return 0;
+	if (ret == -ENODATA) {
+		c->tracking = 0;
+		return full_copy(c, TLOOP_SYNC_WHY_TRACK_OFF);
+	}
+	if (ret == -EIO || ret == -ENOSPC || ret == -EDQUOT)
+		return fail(c, ret, "write back the page cache of %s to its backing file", c->dev);
+	return fail(c, ret, "get the written set of %s", c->dev);
 }
 
 /* area2_size() - size of a regular file or block device. */
@@ -431,10 +433,7 @@ static int setup_buffers(struct sync_ctx *c)
 {
 	uint64_t ps = c->res->page_size;
 
-	if (!c->o.batch)
-		c->o.batch = DEFAULT_BATCH;
-	if (c->o.batch > TLOOP_GET_MAX_BATCH)
-		c->o.batch = TLOOP_GET_MAX_BATCH;
+	c->o.batch = tloop_walk_batch(c->o.batch);
 	c->max_io = c->o.max_io ? c->o.max_io : DEFAULT_MAX_IO;
 	c->max_io -= c->max_io % ps;
 	if (!c->max_io)

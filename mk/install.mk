@@ -11,7 +11,9 @@
 # DESTDIR (staging root) and PREFIX (default /usr/local) are honoured; with DESTDIR set,
 # depmod works on the staged tree (-b) and dkms is not called.
 
-TLOOP_VERSION := $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' module/dkms.conf)
+# The one version of everything (tool, library, module, DKMS package): VERSION.
+TLOOP_VERSION := $(shell cat VERSION)
+TLOOP_SOVERSION := $(word 1,$(subst ., ,$(TLOOP_VERSION)))
 PREFIX ?= /usr/local
 SBINDIR ?= $(PREFIX)/sbin
 LIBDIR ?= $(PREFIX)/lib
@@ -25,6 +27,13 @@ DKMS_SRC = $(DESTDIR)/usr/src/tloop-$(TLOOP_VERSION)
 
 install: install-module install-user
 
+# install_man SRC DEST - a man page with VERSION in its .TH footer.
+define install_man
+	@mkdir -p $(dir $(2))
+	sed 's/^\(\.TH .*\)"tloop [^"]*"/\1"tloop $(TLOOP_VERSION)"/' $(1) > $(2)
+	@chmod 0644 $(2)
+endef
+
 install-module:
 	@if [ ! -f "$(INSTALL_KDIR)/Makefile" ]; then \
 		echo "install: no kernel build tree at $(INSTALL_KDIR): install linux-headers-$(INSTALL_KVER)," >&2; \
@@ -32,7 +41,7 @@ install-module:
 		exit 1; \
 	fi
 	@rm -rf $(B)/install/$(INSTALL_KVER) && mkdir -p $(B)/install/$(INSTALL_KVER)
-	@cp -r module uapi $(B)/install/$(INSTALL_KVER)/
+	@cp -r module uapi VERSION $(B)/install/$(INSTALL_KVER)/
 	$(MAKE) -C $(INSTALL_KDIR) M=$(B)/install/$(INSTALL_KVER)/module modules
 	$(INSTALL) -D -m 0644 $(B)/install/$(INSTALL_KVER)/module/tloop.ko \
 		$(DESTDIR)/lib/modules/$(INSTALL_KVER)/extra/tloop.ko
@@ -43,20 +52,23 @@ install-user:
 	$(MAKE) -C tools
 	$(INSTALL) -D -m 0755 tools/tloop $(DESTDIR)$(SBINDIR)/tloop
 	$(INSTALL) -D -m 0644 lib/libtloop.a $(DESTDIR)$(LIBDIR)/libtloop.a
-	$(INSTALL) -D -m 0755 lib/libtloop.so.1 $(DESTDIR)$(LIBDIR)/libtloop.so.1
-	ln -sf libtloop.so.1 $(DESTDIR)$(LIBDIR)/libtloop.so
-	$(INSTALL) -D -m 0644 lib/tloop.h $(DESTDIR)$(INCLUDEDIR)/tloop.h
+	$(INSTALL) -D -m 0755 lib/libtloop.so.$(TLOOP_SOVERSION) \
+		$(DESTDIR)$(LIBDIR)/libtloop.so.$(TLOOP_SOVERSION)
+	ln -sf libtloop.so.$(TLOOP_SOVERSION) $(DESTDIR)$(LIBDIR)/libtloop.so
+	$(INSTALL) -D -m 0644 lib/libtloop.h $(DESTDIR)$(INCLUDEDIR)/libtloop.h
+	$(INSTALL) -D -m 0644 lib/libtloop-version.h $(DESTDIR)$(INCLUDEDIR)/libtloop-version.h
 	$(INSTALL) -D -m 0644 uapi/linux/tloop.h $(DESTDIR)$(INCLUDEDIR)/linux/tloop.h
 	$(INSTALL) -D -m 0644 lib/libtloop.pc $(DESTDIR)$(PKGCONFIGDIR)/libtloop.pc
-	$(INSTALL) -D -m 0644 man/tloop.8 $(DESTDIR)$(MANDIR)/man8/tloop.8
-	$(INSTALL) -D -m 0644 man/tloop.4 $(DESTDIR)$(MANDIR)/man4/tloop.4
+	$(call install_man,man/tloop.8,$(DESTDIR)$(MANDIR)/man8/tloop.8)
+	$(call install_man,man/tloop.4,$(DESTDIR)$(MANDIR)/man4/tloop.4)
 	@if [ -z "$(DESTDIR)" ] && command -v ldconfig > /dev/null; then ldconfig; fi
 
 uninstall:
 	rm -f $(DESTDIR)/lib/modules/$(INSTALL_KVER)/extra/tloop.ko
 	rm -f $(DESTDIR)$(SBINDIR)/tloop $(DESTDIR)$(LIBDIR)/libtloop.a \
-		$(DESTDIR)$(LIBDIR)/libtloop.so.1 $(DESTDIR)$(LIBDIR)/libtloop.so \
-		$(DESTDIR)$(INCLUDEDIR)/tloop.h $(DESTDIR)$(INCLUDEDIR)/linux/tloop.h \
+		$(DESTDIR)$(LIBDIR)/libtloop.so.$(TLOOP_SOVERSION) $(DESTDIR)$(LIBDIR)/libtloop.so \
+		$(DESTDIR)$(INCLUDEDIR)/libtloop.h $(DESTDIR)$(INCLUDEDIR)/libtloop-version.h \
+		$(DESTDIR)$(INCLUDEDIR)/linux/tloop.h \
 		$(DESTDIR)$(PKGCONFIGDIR)/libtloop.pc $(DESTDIR)$(MANDIR)/man8/tloop.8 \
 		$(DESTDIR)$(MANDIR)/man4/tloop.4
 	@if [ -d "$(DESTDIR)/lib/modules/$(INSTALL_KVER)" ]; then \
@@ -66,7 +78,8 @@ uninstall:
 define dkms_tree
 	rm -rf $(1) && mkdir -p $(1)/module $(1)/uapi/linux
 	cp module/Kbuild module/Makefile module/compat.sh module/*.c module/*.h $(1)/module/
-	cp module/dkms.conf $(1)/dkms.conf
+	cp VERSION $(1)/VERSION
+	sed 's/@VERSION@/$(TLOOP_VERSION)/g' module/dkms.conf.in > $(1)/dkms.conf
 	cp uapi/linux/tloop.h $(1)/uapi/linux/tloop.h
 endef
 

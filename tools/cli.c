@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "tloop.h"
+#include "libtloop.h"
 #include "util.h"
 
 enum {
@@ -42,7 +42,11 @@ static const struct {
 	{ "list", CMD_LIST, "tloop list [--json] [--noheadings] [--bytes]\n" },
 	{ "status", CMD_STATUS, "tloop status [--json] [--bytes] DEV\n" },
 	{ "track", CMD_TRACK, "tloop track on [--mem-limit BYTES] DEV\ntloop track off DEV\n" },
-	{ "dirty", CMD_DIRTY, "tloop dirty [--clear] [--ranges] [--json] DEV\n" },
+	{ "written", CMD_WRITTEN, "tloop written [--clear] [--ranges] [--json] DEV\n" },
+	/* The first name of written, kept for scripts. */
+	{ "dirty", CMD_WRITTEN,
+	  "tloop dirty [--clear] [--ranges] [--json] DEV\n"
+	  "(dirty is another name of written: tloop help written)\n" },
 	{ "clear", CMD_CLEAR, "tloop clear DEV\n" },
 	{ "sync", CMD_SYNC,
 	  "tloop sync [--progress] [--json] [--create] [--resize] [--full]\n"
@@ -58,7 +62,7 @@ static const char usage_all[] =
 	" tloop list [--json]              list devices\n"
 	" tloop status [--json] DEV        show one device and its tracking state\n"
 	" tloop track on|off DEV           turn page-write tracking on or off\n"
-	" tloop dirty [--json] DEV         print the written pages\n"
+	" tloop written [--json] DEV       print the written pages (also: tloop dirty)\n"
 	" tloop clear DEV                  forget the written pages\n"
 	" tloop sync DEV AREA2             copy the written pages into AREA2\n"
 	" tloop help [COMMAND]             show the options of COMMAND\n"
@@ -134,7 +138,7 @@ static int allowed(enum cli_cmd cmd, int opt)
 	case 'h':
 		return 1;
 	case 'J':
-		return cmd == CMD_LIST || cmd == CMD_STATUS || cmd == CMD_DIRTY || cmd == CMD_SYNC;
+		return cmd == CMD_LIST || cmd == CMD_STATUS || cmd == CMD_WRITTEN || cmd == CMD_SYNC;
 	case 'n':
 		return cmd == CMD_LIST;
 	case 'b':
@@ -146,7 +150,7 @@ static int allowed(enum cli_cmd cmd, int opt)
 	case OPT_MEM_LIMIT:
 		return cmd == CMD_TRACK;
 	case 'c': case OPT_RANGES:
-		return cmd == CMD_DIRTY;
+		return cmd == CMD_WRITTEN;
 	case OPT_FSYNC: case OPT_PROGRESS: case OPT_CREATE: case OPT_RESIZE: case OPT_FULL:
 	case OPT_MAX_IO: case OPT_BUFFERED: case OPT_UNSAFE_NO_FSYNC:
 		return cmd == CMD_SYNC;
@@ -292,7 +296,7 @@ static int operands(struct cli *c, const char *name, int n, char **args, char *e
 		n = 1;
 		break;
 	case CMD_STATUS:
-	case CMD_DIRTY:
+	case CMD_WRITTEN:
 	case CMD_CLEAR:
 		if (n != 1)
 			return usage_err(err, errlen, "%s: expected one DEV, got %d arguments", name,

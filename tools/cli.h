@@ -17,7 +17,7 @@ enum cli_cmd {
 	CMD_LIST,
 	CMD_STATUS,
 	CMD_TRACK,
-	CMD_DIRTY,
+	CMD_WRITTEN,	/* tloop written (alias: tloop dirty) */
 	CMD_CLEAR,
 	CMD_SYNC,
 };
@@ -33,14 +33,14 @@ struct cli {
 	unsigned int add_flags;		/* TLOOP_FLAG_* */
 	unsigned int block_size;
 	uint64_t size_limit;
-	/* detach, status, track, dirty, clear, sync */
+	/* detach, status, track, written, clear, sync */
 	int all;			/* detach --all */
 	char **devs;			/* device arguments */
 	int ndevs;
 	/* track */
 	int track_on;
 	uint64_t mem_limit;
-	/* dirty */
+	/* written */
 	int clear;
 	int ranges;
 	/* sync */

@@ -18,11 +18,9 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "tloop.h"
+#include "libtloop.h"
 #include "util.h"
 
-#define TLOOP_TOOL_VERSION "1.0.0"
-#define MAX_DEVICES 4096
 
 static const char *prog = "tloop";
 
@@ -35,6 +33,32 @@ static __attribute__((format(printf, 1, 2))) void errmsg(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+}
+
+/*
+ * close_stdout() - the end of every command, as util-linux's close_stdout():
+ * standard output is flushed and closed, and output lost on the way (a full
+ * disk, a closed pipe's EIO, /dev/full) turns @status into a failure with a
+ * message; EPIPE stays silent.  A failure to close standard error fails too.
+ */
+static int close_stdout(int status)
+{
+	int lost = ferror(stdout), err;
+
+	errno = 0;
+	if (fclose(stdout) && !lost)
+		lost = 1;
+	err = errno;
+	if (lost && err != EPIPE) {
+		if (err)
+			errmsg("write error on standard output: %s", strerror(err));
+		else
+			errmsg("write error on standard output");
+		status = EXIT_FAIL;
+	}
+	if (fclose(stderr))
+		status = EXIT_FAIL;
+	return status;
 }
 
 /* ctl_open() - the control node, with a hint when the module is missing. */
@@ -125,7 +149,7 @@ static int detach_one(int ctl, const char *arg)
 
 static int cmd_detach(const struct cli *c)
 {
-	unsigned int idx[MAX_DEVICES];
+	unsigned int *idx = NULL;
 	int ctl, i, failed = 0;
 	size_t n, k;
 
@@ -133,15 +157,14 @@ static int cmd_detach(const struct cli *c)
 	if (ctl < 0)
 		return EXIT_FAIL;
 	if (c->all) {
-		int ret = tloop_list(idx, MAX_DEVICES, &n);
+		int ret = tloop_list_all(&idx, &n);
 
-		if (ret && ret != -ENOSPC) {
+		if (ret) {
 			errmsg("list devices: %s", strerror(-ret));
+			free(idx);
 			close(ctl);
 			return EXIT_FAIL;
 		}
-		if (n > MAX_DEVICES)
-			n = MAX_DEVICES;
 		for (k = 0; k < n; k++) {
 			char path[64];
 
@@ -152,6 +175,7 @@ static int cmd_detach(const struct cli *c)
 				failed = 1;
 			}
 		}
+		free(idx);
 	} else {
 		for (i = 0; i < c->ndevs; i++)
 			if (detach_one(ctl, c->devs[i]))
@@ -246,27 +270,50 @@ static const char *size_col(uint64_t v, int bytes, char *buf, size_t len)
 	return buf;
 }
 
+/* list_row() - one device of tloop list, as a table row or a JSON object. */
+static void list_row(const struct cli *c, struct json *j, const struct devstate *d)
+{
+	char sz[32], fl[32], wr[32];
+
+	if (c->json) {
+		json_obj_begin(j, NULL);
+		json_dev(j, d, 0);
+		json_obj_end(j);
+		return;
+	}
+	if (d->have_ts && (d->ts.flags & TLOOP_TRACK_ON))
+		snprintf(wr, sizeof(wr), "%" PRIu64, (uint64_t)d->ts.written);
+	else
+		snprintf(wr, sizeof(wr), "-");
+	printf("%-12s %-10s %-8s %-6s %-7s %s\n", d->path,
+	       size_col(d->info.dev_size, c->bytes, sz, sizeof(sz)),
+	       flags_str(d->info.flags, fl, sizeof(fl)), track_str(d), wr, d->backing);
+}
+
+/* cmd_list() - every device, each printed as soon as it was queried. */
 static int cmd_list(const struct cli *c)
 {
-	unsigned int idx[MAX_DEVICES];
-	struct devstate *d;
+	unsigned int *idx = NULL;
+	struct devstate d;
 	struct json j;
 	size_t n, k;
 	int ret, failed = 0;
 
-	ret = tloop_list(idx, MAX_DEVICES, &n);
+	ret = tloop_list_all(&idx, &n);
 	if (ret == -ENOENT) {
 		n = 0;
-	} else if (ret && ret != -ENOSPC) {
+	} else if (ret) {
 		errmsg("list devices: %s", strerror(-ret));
+		free(idx);
 		return EXIT_FAIL;
 	}
-	if (n > MAX_DEVICES)
-		n = MAX_DEVICES;
-	d = calloc(n ? n : 1, sizeof(*d));
-	if (!d) {
-		errmsg("%s", strerror(ENOMEM));
-		return EXIT_FAIL;
+	if (c->json) {
+		json_init(&j, stdout);
+		json_obj_begin(&j, NULL);
+		json_arr_begin(&j, "devices", 0);
+	} else if (!c->noheadings) {
+		printf("%-12s %-10s %-8s %-6s %-7s %s\n", "DEVICE", "SIZE", "FLAGS", "TRACK",
+		       "WRITTEN", "BACK-FILE");
 	}
 	for (k = 0; k < n; k++) {
 		char path[64];
@@ -274,51 +321,24 @@ static int cmd_list(const struct cli *c)
 
 		tloop_dev_path(idx[k], path, sizeof(path));
 		fd = tloop_dev_open(path, O_RDONLY);
-		ret = fd < 0 ? fd : dev_state(fd, &d[k]);
+		ret = fd < 0 ? fd : dev_state(fd, &d);
 		if (fd >= 0)
 			close(fd);
-		if (ret) {
-			/* Detached meanwhile: not an error of list. */
-			if (ret != -ENOENT && ret != -ENXIO && ret != -ENODEV) {
-				errmsg("%s: %s", path, strerror(-ret));
-				failed = 1;
-			}
-			d[k].path[0] = '\0';
+		if (!ret) {
+			list_row(c, &j, &d);
+			continue;
+		}
+		/* Detached meanwhile: not an error of list. */
+		if (ret != -ENOENT && ret != -ENXIO && ret != -ENODEV) {
+			errmsg("%s: %s", path, strerror(-ret));
+			failed = 1;
 		}
 	}
 	if (c->json) {
-		json_init(&j, stdout);
-		json_obj_begin(&j, NULL);
-		json_arr_begin(&j, "devices", 0);
-		for (k = 0; k < n; k++) {
-			if (!d[k].path[0])
-				continue;
-			json_obj_begin(&j, NULL);
-			json_dev(&j, &d[k], 0);
-			json_obj_end(&j);
-		}
 		json_arr_end(&j);
 		json_obj_end(&j);
-	} else {
-		if (!c->noheadings)
-			printf("%-12s %-10s %-8s %-6s %-7s %s\n", "DEVICE", "SIZE", "FLAGS",
-			       "TRACK", "WRITTEN", "BACK-FILE");
-		for (k = 0; k < n; k++) {
-			char sz[32], fl[32], wr[32];
-
-			if (!d[k].path[0])
-				continue;
-			if (d[k].have_ts && (d[k].ts.flags & TLOOP_TRACK_ON))
-				snprintf(wr, sizeof(wr), "%" PRIu64, (uint64_t)d[k].ts.written);
-			else
-				snprintf(wr, sizeof(wr), "-");
-			printf("%-12s %-10s %-8s %-6s %-7s %s\n", d[k].path,
-			       size_col(d[k].info.dev_size, c->bytes, sz, sizeof(sz)),
-			       flags_str(d[k].info.flags, fl, sizeof(fl)), track_str(&d[k]), wr,
-			       d[k].backing);
-		}
 	}
-	free(d);
+	free(idx);
 	return failed ? EXIT_FAIL : EXIT_OK;
 }
 
@@ -398,16 +418,17 @@ static int cmd_track(const struct cli *c)
 	return EXIT_OK;
 }
 
-/* Streaming output of tloop dirty. */
-struct dirty_out {
+/* Streaming output of tloop written. */
+struct written_out {
 	const struct cli *c;
 	struct json j;
 	uint64_t run_start;
 	uint64_t run_count;
 	uint64_t nr_runs;
+	int out_lost;		/* standard output failed: the walk was stopped */
 };
 
-static void flush_run(struct dirty_out *o)
+static void flush_run(struct written_out *o)
 {
 	if (!o->run_count)
 		return;
@@ -425,9 +446,9 @@ static void flush_run(struct dirty_out *o)
 	o->run_count = 0;
 }
 
-static int dirty_batch(const uint64_t *pages, size_t n, void *arg)
+static int written_batch(const uint64_t *pages, size_t n, void *arg)
 {
-	struct dirty_out *o = arg;
+	struct written_out *o = arg;
 	size_t i;
 
 	for (i = 0; i < n; i++) {
@@ -446,15 +467,19 @@ static int dirty_batch(const uint64_t *pages, size_t n, void *arg)
 		o->run_start = pages[i];
 		o->run_count = 1;
 	}
-	return ferror(stdout) ? -EIO : 0;
+	if (ferror(stdout)) {
+		o->out_lost = 1;
+		return -EIO;
+	}
+	return 0;
 }
 
-static int cmd_dirty(const struct cli *c)
+static int cmd_written(const struct cli *c)
 {
 	struct tloop_walk_opts wo = { .sz = sizeof(wo), .flags = c->clear ? TLOOP_GET_CLEAR : 0 };
-	struct tloop_walk_result wr;
+	struct tloop_walk_result wr = { 0 };
 	struct tloop_track_status ts;
-	struct dirty_out o = { .c = c };
+	struct written_out o = { .c = c };
 	char path[PATH_MAX];
 	int fd, ret;
 
@@ -483,7 +508,7 @@ static int cmd_dirty(const struct cli *c)
 		else
 			json_arr_begin(&o.j, "pages", 1);
 	}
-	ret = tloop_walk_written(fd, &wo, dirty_batch, &o, &wr);
+	ret = tloop_walk_written(fd, &wo, written_batch, &o, &wr);
 	close(fd);
 	if (c->ranges)
 		flush_run(&o);
@@ -494,7 +519,15 @@ static int cmd_dirty(const struct cli *c)
 		json_bool(&o.j, "overflow", ret == -EOVERFLOW);
 		json_obj_end(&o.j);
 	}
-	fflush(stdout);
+	if (fflush(stdout) == EOF || ferror(stdout))
+		o.out_lost = 1;
+	if (o.out_lost) {
+		/* close_stdout() reports the write error itself. */
+		if (c->clear)
+			errmsg("%s: pages cleared by --clear may be missing from the output: "
+			       "treat every page as written", path);
+		return EXIT_FAIL;
+	}
 	if (ret == -EOVERFLOW) {
 		errmsg("%s: the written set overflowed: every page counts as written "
 		       "(tloop clear %s, then copy everything)", path, path);
@@ -634,6 +667,37 @@ static int cmd_sync(const struct cli *c)
 	return EXIT_OK;
 }
 
+static int run(const struct cli *c)
+{
+	switch (c->cmd) {
+	case CMD_HELP:
+		fputs(c->help_cmd ? "Usage:\n" : "", stdout);
+		fputs(cli_usage(c->help_cmd), stdout);
+		return EXIT_OK;
+	case CMD_VERSION:
+		printf("tloop %s (libtloop %s, ABI %d)\n", TLOOP_VERSION, TLOOP_LIB_VERSION,
+		       TLOOP_ABI_VERSION);
+		return EXIT_OK;
+	case CMD_ATTACH:
+		return cmd_attach(c);
+	case CMD_DETACH:
+		return cmd_detach(c);
+	case CMD_LIST:
+		return cmd_list(c);
+	case CMD_STATUS:
+		return cmd_status(c);
+	case CMD_TRACK:
+		return cmd_track(c);
+	case CMD_WRITTEN:
+		return cmd_written(c);
+	case CMD_CLEAR:
+		return cmd_clear(c);
+	case CMD_SYNC:
+		return cmd_sync(c);
+	}
+	return EXIT_FAIL;
+}
+
 int main(int argc, char **argv)
 {
 	char err[256];
@@ -644,33 +708,7 @@ int main(int argc, char **argv)
 	if (ret) {
 		errmsg("%s", err);
 		fprintf(stderr, "Try '%s help' for more information.\n", prog);
-		return EXIT_USAGE;
+		return close_stdout(EXIT_USAGE);
 	}
-	switch (c.cmd) {
-	case CMD_HELP:
-		fputs(c.help_cmd ? "Usage:\n" : "", stdout);
-		fputs(cli_usage(c.help_cmd), stdout);
-		return EXIT_OK;
-	case CMD_VERSION:
-		printf("tloop %s (libtloop %s, ABI %d)\n", TLOOP_TOOL_VERSION, TLOOP_LIB_VERSION,
-		       TLOOP_ABI_VERSION);
-		return EXIT_OK;
-	case CMD_ATTACH:
-		return cmd_attach(&c);
-	case CMD_DETACH:
-		return cmd_detach(&c);
-	case CMD_LIST:
-		return cmd_list(&c);
-	case CMD_STATUS:
-		return cmd_status(&c);
-	case CMD_TRACK:
-		return cmd_track(&c);
-	case CMD_DIRTY:
-		return cmd_dirty(&c);
-	case CMD_CLEAR:
-		return cmd_clear(&c);
-	case CMD_SYNC:
-		return cmd_sync(&c);
-	}
-	return EXIT_FAIL;
+	return close_stdout(run(&c));
 }

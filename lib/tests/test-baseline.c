@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "tloop.h"
+#include "libtloop.h"
 
 #include "tests/hostcheck.h"
 

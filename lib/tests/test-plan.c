@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tloop.h"
+#include "libtloop.h"
 
 #include "tests/hostcheck.h"
 

@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "tloop.h"
+#include "libtloop.h"
 #include "util.h"
 
 #include "tests/hostcheck.h"
@@ -60,8 +60,21 @@ static void check_good(void)
 	      err);
 	CHECK(parse("track off tloop0", &c, err, sizeof(err)) == 0 && !c.track_on && c.ndevs == 1,
 	      "track off: %s", err);
+	CHECK(parse("written tloop0 --clear --ranges --json", &c, err, sizeof(err)) == 0 &&
+	      c.cmd == CMD_WRITTEN && c.clear && c.ranges && c.json && c.ndevs == 1,
+	      "written: %s", err);
+	/* dirty: the first name of written, kept as an alias with the same options. */
 	CHECK(parse("dirty tloop0 --clear --ranges --json", &c, err, sizeof(err)) == 0 &&
-	      c.clear && c.ranges && c.json, "dirty: %s", err);
+	      c.cmd == CMD_WRITTEN && c.clear && c.ranges && c.json && c.ndevs == 1,
+	      "dirty: %s", err);
+	CHECK(parse("help written", &c, err, sizeof(err)) == 0 && c.cmd == CMD_HELP &&
+	      !strcmp(c.help_cmd, "written") && strstr(cli_usage("written"), "tloop written ["),
+	      "help written: %s", err);
+	CHECK(parse("dirty -h", &c, err, sizeof(err)) == 0 && c.cmd == CMD_HELP &&
+	      strstr(cli_usage(c.help_cmd), "tloop help written"),
+	      "dirty -h names written: %s", err);
+	CHECK(strstr(cli_usage(NULL), " tloop written ") && strstr(cli_usage(NULL), "tloop dirty"),
+	      "the usage lists written and its alias dirty");
 	CHECK(parse("clear tloop0", &c, err, sizeof(err)) == 0 && c.cmd == CMD_CLEAR, "clear: %s",
 	      err);
 	CHECK(parse("sync --fsync --progress --create --resize --full --buffered --max-io 4M "
@@ -114,6 +127,10 @@ static void check_bad(void)
 		"dirty",
 		"dirty --fsync tloop0",
 		"dirty -x tloop0",
+		"written",
+		"written a b",
+		"written --fsync tloop0",
+		"written --all tloop0",
 		"clear",
 		"clear --json tloop0",
 		"sync tloop0",

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * libtloop - user-space library for tloop tracking loop devices.
+ * libtloop.h - libtloop, the user-space library for tloop tracking loop
+ * devices (installed as <libtloop.h>; link with -ltloop or pkg-config
+ * libtloop).
  *
  * Conventions (as in liburing and libbpf):
  *  - Every name starts with tloop_ (types, functions) or TLOOP_ (constants).
@@ -12,19 +14,24 @@
  *    sizeof() the struct; a zeroed options struct (or NULL) means defaults.
  *  - errno is not meaningful after a call; use the return value.
  */
-#ifndef TLOOP_LIB_H
-#define TLOOP_LIB_H
+#ifndef LIBTLOOP_H
+#define LIBTLOOP_H
 
 #include <stddef.h>
 #include <stdint.h>
 #include <linux/tloop.h>
 
+/* TLOOP_VERSION, TLOOP_VERSION_MAJOR/MINOR/PATCH: generated from VERSION. */
+#include "libtloop-version.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/** TLOOP_LIB_VERSION - version of this library's interface. */
-#define TLOOP_LIB_VERSION	"1.0"
+#define TLOOP_STR_(x)	#x
+#define TLOOP_STR(x)	TLOOP_STR_(x)
+/** TLOOP_LIB_VERSION - version of this library's interface: "MAJOR.MINOR". */
+#define TLOOP_LIB_VERSION	TLOOP_STR(TLOOP_VERSION_MAJOR) "." TLOOP_STR(TLOOP_VERSION_MINOR)
 
 /* ---- logging ---------------------------------------------------------- */
 
@@ -111,6 +118,16 @@ int tloop_detach(int ctl, unsigned int index);
  * Return: 0, -ENOSPC, or -errno.
  */
 int tloop_list(unsigned int *indices, size_t cap, size_t *count);
+
+/**
+ * tloop_list_all() - indices of every existing device, ascending, however
+ * many there are (the module allows up to &tloop_version.max_devices).
+ * @indices: out: an array from malloc(3) that the caller frees, also when
+ *	@count is 0 (it is NULL only on failure).
+ * @count: out: number of devices.
+ * Return: 0 or -errno.
+ */
+int tloop_list_all(unsigned int **indices, size_t *count);
 
 /* ---- devices ---------------------------------------------------------- */
 
@@ -522,4 +539,4 @@ int tloop_sync(const char *dev, const char *area2, const struct tloop_sync_opts 
 }
 #endif
 
-#endif /* TLOOP_LIB_H */
+#endif /* LIBTLOOP_H */
