@@ -56,7 +56,7 @@ $(error KVER is empty: supported kernels are $(KERNELS))
 endif
 endif
 
-MODULE_SRCS := $(wildcard module/* uapi/linux/*)
+MODULE_SRCS := $(wildcard module/* uapi/linux/*) VERSION
 
 all: $(foreach k,$(KVER),$(B)/$(k)/tloop.ko) tests-bin tools-bin
 
@@ -113,7 +113,7 @@ $(KCACHE)/%/release: FORCE | $(DEPS)
 
 $(B)/%/tloop.ko: $(KCACHE)/%/release $(MODULE_SRCS) | $(DEPS)
 	@rm -rf $(@D)/src && mkdir -p $(@D)/src
-	@cp -r module uapi $(@D)/src/
+	@cp -r module uapi VERSION $(@D)/src/
 	+test-vm/kernel.sh module $* $(@D)/src $(@D)/src/module
 	cp $(@D)/src/module/tloop.ko $@
 
