@@ -72,7 +72,7 @@ tests-bin: | $(DEPS)
 	@$(MAKE) --no-print-directory -j$(NPROC) -C tests O=$(B)/tests/bin $(if $(TESTS),TESTS='$(TESTS)')
 
 # ---- initramfs parts shared by every kernel ----
-$(IR)/base.cpio: initramfs/init initramfs/mkpart.sh | $(DEPS)
+$(IR)/base.cpio: initramfs/init initramfs/tloop-cut initramfs/mkpart.sh | $(DEPS)
 	@mkdir -p $(@D)
 	initramfs/mkpart.sh base $@
 
@@ -133,12 +133,16 @@ $(B)/$(1)/selftest/tloop_selftest_warn.ko: $(KCACHE)/$(1)/release test-vm/selfte
 		$$(MAKE) -C "$$$$(cat $(KCACHE)/$(1)/kdir)" M=$(B)/$(1)/selftest modules
 
 # The run never stops make: the verdict goes to run/verdict.json, `make test` sums them up.
+# The power-cut tests (tests/README.md) then boot the same kernel on their own
+# (test-vm/power.sh, boots in run/power/<test>/); the run's verdict includes them.
 test-$(1): $(B)/$(1)/initramfs.cpio
 	@rm -rf $(B)/$(1)/run
 	@echo "=== booting $(1) ($$$$(cat $(KCACHE)/$(1)/release)): tests running, console in $(B)/$(1)/run/console.log"
 	@KERNEL_DIR=$(KCACHE)/$(1) INITRD=$$< OUT=$(B)/$(1)/run MODE=test \
 		VM_TIMEOUT=$$$${VM_TIMEOUT:-$$$$(( $$$$(cat $(IR)/tests.cpio.budget) + 600 ))} \
 		test-vm/run.sh || true
+	@KERNEL_DIR=$(KCACHE)/$(1) INITRD=$$< OUT=$(B)/$(1)/run POWER_LIST=$(B)/tests/bin/.power \
+		TIMEOUTS=$(B)/tests/bin/.timeouts test-vm/power.sh || true
 	@test-vm/verdict.py run $(B)/$(1)/run $(1) || true
 
 selftest-$(1): $(IR)/base.cpio $(IR)/modules-$(1).cpio $(B)/$(1)/selftest/tloop_selftest_warn.ko \
