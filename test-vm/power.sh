@@ -64,7 +64,7 @@ main() {
 			fi
 			# Each boot gets the test's timeout plus the boot's own time.
 			VM_PROGRESS=0 VM_DISK=$disk VM_APPEND=$append OUT=$dir/boot$n MODE=test \
-				VM_TIMEOUT=$((tmo + 300)) KERNEL_DIR=$KERNEL_DIR INITRD=$INITRD \
+				VM_TIMEOUT=$((tmo + 180)) KERNEL_DIR=$KERNEL_DIR INITRD=$INITRD \
 				"$here/run.sh" || true
 			kind=$("$here/verdict.py" power-boot "$dir" "$name" "$n" "$boots") || true
 			echo "  $name boot $n: $kind"

@@ -204,7 +204,12 @@ def power_boot(pdir, name, n, max_boots):
         if NOCUT_RE.match(line):
             b["problems"].append(f"boot {n}: {line[2:].strip()}")
     if cut_at is None:
-        if status in (PASS_STATUS, FAIL_STATUS) or vm.get("timed_out"):
+        if vm.get("timed_out"):
+            last = [l for l in console if l.startswith("tloop-init: [")]
+            if last:
+                b["problems"].append(f"boot {n}: last runner line: {last[-1].strip()}")
+            return b
+        if status in (PASS_STATUS, FAIL_STATUS):
             b["kind"] = "end"
             return b
         b["problems"].append(f"boot {n}: the VM reset (reboot, power-off or panic; QEMU exit "

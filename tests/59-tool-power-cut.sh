@@ -29,7 +29,7 @@
 # Each boot prints its own results (the harness combines the boots). Boots: 2 + 3 x
 # TLOOP_SCALE (5 by default), at most what the tloop-power line allows.
 # tloop-power: boots=42 disk=128
-# tloop-timeout: 300
+# tloop-timeout: 240
 set -u
 
 boot=${TLOOP_BOOT:-}
@@ -79,19 +79,27 @@ SEC_MB=2048
 TA="0 $((64 * SEC_MB)) linear $disk 0"
 TB="0 $((64 * SEC_MB)) linear $disk $((64 * SEC_MB))"
 # terr_table - B's table with write errors on the blocks of area2's data only (debugfs
-# lists them): the filesystem's metadata and journal stay writable, so what fails is the
+# lists them; 4 KiB blocks): the filesystem's metadata and journal stay writable, so what fails is the
 # write-back of area2's pages (reported by its fdatasync), not the baseline's removal.
 terr_table() {
 	debugfs -R "blocks /area2.img" /dev/mapper/$DMB 2>/dev/null | tr ' ' '\n' |
+		grep -x '[0-9][0-9]*' | sort -n |
 		awk -v sz=$((64 * SEC_MB)) -v d="$disk" -v off=$((64 * SEC_MB)) '
-		$1 ~ /^[0-9]+$/ { if (lo == "" || $1 < lo) lo = $1; if ($1 > hi) hi = $1 }
-		END {
-			if (lo == "") exit 1
-			s = lo * 8; e = (hi + 1) * 8
-			print "0 " s " linear " d " " off
-			print s " " e - s " flakey " d " " off + s " 0 180 1 error_writes"
-			if (e < sz) print e " " sz - e " linear " d " " off + e
-		}'
+		function seg(from, to, kind) {
+			if (to <= from)
+				return
+			if (kind == "err")
+				print from, to - from, "flakey", d, off + from, "0 180 1 error_writes"
+			else
+				print from, to - from, "linear", d, off + from
+		}
+		function run() { seg(at, lo * 8, "lin"); seg(lo * 8, (hi + 1) * 8, "err"); at = (hi + 1) * 8 }
+		BEGIN { at = 0 }
+		{ b = $1 + 0 }
+		NR == 1 { lo = hi = b; next }
+		b == hi + 1 { hi = b; next }
+		{ run(); lo = hi = b }
+		END { if (NR == 0) exit 1; run(); seg(at, sz, "lin") }'
 }
 
 seed=$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')
@@ -111,6 +119,8 @@ mkdir -p $A $B
 
 dev= devu=
 cleanup() {
+	# A table switch that failed halfway leaves B suspended: resume it first.
+	dmsetup resume "$DMB" 2>/dev/null
 	[ -n "$dev" ] && tloop detach "$dev" 2>/dev/null
 	[ -n "$devu" ] && tloop detach "$devu" 2>/dev/null
 	umount $A 2>/dev/null
@@ -216,7 +226,7 @@ sleep_delay() {
 t0=$(msecs)
 
 if [ "$boot" = 1 ]; then
-	mkfs.ext4 -q -F /dev/mapper/$DMA && mkfs.ext4 -q -F /dev/mapper/$DMB &&
+	mkfs.ext4 -q -F -b 4096 /dev/mapper/$DMA && mkfs.ext4 -q -F -b 4096 /dev/mapper/$DMB &&
 		mount -t ext4 /dev/mapper/$DMA $A && mount -t ext4 /dev/mapper/$DMB $B ||
 		bail "mkfs/mount of the scratch disk's filesystems"
 	for f in a1 a1u; do
