@@ -271,7 +271,12 @@ if [ "$boot" = 1 ]; then
 	echo 0 > /proc/sys/vm/dirty_writeback_centisecs
 	scatter "$dev" 64
 	scatter "$devu" 64
-	res "(i) tloop sync" quiet tloop sync "$dev" "$A2"
+	# TLOOP_POWER_BREAK=1 (make test VM_APPEND=TLOOP_POWER_BREAK=1): (i) itself runs the old
+	# order, to see the checks below fail (tests/README.md says what that showed).
+	unsafe=
+	[ "${TLOOP_POWER_BREAK:-0}" = 1 ] && unsafe=--unsafe-no-fsync &&
+		diag "TLOOP_POWER_BREAK=1: (i) syncs with --unsafe-no-fsync; it must fail"
+	res "(i) tloop sync $unsafe" quiet tloop sync $unsafe "$dev" "$A2"
 	res "(i) control: tloop sync --unsafe-no-fsync" quiet tloop sync --unsafe-no-fsync "$devu" "$A2U"
 	cut "(i) right after tloop sync returned (and the control's --unsafe-no-fsync sync)"
 fi
