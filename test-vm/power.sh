@@ -13,9 +13,10 @@
 #   OUT         the kernel's run directory: the test's boots go to OUT/power/<name>/boot<N>
 #   POWER_LIST  the list (tests/Makefile's .power); TIMEOUTS: its .timeouts
 #   POWER_TESTS names to run (default: every one of the list)
-#   POWER_SMP   vCPUs of these boots (default 1: a test of power cuts needs no second CPU,
-#               one halves the CPU cost of its many boots, and every boot is a chance of an
-#               early-boot failure under TCG: kernel 7 once hung bringing up CPU 1)
+#   POWER_SMP   vCPUs of these boots (default: VM_SMP, as the main boot). Tried 1: the
+#               debug kernel then hit a soft lockup in ACPI init at load 17; with 2, kernel 7
+#               once hung bringing up CPU 1 (load 15); both are early-boot failures of TCG
+#               on a loaded host, and a clear failed verdict ("never reached the test").
 #   POWER_FAULT the harness self-test's injected fault: rm-disk:N (the image is removed
 #               before boot N), no-disk:N (boot N without the disk), append:N:ARGS
 #               (kernel arguments added to boot N)
@@ -66,7 +67,7 @@ main() {
 				break
 			fi
 			# Each boot gets the test's timeout plus the boot's own time.
-			VM_SMP=${POWER_SMP:-1} VM_PROGRESS=0 VM_DISK=$disk VM_APPEND=$append OUT=$dir/boot$n MODE=test \
+			VM_SMP=${POWER_SMP:-${VM_SMP:-2}} VM_PROGRESS=0 VM_DISK=$disk VM_APPEND=$append OUT=$dir/boot$n MODE=test \
 				VM_TIMEOUT=$((tmo + 180)) KERNEL_DIR=$KERNEL_DIR INITRD=$INITRD \
 				"$here/run.sh" || true
 			kind=$("$here/verdict.py" power-boot "$dir" "$name" "$n" "$boots") || true
