@@ -71,6 +71,11 @@ tools-bin: | $(DEPS)
 tests-bin: | $(DEPS)
 	@$(MAKE) --no-print-directory -j$(NPROC) -C tests O=$(B)/tests/bin $(if $(TESTS),TESTS='$(TESTS)')
 
+# The test helpers (tests/lib) as a library, for the programs of bench/ (mk/bench-*.mk).
+TLT_LIB := $(B)/tests/bin-lib/libtlt.a
+$(TLT_LIB): FORCE | $(DEPS)
+	@$(MAKE) --no-print-directory -C tests O=$(B)/tests/bin lib
+
 # ---- initramfs parts shared by every kernel ----
 $(IR)/base.cpio: initramfs/init initramfs/tloop-cut initramfs/mkpart.sh | $(DEPS)
 	@mkdir -p $(@D)
@@ -96,7 +101,7 @@ $(IR)/demo.cpio: FORCE
 # The ioctl fuzzer for the harness self-test (test-vm/selftest/fuzz-oracle.sh), built on its
 # own so that TESTS does not leave it out.
 FUZZ_BIN := $(B)/selftest-bin/42-track-fuzz
-$(FUZZ_BIN): tests/42-track-fuzz.c $(wildcard tests/tlt*.h uapi/linux/*.h) | $(DEPS)
+$(FUZZ_BIN): tests/42-track-fuzz.c $(wildcard tests/lib/* uapi/linux/*.h) | $(DEPS)
 	@$(MAKE) --no-print-directory -C tests O=$(B)/selftest-bin TESTS=42-track-fuzz
 
 # ---- per kernel ----

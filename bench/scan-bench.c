@@ -35,7 +35,7 @@
  *
  * tloop-timeout: 600
  */
-#include "tlt-track.h"
+#include "tlt.h"
 
 #include <sys/syscall.h>
 #include <linux/userfaultfd.h>
@@ -74,11 +74,11 @@ struct pm_scan_arg {
 
 #define MIB (1UL << 20)
 #define REGION (256 * MIB)
-#define NR_PAGES (REGION / TTK_PAGE)
+#define NR_PAGES (REGION / TLT_PAGE)
 #define REPS 3
 #define CAP 65536U
 
-static uint64_t pages[NR_PAGES];	/* a permutation; the first k are stored to */
+static uint64_t *pages;	/* NR_PAGES: a permutation; the first k are stored to */
 static uint64_t buf[CAP];
 static struct page_region vec[CAP];
 
@@ -98,14 +98,14 @@ static double median3(double *v)
 static void store(volatile uint8_t *map, uint64_t k, uint8_t val)
 {
 	for (uint64_t i = 0; i < k; i++)
-		map[pages[i] * TTK_PAGE + (pages[i] & 4095)] = val;
+		map[pages[i] * TLT_PAGE + pages[i] % TLT_PAGE] = val;
 }
 
 /* k distinct random pages: a partial Fisher-Yates shuffle of pages[]. */
 static void pick(uint64_t k, uint64_t *seed)
 {
 	for (uint64_t i = 0; i < k; i++) {
-		uint64_t j = i + ttk_rand_r(seed) % (NR_PAGES - i), t = pages[i];
+		uint64_t j = i + tlt_rand_r(seed) % (NR_PAGES - i), t = pages[i];
 
 		pages[i] = pages[j];
 		pages[j] = t;
@@ -132,7 +132,7 @@ static const char *pm_setup(void)
 		tlt_bail("mmap anonymous");
 	madvise(anon, REGION, MADV_NOHUGEPAGE);
 	for (uint64_t p = 0; p < NR_PAGES; p++)
-		anon[p * TTK_PAGE] = 1;
+		anon[p * TLT_PAGE] = 1;
 	uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
 	if (uffd < 0) {
 		snprintf(why, sizeof(why), "userfaultfd: %s", strerror(errno));
@@ -190,7 +190,7 @@ static int64_t pm_scan(void)
 			return -1;
 		}
 		for (int i = 0; i < ret; i++)
-			n += (vec[i].end - vec[i].start) / TTK_PAGE;
+			n += (vec[i].end - vec[i].start) / TLT_PAGE;
 		if (arg.walk_end <= start)
 			break;
 		start = arg.walk_end;
@@ -207,7 +207,7 @@ static int64_t tl_walk(int fd, unsigned int flags)
 
 	for (;;) {
 		struct tloop_written w;
-		int ret = ttk_get_one(fd, flags, cursor, 0, buf, CAP, &w);
+		int ret = tlt_get_one(fd, flags, cursor, 0, buf, CAP, &w);
 
 		if (ret) {
 			tlt_diag("GET_WRITTEN: %s", tlt_errname(-ret));
@@ -232,24 +232,24 @@ int main(void)
 {
 	static const unsigned int per_mille[] = { 1, 10, 100 };
 	const size_t nk = sizeof(per_mille) / sizeof(per_mille[0]);
-	uint64_t seed = ttk_seed(0x5ca11);
+	uint64_t seed = tlt_seed(0x5ca11);
 	volatile uint8_t *tmap, *lmap;
 	const char *pm_why;
-	struct ttk_dev *d;
+	struct tlt_tdev *d;
 	struct tlt_dev loop;
 	int lfd, ret;
 	uint8_t val = 1;
 
-	ttk_require_tracking();
+	tlt_require_tracking();
 	tlt_plan(2 * (int)nk);
 	pm_why = pm_setup();
 	if (pm_why)
 		tlt_diag("bench: pagemap part skipped: %s", pm_why);
 
-	d = ttk_dev_open("scan.img", REGION, 0);
-	if (ttk_enable(d->fd, 0))
+	d = tlt_tdev_open("scan.img", REGION, 0);
+	if (tlt_enable(d->fd, 0))
 		tlt_bail("TRACK_ENABLE");
-	tmap = ttk_map(d->fd, REGION, 0);
+	tmap = tlt_map(d->fd, REGION, 0);
 
 	lfd = open("loop.img", O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (lfd < 0 || ftruncate(lfd, REGION))
@@ -263,17 +263,20 @@ int main(void)
 	lfd = open(loop.path, O_RDWR | O_CLOEXEC);
 	if (lfd < 0)
 		tlt_bail("open %s", loop.path);
-	lmap = ttk_map(lfd, REGION, 0);
+	lmap = tlt_map(lfd, REGION, 0);
 
 	/* Read both page caches in; start from clean pages and an empty set. */
+	pages = calloc(NR_PAGES, sizeof(*pages));
+	if (!pages)
+		tlt_bail("calloc");
 	for (uint64_t p = 0; p < NR_PAGES; p++) {
 		pages[p] = p;
-		(void)tmap[p * TTK_PAGE];
-		(void)lmap[p * TTK_PAGE];
+		(void)tmap[p * TLT_PAGE];
+		(void)lmap[p * TLT_PAGE];
 	}
 	if (msync((void *)tmap, REGION, MS_SYNC) || msync((void *)lmap, REGION, MS_SYNC))
 		tlt_bail("msync");
-	ttk_clear_all(d->fd);
+	tlt_clear_all(d->fd);
 	tlt_diag("bench: 256 MiB regions (%lu pages), %d repetitions, seed %#" PRIx64,
 		 NR_PAGES, REPS, seed);
 
@@ -291,31 +294,31 @@ int main(void)
 			val++;
 			if (!pm_why) {
 				store(anon, k, val);
-				t0 = ttk_now();
+				t0 = tlt_now();
 				n = pm_scan();
-				t_pm[r] = ttk_now() - t0;
+				t_pm[r] = tlt_now() - t0;
 				ok_a &= check("PAGEMAP_SCAN", n, k);
 			}
 			/* (a) tloop: the stores written back untimed, then get-and-clear. */
 			store(tmap, k, val);
 			if (msync((void *)tmap, REGION, MS_SYNC))
 				tlt_bail("msync tloop");
-			t0 = ttk_now();
+			t0 = tlt_now();
 			n = tl_walk(d->fd, TLOOP_GET_CLEAR | TLOOP_GET_NOSYNC);
-			t_tn[r] = ttk_now() - t0;
+			t_tn[r] = tlt_now() - t0;
 			ok_a &= check("GET_WRITTEN CLEAR|NOSYNC", n, k);
 			/* (b) msync of the loop device's mapping ... */
 			store(lmap, k, val);
-			t0 = ttk_now();
+			t0 = tlt_now();
 			if (msync((void *)lmap, REGION, MS_SYNC))
 				tlt_bail("msync loop");
-			t_ms[r] = ttk_now() - t0;
+			t_ms[r] = tlt_now() - t0;
 			/* ... and tloop's query with write-back. */
 			val++;
 			store(tmap, k, val);
-			t0 = ttk_now();
+			t0 = tlt_now();
 			n = tl_walk(d->fd, TLOOP_GET_CLEAR);
-			t_tw[r] = ttk_now() - t0;
+			t_tw[r] = tlt_now() - t0;
 			ok_b &= check("GET_WRITTEN CLEAR", n, k);
 		}
 		{
@@ -342,12 +345,12 @@ int main(void)
 				   k);
 		}
 	}
-	ttk_unmap((void *)lmap, REGION);
+	tlt_unmap((void *)lmap, REGION);
 	close(lfd);
 	if (tlt_detach(&loop))
 		tlt_diag("detaching %s failed", loop.path);
 	unlink("loop.img");
-	ttk_unmap((void *)tmap, REGION);
-	ttk_dev_close(d);
+	tlt_unmap((void *)tmap, REGION);
+	tlt_tdev_close(d);
 	tlt_exit();
 }

@@ -22,7 +22,7 @@
  *
  * tloop-timeout: 3000
  */
-#include "tlt-track.h"
+#include "tlt.h"
 
 #include <linux/fs.h>
 
@@ -93,7 +93,7 @@ static void bench_fio(void)
 	double bw[3][NJOBS], runs[3][NJOBS][16];
 	const char *node[3];
 	struct tlt_dev loopdev;
-	struct ttk_dev *d[3];
+	struct tlt_tdev *d[3];
 	struct tloop_track_status st;
 	char sz[32];
 	int ret;
@@ -109,9 +109,9 @@ static void bench_fio(void)
 		tlt_bail("attach loop.img to the loop driver");
 	}
 	node[0] = loopdev.path;
-	d[1] = ttk_dev_open("tloop-off.img", size, 0);
-	d[2] = ttk_dev_open("tloop-on.img", size, 0);
-	if (ttk_enable(d[2]->fd, 0))
+	d[1] = tlt_tdev_open("tloop-off.img", size, 0);
+	d[2] = tlt_tdev_open("tloop-on.img", size, 0);
+	if (tlt_enable(d[2]->fd, 0))
 		tlt_bail("TRACK_ENABLE");
 	node[1] = d[1]->node;
 	node[2] = d[2]->node;
@@ -134,13 +134,13 @@ static void bench_fio(void)
 		tlt_result(ok, "fio %s: loop %.0f, tloop off %.0f, tloop on %.0f KiB/s (median of %lu)",
 			   jobs[j].name, bw[0][j], bw[1][j], bw[2][j], reps);
 	}
-	if (!ttk_status(d[2]->fd, &st))
+	if (!tlt_status(d[2]->fd, &st))
 		tlt_diag("after fio: %" PRIu64 " pages in the set, mem_used %" PRIu64,
 			 (uint64_t)st.written, (uint64_t)st.mem_used);
 	tlt_detach(&loopdev);
 	unlink("loop.img");
-	ttk_dev_close(d[1]);
-	ttk_dev_close(d[2]);
+	tlt_tdev_close(d[1]);
+	tlt_tdev_close(d[2]);
 	tlt_diag("bench: fio write throughput, KiB/s, median of %lu runs of %lu s, 256 MiB devices"
 		 " on tmpfs", reps, secs);
 	tlt_diag("bench: %-32s %10s %10s %10s %9s %9s", "job", target[0], target[1], target[2],
@@ -155,20 +155,20 @@ static void bench_fio(void)
 static double timed_get_clear(int fd, unsigned int flags, uint64_t *buf, uint64_t *n)
 {
 	uint64_t cursor = 0;
-	double t0 = ttk_now();
+	double t0 = tlt_now();
 
 	*n = 0;
 	for (;;) {
 		struct tloop_written w;
 
-		if (ttk_get_one(fd, TLOOP_GET_CLEAR | flags, cursor, 0, buf, BATCH, &w))
+		if (tlt_get_one(fd, TLOOP_GET_CLEAR | flags, cursor, 0, buf, BATCH, &w))
 			return -1;
 		*n += w.count;
 		if (w.next_cursor == TLOOP_CURSOR_END)
 			break;
 		cursor = w.next_cursor;
 	}
-	return ttk_now() - t0;
+	return tlt_now() - t0;
 }
 
 /* Section 2 and 3: get-and-clear cost and set memory at several fractions. */
@@ -180,21 +180,21 @@ static void bench_get(void)
 	uint64_t *buf = malloc(BATCH * sizeof(*buf)), *pick;
 	double res[4][3];
 	uint64_t mem[4], npages[4];
-	struct ttk_dev *d;
+	struct tlt_tdev *d;
 	uint8_t *map;
 
-	d = ttk_dev_open("get.img", size, 0);
+	d = tlt_tdev_open("get.img", size, 0);
 	pick = calloc(d->nr_pages, sizeof(*pick));
 	if (!buf || !pick)
 		tlt_bail("malloc");
-	map = ttk_map(d->fd, size, 0);
-	if (ttk_enable(d->fd, 0))
+	map = tlt_map(d->fd, size, 0);
+	if (tlt_enable(d->fd, 0))
 		tlt_bail("TRACK_ENABLE");
 	/* A random permutation: the first k entries are k distinct random pages. */
 	for (uint64_t i = 0; i < d->nr_pages; i++)
 		pick[i] = i;
 	for (uint64_t i = d->nr_pages - 1; i > 0; i--) {
-		uint64_t j = ttk_rand_below(i + 1), t = pick[i];
+		uint64_t j = tlt_rand_below(i + 1), t = pick[i];
 
 		pick[i] = pick[j];
 		pick[j] = t;
@@ -202,28 +202,28 @@ static void bench_get(void)
 	for (int f = 0; f < 4; f++) {
 		uint64_t k = (uint64_t)(d->nr_pages * frac[f]), n[3];
 		struct tloop_track_status st;
-		struct ttk_pages tmp = { 0 };
+		struct tlt_pages tmp = { 0 };
 		bool ok = true;
 
 		npages[f] = k;
 		/* 1: stores leave k dirty pages; GET+CLEAR writes them back. */
 		for (uint64_t i = 0; i < k; i++)
-			ttk_touch(map + pick[i] * TTK_PAGE);
+			tlt_touch(map + pick[i] * TLT_PAGE);
 		res[f][0] = timed_get_clear(d->fd, 0, buf, &n[0]);
 		/* 2: stores again, written back by a GET without CLEAR; then NOSYNC. */
 		for (uint64_t i = 0; i < k; i++)
-			ttk_touch(map + pick[i] * TTK_PAGE);
-		ttk_get_all_or_bail(d->fd, 0, BATCH, d->nr_pages, &tmp);
-		ttk_pages_free(&tmp);
-		if (ttk_status(d->fd, &st))
+			tlt_touch(map + pick[i] * TLT_PAGE);
+		tlt_get_all_or_bail(d->fd, 0, BATCH, d->nr_pages, &tmp);
+		tlt_pages_free(&tmp);
+		if (tlt_status(d->fd, &st))
 			tlt_bail("STATUS");
 		mem[f] = st.mem_used;
 		res[f][2] = timed_get_clear(d->fd, TLOOP_GET_NOSYNC, buf, &n[2]);
 		/* 3: the same, but GET+CLEAR with the write-back that finds nothing dirty. */
 		for (uint64_t i = 0; i < k; i++)
-			ttk_touch(map + pick[i] * TTK_PAGE);
-		ttk_get_all_or_bail(d->fd, 0, BATCH, d->nr_pages, &tmp);
-		ttk_pages_free(&tmp);
+			tlt_touch(map + pick[i] * TLT_PAGE);
+		tlt_get_all_or_bail(d->fd, 0, BATCH, d->nr_pages, &tmp);
+		tlt_pages_free(&tmp);
 		res[f][1] = timed_get_clear(d->fd, 0, buf, &n[1]);
 		for (int m = 0; m < 3; m++)
 			ok = ok && res[f][m] >= 0 && n[m] == k;
@@ -244,13 +244,13 @@ static void bench_get(void)
 	tlt_diag("bench: one bit per page would be %" PRIu64 " bytes", d->nr_pages / 8);
 	/* The same fractions written as one contiguous range (BLKDISCARD: no page cache). */
 	for (int f = 0; f < 4; f++) {
-		uint64_t r[2] = { 0, npages[f] * TTK_PAGE };
+		uint64_t r[2] = { 0, npages[f] * TLT_PAGE };
 		struct tloop_track_status st;
 
-		ttk_clear_all(d->fd);
-		if (ttk_disable(d->fd) || ttk_enable(d->fd, 0))
+		tlt_clear_all(d->fd);
+		if (tlt_disable(d->fd) || tlt_enable(d->fd, 0))
 			tlt_bail("TRACK off/on");
-		if (ioctl(d->fd, BLKDISCARD, r) || ttk_status(d->fd, &st)) {
+		if (ioctl(d->fd, BLKDISCARD, r) || tlt_status(d->fd, &st)) {
 			tlt_diag("bench: contiguous %g%%: BLKDISCARD/STATUS failed: %s",
 				 frac[f] * 100, strerror(errno));
 			continue;
@@ -258,16 +258,16 @@ static void bench_get(void)
 		tlt_diag("bench: contiguous %g%% (%" PRIu64 " pages in the set): mem_used %" PRIu64
 			 " bytes", frac[f] * 100, (uint64_t)st.written, (uint64_t)st.mem_used);
 	}
-	ttk_unmap(map, size);
-	ttk_dev_close(d);
+	tlt_unmap(map, size);
+	tlt_tdev_close(d);
 	free(pick);
 	free(buf);
 }
 
 int main(void)
 {
-	ttk_require_tracking();
-	ttk_seed(0xbe4c4ULL);
+	tlt_require_tracking();
+	tlt_seed(0xbe4c4ULL);
 	tlt_plan((int)NJOBS + 4);
 	bench_fio();
 	bench_get();

@@ -29,7 +29,7 @@
  *
  * tloop-timeout: 600
  */
-#include "tlt-track.h"
+#include "tlt.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -74,9 +74,9 @@ static void *writer_fn(void *p)
 		atomic_store(&writer_tid, (int)syscall(SYS_gettid));
 
 	while (!atomic_load_explicit(&stop_writers, memory_order_relaxed)) {
-		uint64_t page = ttk_rand_r(&s) % w->nr_pages;
+		uint64_t page = tlt_rand_r(&s) % w->nr_pages;
 
-		w->map[page * TTK_PAGE + (s & 4095)]++;
+		w->map[page * TLT_PAGE + (s & 4095)]++;
 		w->stores++;
 	}
 	return NULL;
@@ -218,11 +218,11 @@ static void print_stacks(const char *mode, unsigned int nwriters)
 
 /* ---- one measurement --------------------------------------------------------- */
 
-static bool run(struct ttk_dev *d, int rfd, int afd, unsigned int nwriters, double seconds,
+static bool run(struct tlt_tdev *d, int rfd, int afd, unsigned int nwriters, double seconds,
 		const char *mode)
 {
 	struct writer w[8];
-	volatile uint8_t *map = ttk_map(d->fd, DEV_SIZE, 0);
+	volatile uint8_t *map = tlt_map(d->fd, DEV_SIZE, 0);
 	static double lat[MAX_CALLS];
 	uint64_t pages[BATCH], copied = 0;
 	unsigned long rounds = 0, calls = 0, stores = 0, overflows = 0;
@@ -230,7 +230,7 @@ static bool run(struct ttk_dev *d, int rfd, int afd, unsigned int nwriters, doub
 	double t0, t, partial = 0;
 	bool ok = true;
 
-	if (posix_memalign(&buf, 4096, TTK_PAGE))
+	if (posix_memalign(&buf, 4096, TLT_PAGE))
 		tlt_bail("posix_memalign");
 	/*
 	 * Warm the device's page cache first: a cold page costs the writer a
@@ -238,8 +238,8 @@ static bool run(struct ttk_dev *d, int rfd, int afd, unsigned int nwriters, doub
 	 * one thread faults the device in instead of the consumer.
 	 */
 	for (uint64_t p = 0; p < d->nr_pages; p++)
-		(void)map[p * TTK_PAGE];
-	ttk_clear_all(d->fd);
+		(void)map[p * TLT_PAGE];
+	tlt_clear_all(d->fd);
 	atomic_store(&stop_writers, 0);
 	for (unsigned int i = 0; i < nwriters; i++) {
 		w[i] = (struct writer){ .map = map, .nr_pages = d->nr_pages, .seed = 0x5eed + i };
@@ -247,19 +247,19 @@ static bool run(struct ttk_dev *d, int rfd, int afd, unsigned int nwriters, doub
 			tlt_bail("pthread_create");
 	}
 	usleep(200000);	/* let the writers dirty the device */
-	t0 = ttk_now();
-	for (t = t0; t - t0 < seconds && ok; t = ttk_now()) {
+	t0 = tlt_now();
+	for (t = t0; t - t0 < seconds && ok; t = tlt_now()) {
 		uint64_t cursor = 0;
 
 		for (;;) {
 			struct tloop_written wr;
-			double c0 = ttk_now(), c1;
+			double c0 = tlt_now(), c1;
 			int ret;
 
 			atomic_store(&in_get, 1);
-			ret = ttk_get_one(d->fd, TLOOP_GET_CLEAR, cursor, 0, pages, BATCH, &wr);
+			ret = tlt_get_one(d->fd, TLOOP_GET_CLEAR, cursor, 0, pages, BATCH, &wr);
 			atomic_store(&in_get, 0);
-			c1 = ttk_now();
+			c1 = tlt_now();
 			if (ret) {
 				tlt_diag("GET+CLEAR: %s", tlt_errname(-ret));
 				ok = false;
@@ -271,14 +271,14 @@ static bool run(struct ttk_dev *d, int rfd, int afd, unsigned int nwriters, doub
 			if (wr.status & TLOOP_TRACK_OVERFLOW) {
 				/* Not expected without a memory limit: say so, start over. */
 				overflows++;
-				ttk_clear_all(d->fd);
+				tlt_clear_all(d->fd);
 				break;
 			}
 			for (uint32_t i = 0; i < wr.count; i++) {
-				off_t off = (off_t)(pages[i] * TTK_PAGE);
+				off_t off = (off_t)(pages[i] * TLT_PAGE);
 
-				if (pread(rfd, buf, TTK_PAGE, off) != (ssize_t)TTK_PAGE ||
-				    pwrite(afd, buf, TTK_PAGE, off) != (ssize_t)TTK_PAGE) {
+				if (pread(rfd, buf, TLT_PAGE, off) != (ssize_t)TLT_PAGE ||
+				    pwrite(afd, buf, TLT_PAGE, off) != (ssize_t)TLT_PAGE) {
 					tlt_diag("copy page %" PRIu64 ": %s", pages[i], strerror(errno));
 					ok = false;
 					break;
@@ -290,21 +290,21 @@ static bool run(struct ttk_dev *d, int rfd, int afd, unsigned int nwriters, doub
 				break;
 			}
 			cursor = wr.next_cursor;
-			if (ttk_now() - t0 >= seconds) {
+			if (tlt_now() - t0 >= seconds) {
 				/* An unfinished round counts as the part it walked. */
 				partial = (double)cursor / (double)d->nr_pages;
 				break;
 			}
 		}
 	}
-	t = ttk_now() - t0;
+	t = tlt_now() - t0;
 	atomic_store(&stop_writers, 1);
 	atomic_store(&writer_tid, 0);
 	for (unsigned int i = 0; i < nwriters; i++) {
 		pthread_join(w[i].t, NULL);
 		stores += w[i].stores;
 	}
-	ttk_unmap((void *)map, DEV_SIZE);
+	tlt_unmap((void *)map, DEV_SIZE);
 	free(buf);
 	if (calls) {
 		size_t n = calls < MAX_CALLS ? calls : MAX_CALLS;
@@ -332,20 +332,20 @@ int main(void)
 	double seconds = (double)env_ul("TLOOP_BENCH_SECONDS", 10);
 	struct tloop_version v = { .size = sizeof(v) };
 	pthread_t sampler;
-	struct ttk_dev *d;
+	struct tlt_tdev *d;
 	const char *mode;
 	int rfd, afd, ctl;
 
 	stacks = env_ul("TLOOP_BENCH_STACKS", 0);
-	ttk_require_tracking();
+	tlt_require_tracking();
 	ctl = tlt_ctl_open();
 	if (ioctl(ctl, TLOOP_CTL_VERSION, &v))
 		tlt_bail("VERSION");
 	close(ctl);
 	mode = (v.features & TLOOP_FEAT_WALK_SYNC) ? "walk-sync" : "sync-per-call";
 	tlt_plan(3);
-	d = ttk_dev_open("walk.img", DEV_SIZE, 0);
-	if (ttk_enable(d->fd, 0))
+	d = tlt_tdev_open("walk.img", DEV_SIZE, 0);
+	if (tlt_enable(d->fd, 0))
 		tlt_bail("TRACK_ENABLE");
 	rfd = open(d->node, O_RDONLY | O_DIRECT | O_CLOEXEC);
 	afd = open("area2.img", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -381,6 +381,6 @@ int main(void)
 	}
 	close(rfd);
 	close(afd);
-	ttk_dev_close(d);
+	tlt_tdev_close(d);
 	tlt_exit();
 }

@@ -10,9 +10,10 @@
 BS_K := $(FIRST_KVER)
 BS := $(B)/bench-scan/$(BS_K)
 
-$(BS)/bin/91-bench-scan: bench/scan-bench.c tests/tlt.h tests/tlt-track.h uapi/linux/tloop.h
+$(BS)/bin/91-bench-scan: bench/scan-bench.c $(TLT_LIB) uapi/linux/tloop.h
 	@mkdir -p $(@D)
-	$(CC) -std=gnu11 -Wall -Wextra -Werror -O2 -static -pthread -Itests -Iuapi -o $@ $<
+	$(CC) -std=gnu11 -Wall -Wextra -Werror -O2 -static -pthread -D_GNU_SOURCE -Itests/lib -Iuapi \
+		-o $@ $< $(TLT_LIB)
 	@sed -n 's/.*tloop-timeout:[[:space:]]*\([0-9][0-9]*\).*/91-bench-scan \1/p' $< > $(@D)/.timeouts
 
 $(BS)/tests.cpio: $(BS)/bin/91-bench-scan initramfs/mkpart.sh

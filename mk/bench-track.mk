@@ -19,9 +19,10 @@ TLOOP_BENCH_MIB ?= 256
 BT_K := $(FIRST_KVER)
 BT := $(B)/bench-track/$(BT_K)
 
-$(BT)/bin/90-bench-track: bench/track-bench.c tests/tlt.h tests/tlt-track.h uapi/linux/tloop.h
+$(BT)/bin/90-bench-track: bench/track-bench.c $(TLT_LIB) uapi/linux/tloop.h
 	@mkdir -p $(@D)
-	$(CC) -std=gnu11 -Wall -Wextra -Werror -O2 -static -pthread -Itests -Iuapi -o $@ $<
+	$(CC) -std=gnu11 -Wall -Wextra -Werror -O2 -static -pthread -D_GNU_SOURCE -Itests/lib -Iuapi \
+		-o $@ $< $(TLT_LIB)
 	@sed -n 's/.*tloop-timeout:[[:space:]]*\([0-9][0-9]*\).*/90-bench-track \1/p' $< > $(@D)/.timeouts
 
 $(BT)/tests.cpio: $(BT)/bin/90-bench-track initramfs/mkpart.sh

@@ -19,9 +19,10 @@ TLOOP_BENCH_WBT ?=
 BW_K := $(FIRST_KVER)
 BW := $(B)/bench-walk/$(BW_K)
 
-$(BW)/bin/90-bench-walk: bench/walk-bench.c tests/tlt.h tests/tlt-track.h uapi/linux/tloop.h
+$(BW)/bin/90-bench-walk: bench/walk-bench.c $(TLT_LIB) uapi/linux/tloop.h
 	@mkdir -p $(@D)
-	$(CC) -std=gnu11 -Wall -Wextra -Werror -O2 -static -pthread -Itests -Iuapi -o $@ $<
+	$(CC) -std=gnu11 -Wall -Wextra -Werror -O2 -static -pthread -D_GNU_SOURCE -Itests/lib -Iuapi \
+		-o $@ $< $(TLT_LIB)
 	@sed -n 's/.*tloop-timeout:[[:space:]]*\([0-9][0-9]*\).*/90-bench-walk \1/p' $< > $(@D)/.timeouts
 
 $(BW)/tests.cpio: $(BW)/bin/90-bench-walk initramfs/mkpart.sh

@@ -44,7 +44,7 @@ static int data_case(enum tlt_kind kind, unsigned int bs, uint64_t limit)
 	unsigned char *model, *buf, *file;
 	int fd, dfd, ret, ok, sector = 0;
 	uint32_t seed = 100;
-	int before = tlt_n;
+	int before = tlt_results();
 	size_t i;
 
 	snprintf(name, sizeof(name), "%s bs=%u limit=%" PRIu64, tlt_kind_name(kind), bs, limit);
@@ -80,7 +80,7 @@ static int data_case(enum tlt_kind kind, unsigned int bs, uint64_t limit)
 			 " (512-byte rounding), not a multiple of %u", dev_size, bs);
 		close(fd);
 		tlt_detach(&d);
-		while (tlt_n < before + DATA_RESULTS)
+		while (tlt_results() < before + DATA_RESULTS)
 			tlt_skip(name, why);
 		goto out;
 	}
@@ -306,32 +306,32 @@ int main(void)
 	for (k = TLT_LOOP; k >= TLT_TLOOP; k--) {
 		for (b = 0; b < 2; b++) {
 			for (l = 0; l < 2; l++) {
-				int before = tlt_n;
+				int before = tlt_results();
 
 				if (k == TLT_LOOP && have_loop < 0) {
-					while (tlt_n < before + DATA_RESULTS)
+					while (tlt_results() < before + DATA_RESULTS)
 						tlt_skip("loop reference", "loop module missing");
 					continue;
 				}
 				data_case((enum tlt_kind)k, sizes[b], limits[l]);
-				while (tlt_n < before + DATA_RESULTS)
+				while (tlt_results() < before + DATA_RESULTS)
 					tlt_result(0, "%s: (not reached)", tlt_kind_name(k));
 			}
 		}
 	}
 	for (k = TLT_LOOP; k >= TLT_TLOOP; k--) {
 		for (r = 0; r < 2; r++) {
-			int before = tlt_n;
+			int before = tlt_results();
 			struct ro_outcome *o = k == TLT_LOOP ? &ref[r] : &tl[r];
 
 			if (k == TLT_LOOP && have_loop < 0) {
 				memset(o, 0, sizeof(*o));
-				while (tlt_n < before + RO_RESULTS)
+				while (tlt_results() < before + RO_RESULTS)
 					tlt_skip("loop reference", "loop module missing");
 				continue;
 			}
 			ro_case((enum tlt_kind)k, r, o);
-			while (tlt_n < before + RO_RESULTS)
+			while (tlt_results() < before + RO_RESULTS)
 				tlt_result(0, "%s read-only: (not reached)", tlt_kind_name(k));
 		}
 	}

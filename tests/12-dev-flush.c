@@ -241,10 +241,10 @@ int main(void)
 	setup();
 	tlt_plan(2 * CASE_RESULTS);
 	for (n = TLT_LOOP; n >= TLT_TLOOP; n--) {
-		int before = tlt_n;
+		int before = tlt_results();
 
 		flush_cases((enum tlt_kind)n);
-		while (tlt_n < before + CASE_RESULTS)
+		while (tlt_results() < before + CASE_RESULTS)
 			tlt_result(0, "%s: (not reached)", tlt_kind_name(n));
 	}
 	tlt_exit();

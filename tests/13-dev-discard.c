@@ -179,16 +179,16 @@ int main(void)
 	tlt_plan(2 * (2 * PUNCH_RESULTS + NOPUNCH_RESULTS) + 2);
 	for (k = TLT_LOOP; k >= TLT_TLOOP; k--) {
 		for (f = 0; f < 3; f++) {
-			int before = tlt_n, want = filesystems[f].punch ? PUNCH_RESULTS :
+			int before = tlt_results(), want = filesystems[f].punch ? PUNCH_RESULTS :
 							      NOPUNCH_RESULTS;
 
 			if (f == 1 && !have_ext4) {
-				while (tlt_n < before + want)
+				while (tlt_results() < before + want)
 					tlt_skip("ext4 on brd", "brd or ext4 unavailable");
 				continue;
 			}
 			fs_case((enum tlt_kind)k, f);
-			while (tlt_n < before + want)
+			while (tlt_results() < before + want)
 				tlt_result(0, "%s on %s: (not reached)", tlt_kind_name(k),
 					   filesystems[f].name);
 		}

@@ -127,10 +127,10 @@ int main(void)
 		tlt_skip_all("fio is not installed");
 	tlt_plan(2 * RESULTS);
 	for (k = TLT_LOOP; k >= TLT_TLOOP; k--) {
-		int before = tlt_n;
+		int before = tlt_results();
 
 		kind_case((enum tlt_kind)k);
-		while (tlt_n < before + RESULTS)
+		while (tlt_results() < before + RESULTS)
 			tlt_result(0, "%s: (not reached)", tlt_kind_name(k));
 	}
 	tlt_exit();

@@ -236,19 +236,19 @@ int main(void)
 
 	tlt_plan(2 * (FLAKEY_RESULTS + ENOSPC_RESULTS));
 	for (k = TLT_LOOP; k >= TLT_TLOOP; k--) {
-		int before = tlt_n;
+		int before = tlt_results();
 
 		if (have_flakey)
 			flakey_case((enum tlt_kind)k);
-		while (tlt_n < before + FLAKEY_RESULTS) {
+		while (tlt_results() < before + FLAKEY_RESULTS) {
 			if (have_flakey)
 				tlt_result(0, "%s: dm-flakey (not reached)", tlt_kind_name(k));
 			else
 				tlt_skip("dm-flakey", "brd, ext4 or dm-flakey module missing");
 		}
-		before = tlt_n;
+		before = tlt_results();
 		enospc_case((enum tlt_kind)k);
-		while (tlt_n < before + ENOSPC_RESULTS)
+		while (tlt_results() < before + ENOSPC_RESULTS)
 			tlt_result(0, "%s: ENOSPC (not reached)", tlt_kind_name(k));
 	}
 	tlt_run("rmmod dm_flakey brd 2>/dev/null || true");

@@ -68,27 +68,14 @@ static void add_works(const char *name)
 		cleanup_index(ret);
 }
 
-static int open_file(const char *path, off_t size, int flags)
-{
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-
-	if (fd < 0 || ftruncate(fd, size) < 0)
-		tlt_bail("create %s", path);
-	close(fd);
-	fd = open(path, flags | O_CLOEXEC);
-	if (fd < 0)
-		tlt_bail("open %s", path);
-	return fd;
-}
-
 static void test_add(void)
 {
-	int good = open_file("good.img", 1 << 20, O_RDWR);
-	int good_ro = open_file("good.img", 1 << 20, O_RDONLY);
-	int good_wo = open_file("good.img", 1 << 20, O_WRONLY);
-	int empty = open_file("empty.img", 0, O_RDWR);
-	int tiny = open_file("tiny.img", 511, O_RDWR);
-	int half = open_file("half.img", 2048, O_RDWR);
+	int good = tlt_open_file("good.img", 1 << 20, O_RDWR);
+	int good_ro = tlt_open_file("good.img", 1 << 20, O_RDONLY);
+	int good_wo = tlt_open_file("good.img", 1 << 20, O_WRONLY);
+	int empty = tlt_open_file("empty.img", 0, O_RDWR);
+	int tiny = tlt_open_file("tiny.img", 511, O_RDWR);
+	int half = tlt_open_file("half.img", 2048, O_RDWR);
 	int closed = dup2(good, 900), dir, null, fifo, sock, idx;
 	long pagesz = sysconf(_SC_PAGESIZE);
 	void *unmapped;
@@ -415,7 +402,7 @@ static void test_eperm(void)
 	victim = tlt_add(ctl, "victim.img", 1 << 20, 0, 0);
 	if (victim < 0)
 		tlt_bail("add victim.img: %s", tlt_errname(-victim));
-	backing = open_file("priv.img", 1 << 20, O_RDWR);
+	backing = tlt_open_file("priv.img", 1 << 20, O_RDWR);
 	if (pipe(p) < 0)
 		tlt_bail("pipe");
 	pid = fork();

@@ -344,27 +344,27 @@ int main(void)
 	tlt_plan(2 * (STACK_RESULTS + TRUNC_RESULTS + DIO_RESULTS) + RO_RESULTS(TLT_LOOP) +
 		 RO_RESULTS(TLT_TLOOP) + APPEND_RESULTS(TLT_LOOP) + APPEND_RESULTS(TLT_TLOOP));
 	for (k = TLT_LOOP; k >= TLT_TLOOP; k--) {
-		int before = tlt_n;
+		int before = tlt_results();
 
 		if (have_ext4)
 			stack_case((enum tlt_kind)k);
-		while (tlt_n < before + STACK_RESULTS) {
+		while (tlt_results() < before + STACK_RESULTS) {
 			if (have_ext4)
 				tlt_result(0, "%s stacked: (not reached)", tlt_kind_name(k));
 			else
 				tlt_skip("stacked", "ext4 module unavailable");
 		}
-		before = tlt_n;
+		before = tlt_results();
 		truncate_case((enum tlt_kind)k);
-		while (tlt_n < before + TRUNC_RESULTS)
+		while (tlt_results() < before + TRUNC_RESULTS)
 			tlt_result(0, "%s truncated: (not reached)", tlt_kind_name(k));
-		before = tlt_n;
+		before = tlt_results();
 		roset_case((enum tlt_kind)k);
-		while (tlt_n < before + RO_RESULTS(k))
+		while (tlt_results() < before + RO_RESULTS(k))
 			tlt_result(0, "%s BLKROSET: (not reached)", tlt_kind_name(k));
-		before = tlt_n;
+		before = tlt_results();
 		append_case((enum tlt_kind)k);
-		while (tlt_n < before + APPEND_RESULTS(k))
+		while (tlt_results() < before + APPEND_RESULTS(k))
 			tlt_result(0, "%s O_APPEND: (not reached)", tlt_kind_name(k));
 	}
 
@@ -374,10 +374,10 @@ int main(void)
 		  !find_scsi_debug(sd, sizeof(sd)) &&
 		  !tlt_run(TLT_MKE2FS " -q -F -t ext4 %s", sd) && !mount(sd, MNT, "ext4", 0, NULL);
 	for (k = TLT_LOOP; k >= TLT_TLOOP; k--) {
-		int before = tlt_n;
+		int before = tlt_results();
 
 		dio_case((enum tlt_kind)k, have_4k);
-		while (tlt_n < before + DIO_RESULTS)
+		while (tlt_results() < before + DIO_RESULTS)
 			tlt_result(0, "%s dio 4K: (not reached)", tlt_kind_name(k));
 	}
 	if (have_4k && umount(MNT))

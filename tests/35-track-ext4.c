@@ -6,7 +6,7 @@
  * some blocks of the file in place, sync: those blocks are reported, and no
  * block of the file that was not rewritten comes back.
  */
-#include "tlt-track.h"
+#include "tlt.h"
 
 #include <linux/fiemap.h>
 #include <linux/fs.h>
@@ -46,13 +46,13 @@ static uint64_t phys_page(const struct extents *x, uint64_t pos, int fd)
 			const struct fiemap_extent *e = &x->fm->fm_extents[i];
 
 			if (pos >= e->fe_logical && pos < e->fe_logical + e->fe_length)
-				return (e->fe_physical + (pos - e->fe_logical)) / TTK_PAGE;
+				return (e->fe_physical + (pos - e->fe_logical)) / TLT_PAGE;
 		}
 		return UINT64_MAX;
 	}
-	/* FIBMAP fallback: file system block size is the page size (mkfs -b 4096). */
+	/* FIBMAP fallback: file system block size is the page size (mkfs -b TLT_PAGE). */
 	{
-		int blk = (int)(pos / TTK_PAGE);
+		int blk = (int)(pos / TLT_PAGE);
 
 		if (ioctl(fd, FIBMAP, &blk) < 0 || blk == 0)
 			return UINT64_MAX;
@@ -61,11 +61,11 @@ static uint64_t phys_page(const struct extents *x, uint64_t pos, int fd)
 }
 
 /* mark_file() - mark device pages of file bytes [@pos, @pos + @len) in @s; false if unmapped. */
-static bool mark_file(const struct extents *x, int fd, struct ttk_set *s, uint64_t pos,
+static bool mark_file(const struct extents *x, int fd, struct tlt_set *s, uint64_t pos,
 		      uint64_t len)
 {
-	for (uint64_t b = pos / TTK_PAGE; b <= (pos + len - 1) / TTK_PAGE; b++) {
-		uint64_t p = phys_page(x, b * TTK_PAGE, fd);
+	for (uint64_t b = pos / TLT_PAGE; b <= (pos + len - 1) / TLT_PAGE; b++) {
+		uint64_t p = phys_page(x, b * TLT_PAGE, fd);
 
 		if (p >= s->nr) {
 			tlt_diag("file block %" PRIu64 " has no device page", b);
@@ -77,7 +77,7 @@ static bool mark_file(const struct extents *x, int fd, struct ttk_set *s, uint64
 }
 
 /* covered() - every page of @sub is in @got; prints the first missing ones. */
-static bool covered(const struct ttk_set *sub, const struct ttk_pages *got, uint64_t *nmiss)
+static bool covered(const struct tlt_set *sub, const struct tlt_pages *got, uint64_t *nmiss)
 {
 	uint8_t *seen = calloc(sub->nr, 1);
 
@@ -93,7 +93,7 @@ static bool covered(const struct ttk_set *sub, const struct ttk_pages *got, uint
 }
 
 /* reported_in() - how many pages of @got are in @s (prints the first few). */
-static uint64_t reported_in(const struct ttk_set *s, const struct ttk_pages *got)
+static uint64_t reported_in(const struct tlt_set *s, const struct tlt_pages *got)
 {
 	uint64_t n = 0;
 
@@ -106,34 +106,34 @@ static uint64_t reported_in(const struct ttk_set *s, const struct ttk_pages *got
 
 int main(void)
 {
-	struct ttk_set data, rewritten, stale;
-	struct ttk_pages got = { 0 };
+	struct tlt_set data, rewritten, stale;
+	struct tlt_pages got = { 0 };
 	struct extents x = { 0 };
-	struct ttk_dev *d;
+	struct tlt_tdev *d;
 	uint64_t miss = 0, extra;
 	bool ok;
 	char *buf;
 	int fd, ret;
 
-	ttk_require_tracking();
+	tlt_require_tracking();
 	if (access("/sbin/mke2fs", X_OK))
 		tlt_skip_all("/sbin/mke2fs (e2fsprogs) not in the VM");
-	ttk_seed(0x35e47ULL);
+	tlt_seed(0x35e47ULL);
 	tlt_plan(6);
-	d = ttk_dev_open("backing.img", DEV_SIZE, 0);
-	ttk_set_init(&data, d->nr_pages);
-	ttk_set_init(&rewritten, d->nr_pages);
-	ttk_set_init(&stale, d->nr_pages);
-	if (ttk_enable(d->fd, 0))
+	d = tlt_tdev_open("backing.img", DEV_SIZE, 0);
+	tlt_set_init(&data, d->nr_pages);
+	tlt_set_init(&rewritten, d->nr_pages);
+	tlt_set_init(&stale, d->nr_pages);
+	if (tlt_enable(d->fd, 0))
 		tlt_bail("TRACK_ENABLE");
 
-	ret = tlt_run("/sbin/mke2fs -q -F -t ext4 -b 4096 -E lazy_itable_init=0,lazy_journal_init=0"
-		      " %s", d->node);
+	ret = tlt_run("/sbin/mke2fs -q -F -t ext4 -b %zu -E lazy_itable_init=0,lazy_journal_init=0"
+		      " %s", TLT_PAGE, d->node);
 	if (ret)
 		tlt_bail("mke2fs");
-	ttk_get_all_or_bail(d->fd, TLOOP_GET_CLEAR, 4096, d->nr_pages, &got);
+	tlt_get_all_or_bail(d->fd, TLOOP_GET_CLEAR, 4096, d->nr_pages, &got);
 	tlt_result(got.n > 0, "mkfs writes are reported (%zu pages)", got.n);
-	ttk_pages_free(&got);
+	tlt_pages_free(&got);
 
 	if (system("modprobe ext4 >/dev/null 2>&1"))
 		tlt_diag("modprobe ext4 failed (built in?)");
@@ -144,47 +144,47 @@ int main(void)
 	if (!buf)
 		tlt_bail("malloc");
 	for (size_t i = 0; i < FILE_SIZE; i++)
-		buf[i] = (char)ttk_rand();
+		buf[i] = (char)tlt_rand();
 	fd = open(MNT "/file", O_RDWR | O_CREAT | O_TRUNC, 0600);
 	if (fd < 0)
 		tlt_bail("create file");
-	ttk_pwrite_all(fd, buf, FILE_SIZE, 0);
+	tlt_pwrite_all(fd, buf, FILE_SIZE, 0);
 	sync();
 	if (get_extents(fd, &x))
 		tlt_diag("using FIBMAP");
 	ok = mark_file(&x, fd, &data, 0, FILE_SIZE);
-	tlt_diag("file: %" PRIu64 " data pages", ttk_set_count(&data));
-	ttk_get_all_or_bail(d->fd, TLOOP_GET_CLEAR, 4096, d->nr_pages, &got);
+	tlt_diag("file: %" PRIu64 " data pages", tlt_set_count(&data));
+	tlt_get_all_or_bail(d->fd, TLOOP_GET_CLEAR, 4096, d->nr_pages, &got);
 	tlt_diag("after write + sync: %zu pages reported", got.n);
-	tlt_result(ok && ttk_set_count(&data) == FILE_SIZE / TTK_PAGE && covered(&data, &got, &miss),
+	tlt_result(ok && tlt_set_count(&data) == FILE_SIZE / TLT_PAGE && covered(&data, &got, &miss),
 		   "every data page of the new file is reported (%" PRIu64 " missing)", miss);
-	ttk_pages_free(&got);
+	tlt_pages_free(&got);
 
 	/* Nothing written since the clear: an idle mounted file system adds little or nothing. */
-	ttk_get_all_or_bail(d->fd, 0, 4096, d->nr_pages, &got);
+	tlt_get_all_or_bail(d->fd, 0, 4096, d->nr_pages, &got);
 	tlt_diag("idle after the clear: %zu pages reported", got.n);
 	tlt_result(reported_in(&data, &got) == 0, "no data page is reported while idle");
-	ttk_pages_free(&got);
+	tlt_pages_free(&got);
 
 	/* Overwrite 10 random blocks at odd offsets and one unaligned range, in place. */
 	for (int i = 0; i < 10; i++) {
-		uint64_t pos = ttk_rand_below(FILE_SIZE / TTK_PAGE) * TTK_PAGE + 7;
+		uint64_t pos = tlt_rand_below(FILE_SIZE / TLT_PAGE) * TLT_PAGE + 7;
 
-		ttk_pwrite_all(fd, buf, 100, (off_t)pos);
+		tlt_pwrite_all(fd, buf, 100, (off_t)pos);
 		ok = mark_file(&x, fd, &rewritten, pos, 100) && ok;
 	}
-	ttk_pwrite_all(fd, buf, 3 * TTK_PAGE, (off_t)(500 * TTK_PAGE + 2048));
-	ok = mark_file(&x, fd, &rewritten, 500 * TTK_PAGE + 2048, 3 * TTK_PAGE) && ok;
+	tlt_pwrite_all(fd, buf, 3 * TLT_PAGE, (off_t)(500 * TLT_PAGE + 2048));
+	ok = mark_file(&x, fd, &rewritten, 500 * TLT_PAGE + 2048, 3 * TLT_PAGE) && ok;
 	sync();
 	for (uint64_t p = 0; p < data.nr; p++)
 		stale.bit[p] = data.bit[p] && !rewritten.bit[p];
-	tlt_diag("rewrote %" PRIu64 " data pages", ttk_set_count(&rewritten));
+	tlt_diag("rewrote %" PRIu64 " data pages", tlt_set_count(&rewritten));
 	{
 		struct extents x2 = { 0 };
-		struct ttk_set moved;
+		struct tlt_set moved;
 
 		/* The blocks must not have moved (ext4 overwrites in place). */
-		ttk_set_init(&moved, d->nr_pages);
+		tlt_set_init(&moved, d->nr_pages);
 		if (!get_extents(fd, &x2) && mark_file(&x2, fd, &moved, 0, FILE_SIZE))
 			for (uint64_t p = 0; p < moved.nr; p++)
 				if (moved.bit[p] != data.bit[p]) {
@@ -193,26 +193,26 @@ int main(void)
 					break;
 				}
 		free(x2.fm);
-		ttk_set_free(&moved);
+		tlt_set_free(&moved);
 	}
-	ttk_get_all_or_bail(d->fd, TLOOP_GET_CLEAR, 4096, d->nr_pages, &got);
+	tlt_get_all_or_bail(d->fd, TLOOP_GET_CLEAR, 4096, d->nr_pages, &got);
 	tlt_diag("after overwrite + sync: %zu pages reported", got.n);
 	tlt_result(ok && covered(&rewritten, &got, &miss),
 		   "every rewritten data page is reported (%" PRIu64 " missing)", miss);
 	extra = reported_in(&stale, &got);
 	tlt_result(extra == 0, "no data page that was not rewritten is reported (%" PRIu64 ")",
 		   extra);
-	ttk_pages_free(&got);
+	tlt_pages_free(&got);
 
 	close(fd);
 	free(x.fm);
 	free(buf);
 	ret = umount(MNT);
 	tlt_result(ret == 0, "umount");
-	if (ttk_dev_close(d))
+	if (tlt_tdev_close(d))
 		tlt_diag("removing the device failed");
-	ttk_set_free(&data);
-	ttk_set_free(&rewritten);
-	ttk_set_free(&stale);
+	tlt_set_free(&data);
+	tlt_set_free(&rewritten);
+	tlt_set_free(&stale);
 	tlt_exit();
 }

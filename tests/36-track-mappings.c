@@ -8,18 +8,18 @@
  * before a clear, stored again after it (with GET+CLEAR, with CLEAR_WRITTEN
  * and with a NOSYNC GET+CLEAR that cleared before the write-back).
  */
-#include "tlt-track.h"
+#include "tlt.h"
 
 #define DEV_SIZE (16UL << 20)
 #define NPROC 4
 
-static struct ttk_dev *d;
-static struct ttk_set want;
+static struct tlt_tdev *d;
+static struct tlt_set want;
 
 static void check(const char *name)
 {
-	ttk_check_get(d->fd, TLOOP_GET_CLEAR, 16, &want, name);
-	ttk_set_reset(&want);
+	tlt_check_get(d->fd, TLOOP_GET_CLEAR, 16, &want, name);
+	tlt_set_reset(&want);
 }
 
 /* Child of "several processes": own open + mmap, stores to pages i, i+NPROC, ... */
@@ -34,7 +34,7 @@ static int store_child(int i, uint64_t nr_pages)
 	if (m == MAP_FAILED)
 		return 3;
 	for (uint64_t p = (uint64_t)i; p < nr_pages; p += 7 * NPROC)
-		ttk_touch(m + p * TTK_PAGE + 8 * (uint64_t)i);
+		tlt_touch(m + p * TLT_PAGE + 8 * (uint64_t)i);
 	munmap(m, DEV_SIZE);
 	close(fd);
 	return 0;
@@ -46,23 +46,23 @@ int main(void)
 	pid_t pid;
 	bool ok;
 
-	ttk_require_tracking();
+	tlt_require_tracking();
 	tlt_plan(12);
-	d = ttk_dev_open("backing.img", DEV_SIZE, 0);
-	ttk_set_init(&want, d->nr_pages);
+	d = tlt_tdev_open("backing.img", DEV_SIZE, 0);
+	tlt_set_init(&want, d->nr_pages);
 
 	/* A mapping created (and stored through, then written back) before tracking. */
-	map = ttk_map(d->fd, DEV_SIZE, 0);
+	map = tlt_map(d->fd, DEV_SIZE, 0);
 	for (uint64_t p = 0; p < 64; p++)
-		ttk_touch(map + p * TTK_PAGE);
+		tlt_touch(map + p * TLT_PAGE);
 	if (msync(map, DEV_SIZE, MS_SYNC))
 		tlt_bail("msync");
-	if (ttk_enable(d->fd, 0))
+	if (tlt_enable(d->fd, 0))
 		tlt_bail("TRACK_ENABLE");
 	for (uint64_t p = 10; p < 20; p++)
-		ttk_touch(map + p * TTK_PAGE + 100);
-	ttk_touch(map + 1000 * TTK_PAGE);
-	ttk_set_bytes(&want, 10 * TTK_PAGE, 10 * TTK_PAGE);
+		tlt_touch(map + p * TLT_PAGE + 100);
+	tlt_touch(map + 1000 * TLT_PAGE);
+	tlt_set_bytes(&want, 10 * TLT_PAGE, 10 * TLT_PAGE);
 	want.bit[1000] = 1;
 	check("mapping made before tracking was on: stores after enable are reported");
 
@@ -79,7 +79,7 @@ int main(void)
 				want.bit[p] = 1;
 		}
 		for (int i = 0; i < NPROC; i++)
-			ok = pids[i] > 0 && ttk_wait_ok(pids[i]) && ok;
+			ok = pids[i] > 0 && tlt_wait_ok(pids[i]) && ok;
 		tlt_result(ok, "%d processes stored through their own mappings", NPROC);
 		check("several processes: union of their stores");
 	}
@@ -88,38 +88,38 @@ int main(void)
 	pid = fork();
 	if (pid == 0) {
 		for (uint64_t p = 2000; p < 2010; p++)
-			ttk_touch(map + p * TTK_PAGE + 4095);
+			tlt_touch(map + p * TLT_PAGE + 4095);
 		_exit(0);
 	}
-	ok = pid > 0 && ttk_wait_ok(pid);
-	ttk_touch(map + 3000 * TTK_PAGE);
-	ttk_set_bytes(&want, 2000 * TTK_PAGE, 10 * TTK_PAGE);
+	ok = pid > 0 && tlt_wait_ok(pid);
+	tlt_touch(map + 3000 * TLT_PAGE);
+	tlt_set_bytes(&want, 2000 * TLT_PAGE, 10 * TLT_PAGE);
 	want.bit[3000] = 1;
 	tlt_result(ok, "forked child stored");
 	check("fork: the child's stores through the inherited mapping are reported");
 
 	/* munmap without msync, then a new mapping at another offset. */
-	ttk_touch(map + 5 * TTK_PAGE);
-	ttk_touch(map + 6 * TTK_PAGE);
-	ttk_unmap(map, DEV_SIZE);
+	tlt_touch(map + 5 * TLT_PAGE);
+	tlt_touch(map + 6 * TLT_PAGE);
+	tlt_unmap(map, DEV_SIZE);
 	want.bit[5] = want.bit[6] = 1;
-	m2 = ttk_map(d->fd, 1UL << 20, 2UL << 20);
-	ttk_touch(m2 + 3 * TTK_PAGE);
+	m2 = tlt_map(d->fd, 1UL << 20, 2UL << 20);
+	tlt_touch(m2 + 3 * TLT_PAGE);
 	want.bit[512 + 3] = 1;
 	check("munmap (dirty pages) then a new mmap: both reported");
-	ttk_unmap(m2, 1UL << 20);
+	tlt_unmap(m2, 1UL << 20);
 
 	/* mprotect read-only then read-write. */
-	map = ttk_map(d->fd, DEV_SIZE, 0);
-	ttk_touch(map + 77 * TTK_PAGE);
+	map = tlt_map(d->fd, DEV_SIZE, 0);
+	tlt_touch(map + 77 * TLT_PAGE);
 	if (mprotect(map, DEV_SIZE, PROT_READ))
 		tlt_bail("mprotect RO");
 	want.bit[77] = 1;
 	check("stores before mprotect(PROT_READ) are reported");
 	if (mprotect(map, DEV_SIZE, PROT_READ | PROT_WRITE))
 		tlt_bail("mprotect RW");
-	ttk_touch(map + 77 * TTK_PAGE);
-	ttk_touch(map + 78 * TTK_PAGE);
+	tlt_touch(map + 77 * TLT_PAGE);
+	tlt_touch(map + 78 * TLT_PAGE);
 	want.bit[77] = want.bit[78] = 1;
 	check("after mprotect back to read-write, stores are reported again");
 
@@ -128,34 +128,34 @@ int main(void)
 	 * stored again after the clear, without any new fault in between if the
 	 * clear does not write the page back.
 	 */
-	ttk_touch(map + 90 * TTK_PAGE);
+	tlt_touch(map + 90 * TLT_PAGE);
 	want.bit[90] = 1;
 	check("dirty page reported by GET+CLEAR");
-	ttk_touch(map + 90 * TTK_PAGE + 1);
+	tlt_touch(map + 90 * TLT_PAGE + 1);
 	want.bit[90] = 1;
 	check("the same page stored again after GET+CLEAR is reported");
 
-	ttk_touch(map + 91 * TTK_PAGE);
-	ttk_clear_all(d->fd);	/* no write-back: the page is still dirty and writable */
-	ttk_touch(map + 91 * TTK_PAGE + 1);
+	tlt_touch(map + 91 * TLT_PAGE);
+	tlt_clear_all(d->fd);	/* no write-back: the page is still dirty and writable */
+	tlt_touch(map + 91 * TLT_PAGE + 1);
 	want.bit[91] = 1;
 	check("dirty page stored again after CLEAR_WRITTEN is reported");
 
-	ttk_touch(map + 92 * TTK_PAGE);
+	tlt_touch(map + 92 * TLT_PAGE);
 	{
-		struct ttk_pages got = { 0 };
+		struct tlt_pages got = { 0 };
 
 		/* NOSYNC GET+CLEAR: the store is not written back yet, so it stays pending. */
-		ttk_get_all_or_bail(d->fd, TLOOP_GET_CLEAR | TLOOP_GET_NOSYNC, 16, d->nr_pages, &got);
-		ttk_pages_free(&got);
+		tlt_get_all_or_bail(d->fd, TLOOP_GET_CLEAR | TLOOP_GET_NOSYNC, 16, d->nr_pages, &got);
+		tlt_pages_free(&got);
 	}
-	ttk_touch(map + 92 * TTK_PAGE + 1);
+	tlt_touch(map + 92 * TLT_PAGE + 1);
 	want.bit[92] = 1;
 	check("dirty page stored again after a NOSYNC GET+CLEAR is reported");
-	ttk_unmap(map, DEV_SIZE);
+	tlt_unmap(map, DEV_SIZE);
 
-	if (ttk_dev_close(d))
+	if (tlt_tdev_close(d))
 		tlt_diag("removing the device failed");
-	ttk_set_free(&want);
+	tlt_set_free(&want);
 	tlt_exit();
 }

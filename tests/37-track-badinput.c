@@ -6,14 +6,14 @@
  * sizes 0 / too large with non-zero tail, unknown flags, non-zero reserved
  * fields, bad clear ranges, unknown commands.
  */
-#include "tlt-track.h"
+#include "tlt.h"
 
 #include <stddef.h>
 
 #define DEV_SIZE (4UL << 20)
 
-static struct ttk_dev *d;
-static struct ttk_set want;
+static struct tlt_tdev *d;
+static struct tlt_set want;
 
 /* A GET_WRITTEN argument with defaults; the caller spoils one field. */
 static struct tloop_written w;
@@ -34,7 +34,7 @@ static int get(void)
 
 static void still_there(const char *name)
 {
-	ttk_check_get(d->fd, TLOOP_GET_NOSYNC, 64, &want, name);
+	tlt_check_get(d->fd, TLOOP_GET_NOSYNC, 64, &want, name);
 }
 
 int main(void)
@@ -46,17 +46,17 @@ int main(void)
 	void *hole;
 	int ret;
 
-	ttk_require_tracking();
+	tlt_require_tracking();
 	tlt_plan(46);
-	d = ttk_dev_open("backing.img", DEV_SIZE, 0);
-	ttk_set_init(&want, d->nr_pages);
-	if (ttk_enable(d->fd, 0))
+	d = tlt_tdev_open("backing.img", DEV_SIZE, 0);
+	tlt_set_init(&want, d->nr_pages);
+	if (tlt_enable(d->fd, 0))
 		tlt_bail("TRACK_ENABLE");
 	for (uint64_t p = 0; p < d->nr_pages; p += 37) {
-		ttk_pwrite_all(d->fd, "x", 1, (off_t)(p * TTK_PAGE + 9));
+		tlt_pwrite_all(d->fd, "x", 1, (off_t)(p * TLT_PAGE + 9));
 		want.bit[p] = 1;
 	}
-	ttk_check_get(d->fd, 0, 64, &want, "setup: the written set is known");
+	tlt_check_get(d->fd, 0, 64, &want, "setup: the written set is known");
 
 	/* GET_WRITTEN. */
 	w_init();
@@ -79,7 +79,7 @@ int main(void)
 	tlt_expect_errno(get(), EFAULT, "GET+CLEAR: NULL page array is EFAULT");
 	still_there("... and nothing was cleared");
 
-	hole = mmap(NULL, 2 * TTK_PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	hole = mmap(NULL, 2 * TLT_PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (hole == MAP_FAILED)
 		tlt_bail("mmap PROT_NONE");
 	w_init();
@@ -89,21 +89,21 @@ int main(void)
 	still_there("... and nothing was cleared");
 	/* An array whose tail is unmapped: the first entries fit, the rest fault. */
 	{
-		uint64_t *edge = mmap(NULL, 2 * TTK_PAGE, PROT_READ | PROT_WRITE,
+		uint64_t *edge = mmap(NULL, 2 * TLT_PAGE, PROT_READ | PROT_WRITE,
 				      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
-		if (edge == MAP_FAILED || mprotect((char *)edge + TTK_PAGE, TTK_PAGE, PROT_NONE))
+		if (edge == MAP_FAILED || mprotect((char *)edge + TLT_PAGE, TLT_PAGE, PROT_NONE))
 			tlt_bail("mmap edge");
 		w_init();
-		w.pages = (uint64_t)(uintptr_t)(edge + TTK_PAGE / 8 - 2);
+		w.pages = (uint64_t)(uintptr_t)(edge + TLT_PAGE / 8 - 2);
 		w.capacity = 64;
 		w.flags = TLOOP_GET_CLEAR;
 		tlt_expect_errno(get(), EFAULT, "GET+CLEAR: array running into an unmapped page is "
 				 "EFAULT");
 		still_there("... and nothing was cleared");
-		munmap(edge, 2 * TTK_PAGE);
+		munmap(edge, 2 * TLT_PAGE);
 	}
-	munmap(hole, 2 * TTK_PAGE);
+	munmap(hole, 2 * TLT_PAGE);
 	tlt_expect_errno(ioctl(d->fd, TLOOP_GET_WRITTEN, NULL), EFAULT,
 			 "GET: NULL argument is EFAULT");
 	w_init();
@@ -216,7 +216,7 @@ int main(void)
 	en.size = sizeof(en);
 	tlt_expect_errno(ioctl(d->fd, TLOOP_TRACK_ENABLE, &en), EBUSY, "ENABLE while on is EBUSY");
 	still_there("... and the set is untouched");
-	ttk_disable(d->fd);
+	tlt_disable(d->fd);
 	en.flags = 1;
 	tlt_expect_errno(ioctl(d->fd, TLOOP_TRACK_ENABLE, &en), EINVAL,
 			 "ENABLE: unknown flag is EINVAL");
@@ -227,7 +227,7 @@ int main(void)
 	en.reserved[1] = 0;
 	en.size = 0;
 	tlt_expect_errno(ioctl(d->fd, TLOOP_TRACK_ENABLE, &en), EINVAL, "ENABLE: size 0 is EINVAL");
-	ret = ttk_status(d->fd, &st);
+	ret = tlt_status(d->fd, &st);
 	tlt_result(ret == 0 && !(st.flags & TLOOP_TRACK_ON), "after the bad ENABLEs tracking is off");
 	memset(&st, 0, sizeof(st));
 	st.size = 0;
@@ -243,8 +243,8 @@ int main(void)
 	tlt_expect_errno(ioctl(d->fd, _IO(TLOOP_IOC_MAGIC, 0x14), &w), ENOTTY,
 			 "GET_WRITTEN number with the wrong direction is ENOTTY");
 
-	if (ttk_dev_close(d))
+	if (tlt_tdev_close(d))
 		tlt_diag("removing the device failed");
-	ttk_set_free(&want);
+	tlt_set_free(&want);
 	tlt_exit();
 }

@@ -28,7 +28,7 @@
  *
  * tloop-timeout: 240
  */
-#include "tlt-track.h"
+#include "tlt.h"
 
 #include <linux/userfaultfd.h>
 #include <poll.h>
@@ -46,7 +46,7 @@ static void one_rule(void)
 {
 	int ctl = tlt_ctl_open(), free_idx, ret;
 	struct tloop_version *v = calloc(1, 8192);
-	struct ttk_dev *d;
+	struct tlt_tdev *d;
 	struct tloop_track_status st;
 
 	if (!v)
@@ -83,14 +83,14 @@ static void one_rule(void)
 		   "GET_FREE with size bits set answers like GET_FREE (%d, %d%s%s)", free_idx, ret,
 		   ret < 0 ? " " : "", ret < 0 ? tlt_errname(errno) : "");
 
-	d = ttk_dev_open("rule.img", 1 * MIB, 0);
-	if (ttk_enable(d->fd, 0))
+	d = tlt_tdev_open("rule.img", 1 * MIB, 0);
+	if (tlt_enable(d->fd, 0))
 		tlt_bail("TRACK_ENABLE");
 	ret = ioctl(d->fd, _IOC(_IOC_NONE, TLOOP_IOC_MAGIC, 0x12, 16));
-	tlt_result(ret == 0 && !ttk_status(d->fd, &st) && !(st.flags & TLOOP_TRACK_ON),
+	tlt_result(ret == 0 && !tlt_status(d->fd, &st) && !(st.flags & TLOOP_TRACK_ON),
 		   "TRACK_DISABLE with size bits set turns tracking off (%s)",
 		   ret ? tlt_errname(errno) : "ok");
-	ttk_dev_close(d);
+	tlt_tdev_close(d);
 	close(ctl);
 }
 
@@ -156,7 +156,7 @@ static void add_reply_fault(void)
 		close(ctl);
 		return;
 	}
-	page = mmap(NULL, TTK_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	page = mmap(NULL, TLT_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (page == MAP_FAILED)
 		tlt_bail("mmap");
 	fd1 = open("uffd1.img", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -171,7 +171,7 @@ static void add_reply_fault(void)
 	other_add.backing_fd = fd2;
 
 	reg.range.start = (uintptr_t)page;
-	reg.range.len = TTK_PAGE;
+	reg.range.len = TLT_PAGE;
 	reg.mode = UFFDIO_REGISTER_MODE_WP;
 	wp.range = reg.range;
 	wp.mode = UFFDIO_WRITEPROTECT_MODE_WP;
@@ -222,7 +222,7 @@ static void add_reply_fault(void)
 	close(fd1);
 	close(fd2);
 	close(uffd);
-	munmap(page, TTK_PAGE);
+	munmap(page, TLT_PAGE);
 	close(ctl);
 }
 
@@ -282,23 +282,23 @@ static void stat_identity(void)
 
 static void enable_exact(void)
 {
-	struct ttk_dev *d = ttk_dev_open("enable.img", 1 * MIB, 0);
-	volatile uint8_t *map = ttk_map(d->fd, 1 * MIB, 0);
-	struct ttk_set want;
+	struct tlt_tdev *d = tlt_tdev_open("enable.img", 1 * MIB, 0);
+	volatile uint8_t *map = tlt_map(d->fd, 1 * MIB, 0);
+	struct tlt_set want;
 
-	ttk_set_init(&want, d->nr_pages);
-	map[3 * TTK_PAGE + 5] = 0x33;		/* tracking off: not to be reported */
-	if (ttk_enable(d->fd, 0))
+	tlt_set_init(&want, d->nr_pages);
+	map[3 * TLT_PAGE + 5] = 0x33;		/* tracking off: not to be reported */
+	if (tlt_enable(d->fd, 0))
 		tlt_bail("TRACK_ENABLE");
-	ttk_check_get(d->fd, 0, 64, &want,
+	tlt_check_get(d->fd, 0, 64, &want,
 		      "ENABLE: a store made while tracking was off, still dirty, is not reported");
-	map[7 * TTK_PAGE + 1] = 0x77;
+	map[7 * TLT_PAGE + 1] = 0x77;
 	want.bit[7] = 1;
-	ttk_check_get(d->fd, TLOOP_GET_CLEAR, 64, &want,
+	tlt_check_get(d->fd, TLOOP_GET_CLEAR, 64, &want,
 		      "ENABLE: a store made after it is reported");
-	ttk_unmap((void *)map, 1 * MIB);
-	ttk_set_free(&want);
-	ttk_dev_close(d);
+	tlt_unmap((void *)map, 1 * MIB);
+	tlt_set_free(&want);
+	tlt_tdev_close(d);
 }
 
 /* ---- 5. the generation rule ----------------------------------------------- */
@@ -307,14 +307,14 @@ static uint64_t gen_now(int fd)
 {
 	struct tloop_track_status st;
 
-	if (ttk_status(fd, &st))
+	if (tlt_status(fd, &st))
 		tlt_bail("TRACK_STATUS");
 	return st.generation;
 }
 
 static void generation_rule(void)
 {
-	struct ttk_dev *d = ttk_dev_open("gen.img", 1 * MIB, 0);
+	struct tlt_tdev *d = tlt_tdev_open("gen.img", 1 * MIB, 0);
 	struct tloop_written w;
 	uint64_t buf[4], g, cursor = 0;
 	bool ok = true;
@@ -333,16 +333,16 @@ static void generation_rule(void)
 		}								\
 	} while (0)
 
-	GEN_STEP(ttk_enable(d->fd, 0), 1, "enable");
-	GEN_STEP(ttk_get_one(d->fd, TLOOP_GET_CLEAR, 0, 0, buf, 4, &w), 1, "empty GET+CLEAR");
+	GEN_STEP(tlt_enable(d->fd, 0), 1, "enable");
+	GEN_STEP(tlt_get_one(d->fd, TLOOP_GET_CLEAR, 0, 0, buf, 4, &w), 1, "empty GET+CLEAR");
 	for (int p = 0; p < 3; p++)
-		ttk_pwrite_all(d->fd, "g", 1, (off_t)(p * 9 * TTK_PAGE));
-	GEN_STEP(ttk_get_one(d->fd, 0, 0, 0, buf, 4, &w), 0, "GET without CLEAR");
-	GEN_STEP(ttk_status(d->fd, &(struct tloop_track_status){ 0 }), 0, "STATUS");
+		tlt_pwrite_all(d->fd, "g", 1, (off_t)(p * 9 * TLT_PAGE));
+	GEN_STEP(tlt_get_one(d->fd, 0, 0, 0, buf, 4, &w), 0, "GET without CLEAR");
+	GEN_STEP(tlt_status(d->fd, &(struct tloop_track_status){ 0 }), 0, "STATUS");
 	/* A walk of three GET+CLEAR calls of one page each: +1 per call. */
 	g = gen_now(d->fd);
 	do {
-		if (ttk_get_one(d->fd, TLOOP_GET_CLEAR, cursor, 0, buf, 1, &w))
+		if (tlt_get_one(d->fd, TLOOP_GET_CLEAR, cursor, 0, buf, 1, &w))
 			tlt_bail("GET+CLEAR walk");
 		steps++;
 		if (w.generation != ++g) {
@@ -353,15 +353,15 @@ static void generation_rule(void)
 		}
 		cursor = w.next_cursor;
 	} while (cursor != TLOOP_CURSOR_END);
-	GEN_STEP(ttk_clear(d->fd, 0, 0, 8, NULL), 1, "CLEAR range");
-	GEN_STEP(ttk_clear(d->fd, TLOOP_CLEAR_ALL, 0, 0, NULL), 1, "CLEAR_ALL");
-	GEN_STEP(ttk_disable(d->fd), 1, "disable");
-	GEN_STEP(ttk_disable(d->fd), 0, "disable while off");
-	GEN_STEP(ttk_enable(d->fd, 0), 1, "enable again");
+	GEN_STEP(tlt_clear(d->fd, 0, 0, 8, NULL), 1, "CLEAR range");
+	GEN_STEP(tlt_clear(d->fd, TLOOP_CLEAR_ALL, 0, 0, NULL), 1, "CLEAR_ALL");
+	GEN_STEP(tlt_disable(d->fd), 1, "disable");
+	GEN_STEP(tlt_disable(d->fd), 0, "disable while off");
+	GEN_STEP(tlt_enable(d->fd, 0), 1, "enable again");
 #undef GEN_STEP
 	tlt_result(ok, "generation: +1 per clearing call and per switch, 0 otherwise (%d steps)",
 		   steps);
-	ttk_dev_close(d);
+	tlt_tdev_close(d);
 }
 
 /* ---- 6. a query writes back what it examines ------------------------------ */
@@ -377,31 +377,31 @@ static bool listed(const uint64_t *buf, unsigned int n, uint64_t page)
 static void walk_sync(void)
 {
 	const uint64_t size = 64 * MIB, far = 16000;
-	struct ttk_dev *d = ttk_dev_open("walk.img", size, 0);
-	volatile uint8_t *map = ttk_map(d->fd, size, 0);
+	struct tlt_tdev *d = tlt_tdev_open("walk.img", size, 0);
+	volatile uint8_t *map = tlt_map(d->fd, size, 0);
 	struct tloop_written w;
-	struct ttk_pages got = { 0 };
+	struct tlt_pages got = { 0 };
 	uint64_t buf[64], first[1];
 	bool have_far = false, have_1 = false;
 	int ret;
 
-	if (ttk_enable(d->fd, 0))
+	if (tlt_enable(d->fd, 0))
 		tlt_bail("TRACK_ENABLE");
 	map[0] = 1;
-	map[1 * TTK_PAGE] = 1;
-	map[far * TTK_PAGE] = 1;
-	ret = ttk_get_one(d->fd, TLOOP_GET_CLEAR, 0, 0, first, 1, &w);
+	map[1 * TLT_PAGE] = 1;
+	map[far * TLT_PAGE] = 1;
+	ret = tlt_get_one(d->fd, TLOOP_GET_CLEAR, 0, 0, first, 1, &w);
 	tlt_result(!ret && w.count == 1 && first[0] == 0 && w.next_cursor == 1,
 		   "walk: the first call (capacity 1) lists page 0, next_cursor 1 (%s, count %u, "
 		   "next %" PRIu64 ")", ret ? tlt_errname(-ret) : "ok", w.count,
 		   (uint64_t)w.next_cursor);
 	/* Behind the cursor now: this walk must not report it, the next must. */
 	map[0] = 2;
-	ret = ttk_get_one(d->fd, TLOOP_GET_NOSYNC, 1, 0, buf, 64, &w);
+	ret = tlt_get_one(d->fd, TLOOP_GET_NOSYNC, 1, 0, buf, 64, &w);
 	tlt_result(!ret && listed(buf, w.count, 1) && !listed(buf, w.count, far),
 		   "walk: the first call wrote back its own step (page 1 recorded) but not page "
 		   "%" PRIu64 " far past it (%u pages listed)", far, w.count);
-	ret = ttk_get_one(d->fd, TLOOP_GET_CLEAR, 1, 0, buf, 64, &w);
+	ret = tlt_get_one(d->fd, TLOOP_GET_CLEAR, 1, 0, buf, 64, &w);
 	if (!ret) {
 		have_1 = listed(buf, w.count, 1);
 		have_far = listed(buf, w.count, far);
@@ -410,13 +410,13 @@ static void walk_sync(void)
 		   w.next_cursor == TLOOP_CURSOR_END,
 		   "walk: the continued walk reports pages 1 and %" PRIu64 " (%s, count %u)", far,
 		   ret ? tlt_errname(-ret) : "ok", w.count);
-	ret = ttk_get_all(d->fd, TLOOP_GET_CLEAR, 64, d->nr_pages, &got);
+	ret = tlt_get_all(d->fd, TLOOP_GET_CLEAR, 64, d->nr_pages, &got);
 	tlt_result(!ret && got.n == 1 && got.v[0] == 0,
 		   "walk: a store behind the cursor during a walk is reported by the next walk "
 		   "(%zu pages, first %" PRIu64 ")", got.n, got.n ? got.v[0] : 0);
-	ttk_pages_free(&got);
-	ttk_unmap((void *)map, size);
-	ttk_dev_close(d);
+	tlt_pages_free(&got);
+	tlt_unmap((void *)map, size);
+	tlt_tdev_close(d);
 }
 
 /* ---- 7. GET+CLEAR loses nothing when its reply cannot be written ---------- */
@@ -432,10 +432,10 @@ static void *flip_thread(void *p)
 	struct flipper *f = p;
 
 	while (!atomic_load(&f->stop)) {
-		mprotect(f->addr, TTK_PAGE, PROT_READ);
+		mprotect(f->addr, TLT_PAGE, PROT_READ);
 		for (volatile int i = 0; i < 200; i++)
 			;
-		mprotect(f->addr, TTK_PAGE, PROT_READ | PROT_WRITE);
+		mprotect(f->addr, TLT_PAGE, PROT_READ | PROT_WRITE);
 		for (volatile int i = 0; i < 200; i++)
 			;
 		f->flips++;
@@ -447,33 +447,33 @@ static void clear_lossless(void)
 {
 	const uint64_t size = 16 * MIB;
 	const unsigned int per_round = 48;
-	struct ttk_dev *d = ttk_dev_open("lossless.img", size, 0);
-	unsigned int rounds = 150 * (unsigned int)ttk_scale();
+	struct tlt_tdev *d = tlt_tdev_open("lossless.img", size, 0);
+	unsigned int rounds = 150 * (unsigned int)tlt_scale();
 	unsigned long calls = 0, faults = 0, missing = 0, written = 0;
 	struct tloop_written *view_a, *view_b;
-	struct ttk_set want, got;
+	struct tlt_set want, got;
 	struct flipper f = { 0 };
 	uint64_t *pages = calloc(4096, sizeof(*pages));
-	char data[4096];
+	char *data = tlt_alloc(TLT_PAGE);
 	pthread_t t;
 	int mfd;
 
 	if (!pages)
 		tlt_bail("calloc");
-	ttk_seed(0x39c1ea7);
-	ttk_set_init(&want, d->nr_pages);
-	ttk_set_init(&got, d->nr_pages);
+	tlt_seed(0x39c1ea7);
+	tlt_set_init(&want, d->nr_pages);
+	tlt_set_init(&got, d->nr_pages);
 	mfd = memfd_create("tloop-arg", MFD_CLOEXEC);
-	if (mfd < 0 || ftruncate(mfd, TTK_PAGE))
+	if (mfd < 0 || ftruncate(mfd, TLT_PAGE))
 		tlt_bail("memfd");
 	/* Two views of one page: the kernel writes A (flipped), we use B. */
-	view_a = mmap(NULL, TTK_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
-	view_b = mmap(NULL, TTK_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	view_a = mmap(NULL, TLT_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	view_b = mmap(NULL, TLT_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
 	if (view_a == MAP_FAILED || view_b == MAP_FAILED)
 		tlt_bail("mmap memfd");
-	if (ttk_enable(d->fd, 0))
+	if (tlt_enable(d->fd, 0))
 		tlt_bail("TRACK_ENABLE");
-	memset(data, 0x5c, sizeof(data));
+	memset(data, 0x5c, TLT_PAGE);
 	f.addr = view_a;
 	if (pthread_create(&t, NULL, flip_thread, &f))
 		tlt_bail("pthread_create");
@@ -481,12 +481,12 @@ static void clear_lossless(void)
 		uint64_t cursor = 0;
 		int tries = 0;
 
-		ttk_set_reset(&want);
-		ttk_set_reset(&got);
+		tlt_set_reset(&want);
+		tlt_set_reset(&got);
 		for (unsigned int i = 0; i < per_round; i++) {
-			uint64_t p = ttk_rand_below(d->nr_pages);
+			uint64_t p = tlt_rand_below(d->nr_pages);
 
-			ttk_pwrite_all(d->fd, data, sizeof(data), (off_t)(p * TTK_PAGE));
+			tlt_pwrite_all(d->fd, data, TLT_PAGE, (off_t)(p * TLT_PAGE));
 			want.bit[p] = 1;
 		}
 		for (;;) {
@@ -526,13 +526,13 @@ static void clear_lossless(void)
 		 "%lu protection flips", rounds, written, calls, faults, f.flips);
 	tlt_result(missing == 0, "GET+CLEAR with an argument flipped read-only by another thread "
 		   "loses no page (%lu of %lu missing)", missing, written);
-	munmap(view_a, TTK_PAGE);
-	munmap(view_b, TTK_PAGE);
+	munmap(view_a, TLT_PAGE);
+	munmap(view_b, TLT_PAGE);
 	close(mfd);
 	free(pages);
-	ttk_set_free(&want);
-	ttk_set_free(&got);
-	ttk_dev_close(d);
+	tlt_set_free(&want);
+	tlt_set_free(&got);
+	tlt_tdev_close(d);
 }
 
 /* ---- 8. a failed write-back is reported ------------------------------------ */
@@ -542,7 +542,7 @@ static void wb_error(void)
 	const uint64_t size = 4 * MIB, page = 5;
 	struct tloop_written w;
 	uint64_t buf[64];
-	char data[4096], node[64];
+	char *data = tlt_alloc(TLT_PAGE), node[64];
 	int ctl, idx, fd, filler, ret, err;
 
 	if (mkdir("small", 0755) || mount("tmpfs", "small", "tmpfs", 0, "size=1m"))
@@ -564,18 +564,18 @@ static void wb_error(void)
 		tlt_bail("open %s", node);
 	/* Fill the tmpfs, so that the backing file's holes cannot be filled. */
 	filler = open("small/filler", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-	memset(data, 0xf1, sizeof(data));
-	while (filler >= 0 && write(filler, data, sizeof(data)) > 0)
+	memset(data, 0xf1, TLT_PAGE);
+	while (filler >= 0 && write(filler, data, TLT_PAGE) > 0)
 		;
-	if (ttk_enable(fd, 0))
+	if (tlt_enable(fd, 0))
 		tlt_bail("TRACK_ENABLE");
-	ttk_pwrite_all(fd, data, sizeof(data), (off_t)(page * TTK_PAGE));	/* page cache */
-	ret = ttk_get_one(fd, 0, 0, 0, buf, 64, &w);
+	tlt_pwrite_all(fd, data, TLT_PAGE, (off_t)(page * TLT_PAGE));	/* page cache */
+	ret = tlt_get_one(fd, 0, 0, 0, buf, 64, &w);
 	err = -ret;
 	tlt_result(ret < 0 && (err == ENOSPC || err == EIO),
 		   "a query whose write-back failed fails with its error (%s)",
 		   ret ? tlt_errname(err) : "no error");
-	ret = ttk_get_one(fd, TLOOP_GET_CLEAR, 0, 0, buf, 64, &w);
+	ret = tlt_get_one(fd, TLOOP_GET_CLEAR, 0, 0, buf, 64, &w);
 	tlt_result(!ret && w.count == 1 && buf[0] == page,
 		   "the error is reported once; the page stays in the set (%s, count %u)",
 		   ret ? tlt_errname(-ret) : "ok", ret ? 0 : w.count);
@@ -592,7 +592,7 @@ static void wb_error(void)
 
 int main(void)
 {
-	ttk_require_tracking();
+	tlt_require_tracking();
 	tlt_plan(6 + 2 + 1 + 2 + 1 + 4 + 1 + 2);
 	one_rule();
 	add_reply_fault();

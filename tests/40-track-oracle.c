@@ -13,13 +13,13 @@
  *
  * tloop-timeout: 1200
  */
-#include "tlt-track.h"
+#include "tlt.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
 
 #define DEV_SIZE (16UL << 20)
-#define NPAGES (DEV_SIZE / TTK_PAGE)
+#define NPAGES (DEV_SIZE / TLT_PAGE)
 #define NTHREADS 2
 #define NPROCS 2
 #define NWRITERS (NTHREADS + NPROCS)
@@ -37,7 +37,7 @@ struct shared {
 	uint64_t min_rounds;
 	uint64_t quota;
 	uint64_t seed;
-	uint8_t touched[NPAGES];
+	uint8_t touched[];	/* NPAGES */
 };
 
 static struct shared *sh;
@@ -49,13 +49,13 @@ static void writer(int id, uint8_t *m)
 	uint64_t state = sh->seed + (uint64_t)id * 0x1000193ULL, seq = 0, counted = 0;
 
 	while (seq < sh->quota || atomic_load(&sh->rounds) < sh->min_rounds) {
-		uint64_t r = ttk_rand_r(&state), p = r % MMAP_PAGES, run = 1;
+		uint64_t r = tlt_rand_r(&state), p = r % MMAP_PAGES, run = 1;
 
 		if ((r >> 40) % 16 == 0)	/* now and then a run of adjacent pages */
 			run = 2 + (r >> 48) % 7;
 		for (uint64_t k = 0; k < run && p + k < MMAP_PAGES; k++) {
-			uint64_t slot = (r >> 20) % (TTK_PAGE / 8);
-			volatile uint64_t *v = (volatile uint64_t *)(m + (p + k) * TTK_PAGE) + slot;
+			uint64_t slot = (r >> 20) % (TLT_PAGE / 8);
+			volatile uint64_t *v = (volatile uint64_t *)(m + (p + k) * TLT_PAGE) + slot;
 
 			*v = ((uint64_t)id << 56) | ++seq;
 			sh->touched[p + k] = 1;
@@ -98,17 +98,17 @@ static int dio_writer(const char *node)
 	uint64_t *buf;
 	int fd = open(node, O_RDWR | O_DIRECT);
 
-	if (fd < 0 || posix_memalign((void **)&buf, TTK_PAGE, 16 * TTK_PAGE))
+	if (fd < 0 || posix_memalign((void **)&buf, TLT_PAGE, 16 * TLT_PAGE))
 		return 2;
 	while (atomic_load(&sh->done) < NWRITERS) {
-		uint64_t r = ttk_rand_r(&state);
+		uint64_t r = tlt_rand_r(&state);
 		uint64_t p = MMAP_PAGES + r % (NPAGES - MMAP_PAGES), run = 1 + (r >> 32) % 16;
 
 		if (p + run > NPAGES)
 			run = NPAGES - p;
-		for (uint64_t i = 0; i < run * TTK_PAGE / 8; i++)
+		for (uint64_t i = 0; i < run * TLT_PAGE / 8; i++)
 			buf[i] = ((uint64_t)DIO_ID << 56) | ++seq;
-		if (pwrite(fd, buf, run * TTK_PAGE, (off_t)(p * TTK_PAGE)) != (ssize_t)(run * TTK_PAGE))
+		if (pwrite(fd, buf, run * TLT_PAGE, (off_t)(p * TLT_PAGE)) != (ssize_t)(run * TLT_PAGE))
 			return 3;
 		for (uint64_t k = 0; k < run; k++)
 			sh->touched[p + k] = 1;
@@ -129,7 +129,7 @@ static long copy_round(int dev, int ddev, int area2, uint64_t *pages, uint8_t *b
 
 	for (;;) {
 		struct tloop_written w;
-		int ret = ttk_get_one(dev, TLOOP_GET_CLEAR, cursor, 0, pages, BATCH, &w);
+		int ret = tlt_get_one(dev, TLOOP_GET_CLEAR, cursor, 0, pages, BATCH, &w);
 
 		if (ret) {
 			tlt_diag("GET+CLEAR: %s", tlt_errname(-ret));
@@ -146,9 +146,9 @@ static long copy_round(int dev, int ddev, int area2, uint64_t *pages, uint8_t *b
 			while (j < w.count && pages[j] == pages[j - 1] + 1 && j - i < 256 &&
 			       pages[j] != MMAP_PAGES)
 				j++;
-			ttk_pread_all(pages[i] < MMAP_PAGES ? dev : ddev, buf, (j - i) * TTK_PAGE,
-				      (off_t)(pages[i] * TTK_PAGE));
-			ttk_pwrite_all(area2, buf, (j - i) * TTK_PAGE, (off_t)(pages[i] * TTK_PAGE));
+			tlt_pread_all(pages[i] < MMAP_PAGES ? dev : ddev, buf, (j - i) * TLT_PAGE,
+				      (off_t)(pages[i] * TLT_PAGE));
+			tlt_pwrite_all(area2, buf, (j - i) * TLT_PAGE, (off_t)(pages[i] * TLT_PAGE));
 			i = j;
 		}
 		n += w.count;
@@ -160,42 +160,43 @@ static long copy_round(int dev, int ddev, int area2, uint64_t *pages, uint8_t *b
 
 int main(void)
 {
-	uint64_t total = 1000000ULL * ttk_scale(), rounds = 0, copied = 0, calls = 0;
+	uint64_t total = 1000000ULL * tlt_scale(), rounds = 0, copied = 0, calls = 0;
 	pthread_t th[NTHREADS];
 	pid_t pids[NPROCS], dio_pid;
 	uint64_t *pages = malloc(BATCH * sizeof(*pages));
-	uint8_t *buf = tlt_alloc(256 * TTK_PAGE), *buf2 = malloc(256 * TTK_PAGE);
+	uint8_t *buf = tlt_alloc(256 * TLT_PAGE), *buf2 = malloc(256 * TLT_PAGE);
 	uint64_t differ = 0, zero_touched = 0, nonzero_untouched = 0, ntouched = 0;
-	struct ttk_pages rest = { 0 };
-	struct ttk_dev *d;
+	struct tlt_pages rest = { 0 };
+	struct tlt_tdev *d;
 	bool ok = true;
 	double t0, t1;
 	long n;
 	int area2, ddev;
 
-	ttk_require_tracking();
+	tlt_require_tracking();
 	tlt_plan(5);
-	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	sh = mmap(NULL, sizeof(*sh) + NPAGES, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+		  -1, 0);
 	if (sh == MAP_FAILED || !pages || !buf || !buf2)
 		tlt_bail("allocations");
-	sh->seed = ttk_seed(0x40a11ceULL);
+	sh->seed = tlt_seed(0x40a11ceULL);
 	sh->quota = total / NWRITERS;
-	sh->min_rounds = MIN_ROUNDS * (uint64_t)ttk_scale();
-	d = ttk_dev_open("backing.img", DEV_SIZE, 0);
+	sh->min_rounds = MIN_ROUNDS * (uint64_t)tlt_scale();
+	d = tlt_tdev_open("backing.img", DEV_SIZE, 0);
 	area2 = open("area2.img", O_RDWR | O_CREAT | O_TRUNC, 0600);
 	if (area2 < 0 || ftruncate(area2, DEV_SIZE))
 		tlt_bail("area2");
-	map = ttk_map(d->fd, DEV_SIZE, 0);
+	map = tlt_map(d->fd, DEV_SIZE, 0);
 	ddev = open(d->node, O_RDONLY | O_DIRECT | O_CLOEXEC);
 	if (ddev < 0)
 		tlt_bail("open %s O_DIRECT", d->node);
-	if (ttk_enable(d->fd, 0))
+	if (tlt_enable(d->fd, 0))
 		tlt_bail("TRACK_ENABLE");
 	tlt_diag("%d threads + %d processes, %" PRIu64 " page stores into %lu pages; one O_DIRECT"
 		 " process writing into %lu pages", NTHREADS, NPROCS, sh->quota * NWRITERS,
 		 MMAP_PAGES, NPAGES - MMAP_PAGES);
 
-	t0 = ttk_now();
+	t0 = tlt_now();
 	fflush(stdout);
 	for (int i = 0; i < NPROCS; i++) {
 		pids[i] = fork();
@@ -229,9 +230,9 @@ int main(void)
 	for (int i = 0; i < NTHREADS; i++)
 		pthread_join(th[i], NULL);
 	for (int i = 0; i < NPROCS; i++)
-		ok = ttk_wait_ok(pids[i]) && ok;
-	ok = ttk_wait_ok(dio_pid) && ok;
-	t1 = ttk_now();
+		ok = tlt_wait_ok(pids[i]) && ok;
+	ok = tlt_wait_ok(dio_pid) && ok;
+	t1 = tlt_now();
 	tlt_result(ok && atomic_load(&sh->stores) >= sh->quota * NWRITERS,
 		   "writers made %lu page stores and %lu O_DIRECT page writes while the consumer"
 		   " copied", atomic_load(&sh->stores), atomic_load(&sh->dio_stores));
@@ -242,30 +243,30 @@ int main(void)
 	rounds++;
 	tlt_diag("%" PRIu64 " rounds, %" PRIu64 " GET calls, %" PRIu64 " pages copied (%.1f MiB),"
 		 " writers ran %.1f s, %.0f stores/s", rounds, calls, copied,
-		 copied * TTK_PAGE / 1048576.0, t1 - t0, atomic_load(&sh->stores) / (t1 - t0));
+		 copied * TLT_PAGE / 1048576.0, t1 - t0, atomic_load(&sh->stores) / (t1 - t0));
 
-	ttk_get_all_or_bail(d->fd, 0, BATCH, d->nr_pages, &rest);
+	tlt_get_all_or_bail(d->fd, 0, BATCH, d->nr_pages, &rest);
 	tlt_result(rest.n == 0, "nothing left in the set after the last round (%zu pages)", rest.n);
-	ttk_pages_free(&rest);
+	tlt_pages_free(&rest);
 
-	for (uint64_t off = 0; off < DEV_SIZE; off += 256 * TTK_PAGE) {
+	for (uint64_t off = 0; off < DEV_SIZE; off += 256 * TLT_PAGE) {
 		/* The O_DIRECT half is read with O_DIRECT, like the consumer did. */
-		ttk_pread_all(off < MMAP_PAGES * TTK_PAGE ? d->fd : ddev, buf, 256 * TTK_PAGE,
+		tlt_pread_all(off < MMAP_PAGES * TLT_PAGE ? d->fd : ddev, buf, 256 * TLT_PAGE,
 			      (off_t)off);
-		ttk_pread_all(area2, buf2, 256 * TTK_PAGE, (off_t)off);
+		tlt_pread_all(area2, buf2, 256 * TLT_PAGE, (off_t)off);
 		for (uint64_t i = 0; i < 256; i++) {
-			uint64_t p = off / TTK_PAGE + i;
-			const uint8_t *a = buf + i * TTK_PAGE, *b = buf2 + i * TTK_PAGE;
+			uint64_t p = off / TLT_PAGE + i;
+			const uint8_t *a = buf + i * TLT_PAGE, *b = buf2 + i * TLT_PAGE;
 			bool nonzero = false;
 
-			for (uint64_t k = 0; k < TTK_PAGE && !nonzero; k++)
+			for (uint64_t k = 0; k < TLT_PAGE && !nonzero; k++)
 				nonzero = a[k] != 0;
 			ntouched += sh->touched[p];
 			if (sh->touched[p] && !nonzero)
 				zero_touched++;
 			if (!sh->touched[p] && nonzero)
 				nonzero_untouched++;
-			if (memcmp(a, b, TTK_PAGE)) {
+			if (memcmp(a, b, TLT_PAGE)) {
 				if (differ++ < 8)
 					tlt_diag("area2 page %" PRIu64 " differs from the device", p);
 			}
@@ -276,11 +277,11 @@ int main(void)
 		   "the device holds data exactly in the %" PRIu64 " touched pages (%" PRIu64
 		   " empty, %" PRIu64 " unexpected)", ntouched, zero_touched, nonzero_untouched);
 
-	ttk_unmap(map, DEV_SIZE);
+	tlt_unmap(map, DEV_SIZE);
 	close(area2);
 	close(ddev);
 	unlink("area2.img");
-	if (ttk_dev_close(d))
+	if (tlt_tdev_close(d))
 		tlt_diag("removing the device failed");
 	tlt_exit();
 }

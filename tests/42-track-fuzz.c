@@ -55,7 +55,7 @@
  *
  * tloop-timeout: 2400
  */
-#include "tlt-track.h"
+#include "tlt.h"
 
 #include <dirent.h>
 #include <pthread.h>
@@ -66,7 +66,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
-#define PG		4096UL
+#define PG		TLT_PAGE
 #define A_PAGES		2048UL	/* device A: 8 MiB */
 #define A_WPAGES	1024UL	/* pages the writer threads write */
 #define A_ARGPG		1536UL	/* arguments placed in A's own mapping start here */
@@ -172,8 +172,8 @@ static const char *const bk_name[NBK] = {
 static int bk_fd[NBK];
 static bool have_ext4;
 
-static uint64_t rnd(void) { return ttk_rand(); }
-static uint64_t below(uint64_t n) { return ttk_rand_below(n); }
+static uint64_t rnd(void) { return tlt_rand(); }
+static uint64_t below(uint64_t n) { return tlt_rand_below(n); }
 static bool chance(unsigned int pct) { return below(100) < pct; }
 
 static uint32_t seq_now(void) { return atomic_load(&wseq); }
@@ -192,12 +192,12 @@ static void *writer(void *arg)
 	uint8_t *buf = tlt_alloc(PG);
 
 	while (!atomic_load(&stop)) {
-		uint64_t p = ttk_rand_r(&w->state) % (A_WPAGES / 3) * 3 + w->kind;
+		uint64_t p = tlt_rand_r(&w->state) % (A_WPAGES / 3) * 3 + w->kind;
 		uint32_t b = atomic_fetch_add(&wseq, 1) + 1, e;
 
 		memset(buf, (int)(b & 0xff), PG);
 		if (w->kind == 0) {
-			ttk_touch(a_map + p * PG + b % PG);
+			tlt_touch(a_map + p * PG + b % PG);
 			e = atomic_fetch_add(&wseq, 1) + 1;
 			publish(&pk_any[p], b, e);
 			atomic_fetch_add(&n_mmap, 1);
@@ -220,7 +220,7 @@ static void *writer(void *arg)
 			publish(&pk_any[p], b, e);
 			atomic_fetch_add(&n_buf, 1);
 		}
-		usleep(2000 + ttk_rand_r(&w->state) % 3000);
+		usleep(2000 + tlt_rand_r(&w->state) % 3000);
 	}
 	free(buf);
 	return NULL;
@@ -236,47 +236,47 @@ static void *toggler(void *arg)
 	while (!atomic_load(&stop)) {
 		struct tloop_written w;
 		struct tloop_track_status ts;
-		int r, op = (int)(ttk_rand_r(&st) % 6);
+		int r, op = (int)(tlt_rand_r(&st) % 6);
 		uint64_t c;
 
 		switch (op) {
 		case 0:
-			r = ttk_enable(b_fd, ttk_rand_r(&st) % 4 ? 0 : ttk_rand_r(&st) % 20000);
+			r = tlt_enable(b_fd, tlt_rand_r(&st) % 4 ? 0 : tlt_rand_r(&st) % 20000);
 			if (r && r != -EBUSY)
 				violation("B: TRACK_ENABLE: %s", tlt_errname(-r));
 			break;
 		case 1:
-			r = ttk_disable(b_fd);
+			r = tlt_disable(b_fd);
 			if (r)
 				violation("B: TRACK_DISABLE: %s", tlt_errname(-r));
 			break;
 		case 2:
-			r = ttk_clear(b_fd, TLOOP_CLEAR_ALL, 0, 0, NULL);
+			r = tlt_clear(b_fd, TLOOP_CLEAR_ALL, 0, 0, NULL);
 			if (r && r != -ENODATA)
 				violation("B: CLEAR_ALL: %s", tlt_errname(-r));
 			break;
 		case 3:
-			c = ttk_rand_r(&st) % B_PAGES;
-			r = ttk_get_one(b_fd, TLOOP_GET_CLEAR, c, 0, pages, 256, &w);
+			c = tlt_rand_r(&st) % B_PAGES;
+			r = tlt_get_one(b_fd, TLOOP_GET_CLEAR, c, 0, pages, 256, &w);
 			if (r && r != -ENODATA)
 				violation("B: GET+CLEAR: %s", tlt_errname(-r));
 			if (!r && w.count > 256)
 				violation("B: GET count %u > 256", w.count);
 			break;
 		case 4:
-			r = ttk_status(b_fd, &ts);
+			r = tlt_status(b_fd, &ts);
 			if (r || ts.nr_pages != B_PAGES)
 				violation("B: STATUS: %s, nr_pages %" PRIu64, tlt_errname(-r),
 					  (uint64_t)ts.nr_pages);
 			break;
 		default:
-			c = ttk_rand_r(&st) % B_PAGES;
+			c = tlt_rand_r(&st) % B_PAGES;
 			if (pwrite(b_fd, buf, PG, (off_t)(c * PG)) != (ssize_t)PG)
 				violation("B: write: %s", strerror(errno));
 			break;
 		}
 		atomic_fetch_add(&n_toggle, 1);
-		usleep(2000 + ttk_rand_r(&st) % 4000);
+		usleep(2000 + tlt_rand_r(&st) % 4000);
 	}
 	free(buf);
 	return NULL;
@@ -335,10 +335,10 @@ static void *adder(void *arg)
 	int fd, idx, slot, r, n = 0;
 
 	while (!atomic_load(&stop)) {
-		int kind = (int)(ttk_rand_r(&st) % 3);
+		int kind = (int)(tlt_rand_r(&st) % 3);
 		int bfd = kind == 0 ? bk_fd[BK_TMPFS] : kind == 1 ? bk_fd[BK_EXT4] : bk_fd[BK_MEMFD];
 		struct tloop_add add = { .size = sizeof(add), .backing_fd = bfd, .index = -1,
-					 .flags = (ttk_rand_r(&st) & 1) ? TLOOP_FLAG_TRACK : 0,
+					 .flags = (tlt_rand_r(&st) & 1) ? TLOOP_FLAG_TRACK : 0,
 					 .size_limit = C_PAGES * PG };
 		struct tloop_written w;
 
@@ -362,14 +362,14 @@ static void *adder(void *arg)
 			reg[slot].fd = fd;
 			pthread_mutex_unlock(&reg_lock);
 			for (int i = 0; i < 4 && !atomic_load(&stop); i++) {
-				uint64_t c = ttk_rand_r(&st) % C_PAGES;
-				int op = (int)(ttk_rand_r(&st) % 3);
+				uint64_t c = tlt_rand_r(&st) % C_PAGES;
+				int op = (int)(tlt_rand_r(&st) % 3);
 
 				if (op == 0)
-					ttk_enable(fd, 0);
+					tlt_enable(fd, 0);
 				else if (op == 1)
 					(void)!pwrite(fd, pages, sizeof(pages), (off_t)(c * PG));
-				else if ((r = ttk_get_one(fd, TLOOP_GET_CLEAR, c, 0, pages, 64, &w)) &&
+				else if ((r = tlt_get_one(fd, TLOOP_GET_CLEAR, c, 0, pages, 64, &w)) &&
 					 r != -ENODATA)
 					violation("C: GET+CLEAR on tloop%d: %s", idx, tlt_errname(-r));
 				usleep(2000);
@@ -395,7 +395,7 @@ static void *adder(void *arg)
 			usleep(10000);
 		}
 		n++;
-		usleep(150000 + ttk_rand_r(&st) % 200000);
+		usleep(150000 + tlt_rand_r(&st) % 200000);
 	}
 	return NULL;
 }
@@ -406,8 +406,8 @@ static void *churner(void *arg)
 	uint64_t st = (uint64_t)(uintptr_t)arg;
 
 	while (!atomic_load(&stop)) {
-		size_t off = ttk_rand_r(&st) % 3 * PG;
-		int op = (int)(ttk_rand_r(&st) % 5);
+		size_t off = tlt_rand_r(&st) % 3 * PG;
+		int op = (int)(tlt_rand_r(&st) % 5);
 
 		switch (op) {
 		case 0:
@@ -428,7 +428,7 @@ static void *churner(void *arg)
 			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
 			break;
 		}
-		usleep(500 + ttk_rand_r(&st) % 2000);
+		usleep(500 + tlt_rand_r(&st) % 2000);
 	}
 	return NULL;
 }
@@ -877,7 +877,7 @@ static void consume(uint64_t first, uint64_t end, uint32_t s1)
 static void a_resync(uint32_t s1)
 {
 	struct tloop_track_status ts;
-	int r = ttk_status(a_fd, &ts);
+	int r = tlt_status(a_fd, &ts);
 
 	if (r) {
 		violation("A: clean TRACK_STATUS failed: %s", tlt_errname(-r));
@@ -1476,7 +1476,7 @@ static void demand_check(const struct call *c, const struct tloop_written *w, ui
 /* audit() - a clean full walk of A (sync'd, no clear): the demand check over every page. */
 static void audit(const char *when)
 {
-	struct ttk_pages got = { 0 };
+	struct tlt_pages got = { 0 };
 	struct tloop_written w = { .cursor = 0, .end = A_PAGES };
 	uint32_t s0;
 	int r;
@@ -1490,7 +1490,7 @@ static void audit(const char *when)
 	s0 = seq_now();
 
 	if (!a_on) {
-		r = ttk_enable(a_fd, 0);
+		r = tlt_enable(a_fd, 0);
 		if (r)
 			violation("A: audit (%s): TRACK_ENABLE: %s", when, tlt_errname(-r));
 		a_on = true;
@@ -1499,15 +1499,15 @@ static void audit(const char *when)
 		base_seq = seq_now();
 		return;
 	}
-	r = ttk_get_all(a_fd, 0, 512, A_PAGES, &got);
+	r = tlt_get_all(a_fd, 0, 512, A_PAGES, &got);
 	if (r) {
 		violation("A: audit (%s): GET_WRITTEN walk: %s", when, tlt_errname(-r));
 	} else if (got.status & TLOOP_TRACK_OVERFLOW) {
-		r = ttk_clear(a_fd, TLOOP_CLEAR_ALL, 0, 0, NULL);
+		r = tlt_clear(a_fd, TLOOP_CLEAR_ALL, 0, 0, NULL);
 		if (r)
 			violation("A: audit (%s): CLEAR_ALL: %s", when, tlt_errname(-r));
 		/* A memory limit overflows again at once: track without one. */
-		if (a_limit && !ttk_disable(a_fd) && !ttk_enable(a_fd, 0))
+		if (a_limit && !tlt_disable(a_fd) && !tlt_enable(a_fd, 0))
 			a_limit = 0;
 		a_gen_exact = false;
 		base_seq = seq_now();
@@ -1515,7 +1515,7 @@ static void audit(const char *when)
 		check_gen(got.generation, 0, "audit");
 		demand_check(NULL, &w, s0, got.v, (unsigned int)got.n);
 	}
-	ttk_pages_free(&got);
+	tlt_pages_free(&got);
 	snprintf(hist[hist_n++ % HIST], sizeof(hist[0]), "#%lu audit (%s) from %u: %s, base %u",
 		 cur_call, when, s0, r ? tlt_errname(-r) : "0", base_seq);
 }
@@ -1555,19 +1555,6 @@ static uint8_t *map_anon(size_t len, int prot)
 	return p;
 }
 
-static int make_file(const char *path, off_t size, int flags)
-{
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-
-	if (fd < 0 || ftruncate(fd, size))
-		tlt_bail("create %s", path);
-	close(fd);
-	fd = open(path, flags | O_CLOEXEC);
-	if (fd < 0)
-		tlt_bail("open %s", path);
-	return fd;
-}
-
 static void setup_backings(void)
 {
 	int pfd[2], sv[2];
@@ -1581,14 +1568,14 @@ static void setup_backings(void)
 			     TLT_MKE2FS " -q -F -t ext4 ext4.img && mount -o loop ext4.img ext4");
 	if (!have_ext4)
 		tlt_diag("no ext4 (loop mount failed): ext4 backing files are on tmpfs");
-	bk_fd[BK_TMPFS] = make_file("tmpfs.img", 1 << 20, O_RDWR);
-	bk_fd[BK_EXT4] = make_file("ext4/file.img", 1 << 20, O_RDWR);
+	bk_fd[BK_TMPFS] = tlt_open_file("tmpfs.img", 1 << 20, O_RDWR);
+	bk_fd[BK_EXT4] = tlt_open_file("ext4/file.img", 1 << 20, O_RDWR);
 	bk_fd[BK_MEMFD] = memfd_create("tloop-fuzz", MFD_CLOEXEC);
 	if (bk_fd[BK_MEMFD] < 0 || ftruncate(bk_fd[BK_MEMFD], 1 << 20))
 		tlt_bail("memfd");
-	bk_fd[BK_RDONLY] = make_file("ro.img", 1 << 20, O_RDONLY);
+	bk_fd[BK_RDONLY] = tlt_open_file("ro.img", 1 << 20, O_RDONLY);
 	bk_fd[BK_RDONLY_RO] = bk_fd[BK_RDONLY];
-	bk_fd[BK_TINY] = make_file("tiny.img", 100, O_RDWR);
+	bk_fd[BK_TINY] = tlt_open_file("tiny.img", 100, O_RDWR);
 	bk_fd[BK_DIR] = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (pipe(pfd))
 		tlt_bail("pipe");
@@ -1609,7 +1596,7 @@ static void setup_backings(void)
 
 static int add_dev(const char *path, uint64_t pages, unsigned int flags)
 {
-	int fd = make_file(path, (off_t)(pages * PG), O_RDWR), idx;
+	int fd = tlt_open_file(path, (off_t)(pages * PG), O_RDWR), idx;
 	struct tloop_add add = { .size = sizeof(add), .backing_fd = fd, .index = -1,
 				 .flags = flags };
 
@@ -1645,14 +1632,14 @@ int main(void)
 			close(fd);
 	}
 	selftest = getenv("TLOOP_FUZZ_SELFTEST") && atoi(getenv("TLOOP_FUZZ_SELFTEST"));
-	ncalls = nc ? strtoul(nc, NULL, 0) : 100000UL * ttk_scale();
-	ttk_require_tracking();
+	ncalls = nc ? strtoul(nc, NULL, 0) : 100000UL * tlt_scale();
+	tlt_require_tracking();
 	tlt_plan(7);
 	tlt_diag("seed %#" PRIx64 "; reproduce: make test KVER=<kernel> TESTS=42-track-fuzz "
 		 "TLOOP_FUZZ_SEED=%#" PRIx64 " (same call sequence; threads race differently)",
 		 seed, seed);
 	tlt_diag("%lu calls%s", ncalls, selftest ? "; SELF-TEST: the oracle is broken on purpose" : "");
-	ttk_rng_state = seed;
+	tlt_rand_seed(seed);
 	signal(SIGPIPE, SIG_IGN);
 
 	ctl = tlt_ctl_open();
@@ -1719,7 +1706,7 @@ int main(void)
 	pthread_create(&th[nth++], NULL, adder, (void *)(uintptr_t)(seed ^ 0xc));
 	pthread_create(&th[nth++], NULL, churner, (void *)(uintptr_t)(seed ^ 0xd));
 
-	t0 = ttk_now();
+	t0 = tlt_now();
 	for (cur_call = 0; cur_call < ncalls; cur_call++) {
 		static struct call cs;
 		struct call *c = &cs;
@@ -1849,7 +1836,7 @@ int main(void)
 		if (cur_call % 500 == 499)
 			audit("periodic");
 		if (cur_call % 10000 == 9999) {
-			t1 = ttk_now();
+			t1 = tlt_now();
 			tlt_diag("%lu calls, %.0f s, %.0f calls/s, %lu violations", cur_call + 1,
 				 t1 - t0, (cur_call + 1) / (t1 - t0), atomic_load(&violations));
 			pthread_mutex_lock(&reg_lock);
@@ -1857,7 +1844,7 @@ int main(void)
 			pthread_mutex_unlock(&reg_lock);
 		}
 	}
-	t1 = ttk_now();
+	t1 = tlt_now();
 	atomic_store(&stop, true);
 	for (int i = 0; i < nth; i++)
 		pthread_join(th[i], NULL);

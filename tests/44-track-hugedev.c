@@ -10,7 +10,7 @@
  *
  * tloop-timeout: 120
  */
-#include "tlt-track.h"
+#include "tlt.h"
 
 #include <sys/ioctl.h>
 
@@ -39,19 +39,19 @@ static int add_file(int ctl, const char *path, uint64_t file_size, uint64_t size
 }
 
 /* GET (4 entries per call) of [@lo, @hi), appended to @out; 0 or -errno. */
-static int ttk_get_all_window(int fd, unsigned int flags, uint64_t lo, uint64_t hi,
-			      struct ttk_pages *out)
+static int get_all_window(int fd, unsigned int flags, uint64_t lo, uint64_t hi,
+			      struct tlt_pages *out)
 {
 	uint64_t buf[4], cursor = lo;
 
 	while (cursor < hi) {
 		struct tloop_written w;
-		int ret = ttk_get_one(fd, flags, cursor, hi, buf, 4, &w);
+		int ret = tlt_get_one(fd, flags, cursor, hi, buf, 4, &w);
 
 		if (ret)
 			return ret;
 		for (uint32_t i = 0; i < w.count; i++)
-			ttk_pages_push(out, buf[i]);
+			tlt_pages_push(out, buf[i]);
 		if (w.next_cursor == TLOOP_CURSOR_END)
 			break;
 		if (w.next_cursor <= cursor)
@@ -71,10 +71,11 @@ static int cmp_u64(const void *a, const void *b)
 int main(void)
 {
 	const uint64_t max = TLOOP_MAX_DEV_SIZE;
-	const uint64_t nr_pages = max / TTK_PAGE;
+	const uint64_t nr_pages = max / TLT_PAGE;
 	struct tloop_track_status st;
 	struct tloop_info info;
-	struct ttk_pages got = { 0 };
+	struct tlt_tdev *big;
+	struct tlt_pages got = { 0 };
 	uint64_t want[NPAGES_W], mem_max_seen = 0;
 	char node[64];
 	unsigned int nwant = 0;
@@ -83,18 +84,18 @@ int main(void)
 	int ctl, idx, fd, dfd, ret;
 	bool ok;
 
-	ttk_require_tracking();
-	ttk_seed(0x39);
+	tlt_require_tracking();
+	tlt_seed(0x39);
 	tlt_plan(12);
 	ctl = tlt_ctl_open();
 	tlt_diag("TLOOP_MAX_DEV_SIZE = %" PRIu64 " bytes (%" PRIu64 " pages)", max, nr_pages);
 
 	/* Just outside: one page more. */
-	ret = add_file(ctl, "huge.img", max + TTK_PAGE, 0, 0);
+	ret = add_file(ctl, "huge.img", max + TLT_PAGE, 0, 0);
 	if (ret >= 0)
 		tlt_remove(ctl, ret);
 	tlt_result(ret == -EFBIG, "a %" PRIu64 "-byte backing file is refused with EFBIG (got %s)",
-		   max + TTK_PAGE, ret >= 0 ? "a device" : tlt_errname(-ret));
+		   max + TLT_PAGE, ret >= 0 ? "a device" : tlt_errname(-ret));
 	ret = add_file(ctl, "huge.img", UINT64_MAX >> 1, 0, 0);
 	if (ret >= 0)
 		tlt_remove(ctl, ret);
@@ -102,7 +103,7 @@ int main(void)
 		   ret >= 0 ? "a device" : tlt_errname(-ret));
 
 	/* Same file, size_limit exactly at the limit: accepted. */
-	idx = add_file(ctl, "huge.img", max + TTK_PAGE, max, 0);
+	idx = add_file(ctl, "huge.img", max + TLT_PAGE, max, 0);
 	ok = idx >= 0;
 	if (ok) {
 		tlt_dev_path(node, sizeof(node), idx);
@@ -130,74 +131,50 @@ int main(void)
 		tlt_bail("TLOOP_CTL_ADD of a %" PRIu64 "-byte file", max);
 	}
 	close(ctl);
-	{
-		struct ttk_dev *d = calloc(1, sizeof(*d));
-
-		/* Registered like ttk_dev_open() does, so that it is removed at exit. */
-		if (!d)
-			tlt_bail("calloc");
-		d->ctl = tlt_ctl_open();
-		d->index = idx;
-		d->size = max;
-		d->nr_pages = nr_pages;
-		snprintf(d->backing, sizeof(d->backing), "max.img");
-		tlt_dev_path(d->node, sizeof(d->node), idx);
-		for (int tries = 0; tries < 100; tries++) {
-			d->fd = open(d->node, O_RDWR | O_CLOEXEC);
-			if (d->fd >= 0 || errno != ENOENT)
-				break;
-			usleep(20000);
-		}
-		if (d->fd < 0)
-			tlt_bail("open %s", d->node);
-		if (!ttk_owner) {
-			ttk_owner = getpid();
-			atexit(ttk_track_cleanup);
-		}
-		ttk_devs[0] = d;
-		fd = d->fd;
-		snprintf(node, sizeof(node), "%s", d->node);
-	}
-	ret = ttk_status(fd, &st);
+	/* Removed at exit like the devices of tlt_tdev_open(). */
+	big = tlt_tdev_adopt(idx, "max.img", max);
+	fd = big->fd;
+	snprintf(node, sizeof(node), "%s", big->node);
+	ret = tlt_status(fd, &st);
 	tlt_result(ret == 0 && (st.flags & TLOOP_TRACK_ON) && st.nr_pages == nr_pages &&
-		   st.written == 0 && st.mem_used <= 4096,
+		   st.written == 0 && st.mem_used <= TLT_PAGE,
 		   "a TLOOP_MAX_DEV_SIZE device tracks: %" PRIu64 " pages, mem_used %" PRIu64,
 		   (uint64_t)st.nr_pages, (uint64_t)st.mem_used);
 
 	/* Enable / clear all / disable cycles: no table proportional to the size. */
-	t0 = ttk_now();
+	t0 = tlt_now();
 	ok = true;
 	for (int i = 0; i < CYCLES && ok; i++) {
 		uint64_t gen;
 
-		ok = ttk_clear(fd, TLOOP_CLEAR_ALL, 0, 0, &gen) == 0 && ttk_disable(fd) == 0 &&
-		     ttk_enable(fd, 0) == 0 && ttk_status(fd, &st) == 0;
+		ok = tlt_clear(fd, TLOOP_CLEAR_ALL, 0, 0, &gen) == 0 && tlt_disable(fd) == 0 &&
+		     tlt_enable(fd, 0) == 0 && tlt_status(fd, &st) == 0;
 		if (st.mem_used > mem_max_seen)
 			mem_max_seen = st.mem_used;
 	}
-	t = ttk_now() - t0;
+	t = tlt_now() - t0;
 	tlt_diag("%d CLEAR_ALL+disable+enable cycles in %.3f s, max mem_used %" PRIu64, CYCLES,
 		 t, mem_max_seen);
-	tlt_result(ok && t < 5.0 && mem_max_seen <= 4096,
+	tlt_result(ok && t < 5.0 && mem_max_seen <= TLT_PAGE,
 		   "%d clear-all/disable/enable cycles take %.3f s (< 5 s) and no memory", CYCLES, t);
 
 	/* A whole-device walk of the empty set, with the write-back of each step. */
-	t0 = ttk_now();
-	ret = ttk_get_all_window(fd, 0, 0, nr_pages, &got);
-	t = ttk_now() - t0;
+	t0 = tlt_now();
+	ret = get_all_window(fd, 0, 0, nr_pages, &got);
+	t = tlt_now() - t0;
 	tlt_result(ret == 0 && got.n == 0 && t < 5.0,
 		   "GET over the whole empty device with write-back: %zu pages, %.3f s", got.n, t);
-	ttk_pages_free(&got);
+	tlt_pages_free(&got);
 
 	/* A few scattered pages: first, last, random ones. */
 	dfd = open(node, O_RDWR | O_DIRECT | O_CLOEXEC);
-	if (dfd < 0 || posix_memalign((void **)&dbuf, TTK_PAGE, TTK_PAGE))
+	if (dfd < 0 || posix_memalign((void **)&dbuf, TLT_PAGE, TLT_PAGE))
 		tlt_bail("O_DIRECT open of %s", node);
-	memset(dbuf, 0x5a, TTK_PAGE);
+	memset(dbuf, 0x5a, TLT_PAGE);
 	want[nwant++] = 0;
 	want[nwant++] = nr_pages - 1;
 	while (nwant < NPAGES_W - 1) {
-		uint64_t p = ttk_rand_below(nr_pages);
+		uint64_t p = tlt_rand_below(nr_pages);
 		bool dup = false;
 
 		for (unsigned int i = 0; i < nwant; i++)
@@ -206,11 +183,11 @@ int main(void)
 			want[nwant++] = p;
 	}
 	for (unsigned int i = 0; i < nwant; i++)
-		if (pwrite(dfd, dbuf, TTK_PAGE, (off_t)(want[i] * TTK_PAGE)) != (ssize_t)TTK_PAGE)
+		if (pwrite(dfd, dbuf, TLT_PAGE, (off_t)(want[i] * TLT_PAGE)) != (ssize_t)TLT_PAGE)
 			tlt_bail("O_DIRECT pwrite of page %" PRIu64, want[i]);
 	{
 		/* One discard, in the middle. */
-		uint64_t p = nr_pages / 2 + 12345, range[2] = { p * TTK_PAGE, TTK_PAGE };
+		uint64_t p = nr_pages / 2 + 12345, range[2] = { p * TLT_PAGE, TLT_PAGE };
 		bool dup = false;
 
 		if (ioctl(dfd, BLKDISCARD, range) < 0)
@@ -221,16 +198,16 @@ int main(void)
 			want[nwant++] = p;
 	}
 	qsort(want, nwant, sizeof(want[0]), cmp_u64);
-	ret = ttk_status(fd, &st);
+	ret = tlt_status(fd, &st);
 	tlt_diag("%u scattered pages: mem_used %" PRIu64 " bytes (%.0f per page)", nwant,
 		 (uint64_t)st.mem_used, (double)st.mem_used / nwant);
 	tlt_result(ret == 0 && st.written == nwant, "status counts the %u pages (written %" PRIu64
 		   ")", nwant, (uint64_t)st.written);
 	/* Per isolated page: one leaf and at most one node per level below the top. */
-	tlt_result(st.mem_used <= (uint64_t)nwant * 4096 + 4096,
+	tlt_result(st.mem_used <= (uint64_t)nwant * TLT_PAGE + TLT_PAGE,
 		   "mem_used %" PRIu64 " <= 4 KiB per isolated page + 4 KiB", (uint64_t)st.mem_used);
 
-	t0 = ttk_now();
+	t0 = tlt_now();
 	if (fsync(dfd))
 		tlt_bail("fsync %s", node);
 	ret = 0;
@@ -239,8 +216,8 @@ int main(void)
 	 * write-back of each step: its cost follows the written and the dirty
 	 * pages, not the 2^48 pages of the device.
 	 */
-	ret = ttk_get_all_window(fd, TLOOP_GET_CLEAR, 0, nr_pages, &got);
-	t = ttk_now() - t0;
+	ret = get_all_window(fd, TLOOP_GET_CLEAR, 0, nr_pages, &got);
+	t = tlt_now() - t0;
 	ok = ret == 0 && got.n == nwant;
 	for (size_t i = 0; ok && i < got.n; i++)
 		ok = got.v[i] == want[i];
@@ -253,19 +230,19 @@ int main(void)
 	}
 	tlt_result(ok && t < 5.0, "a GET+CLEAR walk of the whole device returns exactly the %u pages in %.3f s",
 		   nwant, t);
-	ttk_pages_free(&got);
-	ret = ttk_status(fd, &st);
+	tlt_pages_free(&got);
+	ret = tlt_status(fd, &st);
 	tlt_result(ret == 0 && st.written == 0, "the set is empty after GET+CLEAR (mem_used %" PRIu64
 		   ")", (uint64_t)st.mem_used);
 
-	ret = ttk_clear(fd, TLOOP_CLEAR_ALL, 0, 0, NULL);
-	ret |= ttk_status(fd, &st);
+	ret = tlt_clear(fd, TLOOP_CLEAR_ALL, 0, 0, NULL);
+	ret |= tlt_status(fd, &st);
 	tlt_result(ret == 0 && st.written == 0 && st.mem_used == 0,
 		   "CLEAR_ALL frees everything (mem_used %" PRIu64 ")", (uint64_t)st.mem_used);
 
 	close(dfd);
 	free(dbuf);
-	ret = ttk_dev_close(ttk_devs[0]);
+	ret = tlt_tdev_close(big);
 	tlt_result(ret == 0, "the device is removed (%s)", ret ? tlt_errname(-ret) : "ok");
 	tlt_exit();
 }

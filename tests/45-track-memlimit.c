@@ -12,7 +12,7 @@
  *
  * tloop-timeout: 300
  */
-#include "tlt-track.h"
+#include "tlt.h"
 
 #include <sys/ioctl.h>
 #include <linux/fs.h>
@@ -35,14 +35,14 @@ static void writer(const char *node, uint64_t nr_pages, unsigned int pages, uint
 	if (fd < 0)
 		_exit(2);
 	for (unsigned int i = 0; i < pages && !*stop; i++) {
-		uint64_t p = ttk_rand_r(&seed) % nr_pages;
-		uint64_t range[2] = { p * TTK_PAGE, TTK_PAGE };
+		uint64_t p = tlt_rand_r(&seed) % nr_pages;
+		uint64_t range[2] = { p * TLT_PAGE, TLT_PAGE };
 
 		if (ioctl(fd, BLKDISCARD, range) < 0)
 			_exit(3);
 		/* Recorded before the request completed: now it is in the set. */
 		truth[p] = 1;
-		if (i % 64 == 63 && ttk_status(fd, &st) == 0 && (st.flags & TLOOP_TRACK_OVERFLOW))
+		if (i % 64 == 63 && tlt_status(fd, &st) == 0 && (st.flags & TLOOP_TRACK_OVERFLOW))
 			break;
 	}
 	close(fd);
@@ -51,27 +51,27 @@ static void writer(const char *node, uint64_t nr_pages, unsigned int pages, uint
 
 int main(void)
 {
-	unsigned long rounds = 4 * ttk_scale();
+	unsigned long rounds = 4 * tlt_scale();
 	uint64_t samples = 0, max_seen = 0, seed0, above = 0;
 	unsigned long small_exact = 0, large_over = 0, cleared_ok = 0, writers_ok = 0;
 	struct tloop_track_status st;
-	struct ttk_set want;
-	struct ttk_dev *d;
+	struct tlt_set want;
+	struct tlt_tdev *d;
 	int ret;
 
-	if (!(ttk_require_tracking() & TLOOP_FEAT_MEM_LIMIT))
+	if (!(tlt_require_tracking() & TLOOP_FEAT_MEM_LIMIT))
 		tlt_skip_all("module does not report TLOOP_FEAT_MEM_LIMIT");
-	seed0 = ttk_seed(0x42);
+	seed0 = tlt_seed(0x42);
 	tlt_plan(7);
-	truth = mmap(NULL, DEV_SIZE / TTK_PAGE, PROT_READ | PROT_WRITE,
+	truth = mmap(NULL, DEV_SIZE / TLT_PAGE, PROT_READ | PROT_WRITE,
 		     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	stop = mmap(NULL, sizeof(*stop), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (truth == MAP_FAILED || stop == MAP_FAILED)
 		tlt_bail("mmap");
-	d = ttk_dev_open("backing.img", DEV_SIZE, 0);
-	ttk_set_init(&want, d->nr_pages);
-	ret = ttk_enable(d->fd, LIMIT);
-	ret |= ttk_status(d->fd, &st);
+	d = tlt_tdev_open("backing.img", DEV_SIZE, 0);
+	tlt_set_init(&want, d->nr_pages);
+	ret = tlt_enable(d->fd, LIMIT);
+	ret |= tlt_status(d->fd, &st);
 	tlt_result(ret == 0 && st.mem_limit == LIMIT && st.mem_used <= LIMIT,
 		   "enable with mem_limit %d (mem_used %" PRIu64 ")", LIMIT, (uint64_t)st.mem_used);
 
@@ -92,7 +92,7 @@ int main(void)
 		}
 		/* Poll while the writers run. */
 		while (running) {
-			if (ttk_status(d->fd, &st))
+			if (tlt_status(d->fd, &st))
 				tlt_bail("STATUS");
 			samples++;
 			if (st.mem_used > max_seen)
@@ -114,32 +114,32 @@ int main(void)
 				}
 			}
 		}
-		if (ttk_status(d->fd, &st))
+		if (tlt_status(d->fd, &st))
 			tlt_bail("STATUS");
 		if (st.mem_used > st.mem_limit)
 			above++;
 		if (!large) {
 			/* Must fit: then the set is exactly what was written. */
-			ttk_set_reset(&want);
+			tlt_set_reset(&want);
 			for (uint64_t p = 0; p < d->nr_pages; p++)
 				want.bit[p] = truth[p];
 			if (st.flags & TLOOP_TRACK_OVERFLOW) {
 				tlt_diag("round %lu: %" PRIu64 " pages overflowed %d bytes", r,
-					 ttk_set_count(&want), LIMIT);
+					 tlt_set_count(&want), LIMIT);
 			} else {
-				struct ttk_pages got = { 0 };
+				struct tlt_pages got = { 0 };
 				char what[64];
 
 				snprintf(what, sizeof(what), "round %lu", r);
-				if (st.written != ttk_set_count(&want))
+				if (st.written != tlt_set_count(&want))
 					tlt_diag("%s: status.written %" PRIu64 ", %" PRIu64
 						 " pages written", what, (uint64_t)st.written,
-						 ttk_set_count(&want));
-				else if (ttk_get_all(d->fd, 0, 256, d->nr_pages, &got) == 0 &&
+						 tlt_set_count(&want));
+				else if (tlt_get_all(d->fd, 0, 256, d->nr_pages, &got) == 0 &&
 					 !(got.status & TLOOP_TRACK_OVERFLOW) &&
-					 ttk_set_diff(&want, &got, what, NULL, NULL))
+					 tlt_set_diff(&want, &got, what, NULL, NULL))
 					small_exact++;
-				ttk_pages_free(&got);
+				tlt_pages_free(&got);
 			}
 		} else if (st.flags & TLOOP_TRACK_OVERFLOW) {
 			large_over++;
@@ -147,8 +147,8 @@ int main(void)
 			tlt_diag("round %lu: %" PRIu64 " pages written, not overflowed, mem_used %"
 				 PRIu64, r, (uint64_t)st.written, (uint64_t)st.mem_used);
 		}
-		ttk_clear_all(d->fd);
-		if (ttk_status(d->fd, &st) == 0 && st.mem_used == 0 && st.written == 0 &&
+		tlt_clear_all(d->fd);
+		if (tlt_status(d->fd, &st) == 0 && st.mem_used == 0 && st.written == 0 &&
 		    !(st.flags & TLOOP_TRACK_OVERFLOW))
 			cleared_ok++;
 	}
@@ -166,8 +166,8 @@ int main(void)
 	tlt_result(large_over == rounds, "large rounds overflow: %lu of %lu", large_over, rounds);
 	tlt_result(cleared_ok == 2 * rounds, "CLEAR_ALL gives every byte back: %lu of %lu",
 		   cleared_ok, 2 * rounds);
-	ttk_set_free(&want);
-	if (ttk_dev_close(d))
+	tlt_set_free(&want);
+	if (tlt_tdev_close(d))
 		tlt_diag("removing the device failed");
 	tlt_exit();
 }

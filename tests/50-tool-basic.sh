@@ -7,34 +7,7 @@
 # tloop-timeout: 120
 set -u
 
-n=0
-failed=0
-# res NAME COMMAND... - one result: ok if COMMAND succeeds.
-res() {
-	name=$1
-	shift
-	n=$((n + 1))
-	if "$@"; then
-		echo "ok $n $name"
-	else
-		echo "not ok $n $name"
-		failed=1
-	fi
-}
-# diag TEXT... - print a diagnostic, each line prefixed with "# ".
-diag() {
-	printf '%s\n' "$*" | sed 's/^/# /'
-}
-# same WHAT EXPECTED GOT - compare two strings, print both when they differ.
-same() {
-	[ "$2" = "$3" ] && return 0
-	diag "$1: expected:" "$2" "got:" "$3"
-	return 1
-}
-# page DEV N [COUNT] - write COUNT (1) pages of random data at page N.
-page() {
-	dd if=/dev/urandom of="$1" bs=4096 seek="$2" count="${3:-1}" conv=notrunc 2>/dev/null
-}
+. "${0%/*}/lib/tlt.sh"
 cleanup() {
 	umount mnt 2>/dev/null
 	for d in $dev3 $devs; do
@@ -56,6 +29,7 @@ res "tloop help lists the commands" sh -c "echo '$out' | grep -q 'tloop sync DEV
 truncate -s 8M a.img
 dev=$(tloop attach a.img)
 devs="$devs $dev"
+PAGE=$(page_size "$dev")
 dname=${dev#/dev/}
 res "attach prints the new device" sh -c "[ -b '$dev' ] && [ -d /sys/block/$dname ]"
 diag "attached $dev"
@@ -99,7 +73,7 @@ page "$dev" 3
 page "$dev" 2000 4
 out=$(tloop sync "$dev" b.img)
 res "second sync copies only the 5 written pages in 2 runs" \
-	sh -c "echo '$out' | grep -q 'incremental copy, 5 pages (20K) in 2 runs'"
+	sh -c "echo '$out' | grep -q 'incremental copy, 5 pages ($((5 * PAGE / 1024))K) in 2 runs'"
 [ $? -eq 0 ] || diag "$out"
 res "area2 equals the device again" cmp -s "$dev" b.img
 

@@ -8,7 +8,7 @@
  * documented type, so the schema in tloop(8) stays true.
  * tloop-timeout: 120
  */
-#include "tlt-tool.h"
+#include "tlt.h"
 
 #include <sys/sysmacros.h>
 
@@ -18,43 +18,43 @@ static unsigned char want[A_PAGES];
 
 struct member {
 	const char *key;
-	enum ttl_jtype type;
+	enum tlt_jtype type;
 };
 
 static const struct member dev_members[] = {
-	{ "device", TJ_STR }, { "index", TJ_NUM }, { "backing_file", TJ_STR },
-	{ "size", TJ_NUM }, { "block_size", TJ_NUM }, { "size_limit", TJ_NUM },
-	{ "read_only", TJ_BOOL }, { "direct_io", TJ_BOOL }, { "partscan", TJ_BOOL },
-	{ "attach_id", TJ_STR }, { "tracking", TJ_BOOL }, { "overflow", TJ_BOOL },
-	{ "written_pages", TJ_NUM }, { "page_size", TJ_NUM }, { "generation", TJ_NUM },
+	{ "device", TLT_JSTR }, { "index", TLT_JNUM }, { "backing_file", TLT_JSTR },
+	{ "size", TLT_JNUM }, { "block_size", TLT_JNUM }, { "size_limit", TLT_JNUM },
+	{ "read_only", TLT_JBOOL }, { "direct_io", TLT_JBOOL }, { "partscan", TLT_JBOOL },
+	{ "attach_id", TLT_JSTR }, { "tracking", TLT_JBOOL }, { "overflow", TLT_JBOOL },
+	{ "written_pages", TLT_JNUM }, { "page_size", TLT_JNUM }, { "generation", TLT_JNUM },
 	{ NULL, 0 },
 };
 
 static const struct member status_members[] = {
-	{ "backing_dev", TJ_STR }, { "backing_ino", TJ_NUM }, { "nr_pages", TJ_NUM },
-	{ "mem_used", TJ_NUM }, { "mem_limit", TJ_NUM }, { NULL, 0 },
+	{ "backing_dev", TLT_JSTR }, { "backing_ino", TLT_JNUM }, { "nr_pages", TLT_JNUM },
+	{ "mem_used", TLT_JNUM }, { "mem_limit", TLT_JNUM }, { NULL, 0 },
 };
 
 static const struct member dirty_members[] = {
-	{ "device", TJ_STR }, { "page_size", TJ_NUM }, { "cleared", TJ_BOOL },
-	{ "count", TJ_NUM }, { "generation", TJ_NUM }, { "overflow", TJ_BOOL }, { NULL, 0 },
+	{ "device", TLT_JSTR }, { "page_size", TLT_JNUM }, { "cleared", TLT_JBOOL },
+	{ "count", TLT_JNUM }, { "generation", TLT_JNUM }, { "overflow", TLT_JBOOL }, { NULL, 0 },
 };
 
 static const struct member sync_members[] = {
-	{ "device", TJ_STR }, { "area2", TJ_STR }, { "mode", TJ_STR }, { "reason", TJ_STR },
-	{ "pages", TJ_NUM }, { "bytes", TJ_NUM }, { "runs", TJ_NUM }, { "calls", TJ_NUM },
-	{ "device_size", TJ_NUM }, { "page_size", TJ_NUM }, { "generation", TJ_NUM },
-	{ "baseline", TJ_BOOL }, { "direct_io", TJ_BOOL }, { "fsync", TJ_BOOL },
-	{ "seconds", TJ_NUM }, { NULL, 0 },
+	{ "device", TLT_JSTR }, { "area2", TLT_JSTR }, { "mode", TLT_JSTR }, { "reason", TLT_JSTR },
+	{ "pages", TLT_JNUM }, { "bytes", TLT_JNUM }, { "runs", TLT_JNUM }, { "calls", TLT_JNUM },
+	{ "device_size", TLT_JNUM }, { "page_size", TLT_JNUM }, { "generation", TLT_JNUM },
+	{ "baseline", TLT_JBOOL }, { "direct_io", TLT_JBOOL }, { "fsync", TLT_JBOOL },
+	{ "seconds", TLT_JNUM }, { NULL, 0 },
 };
 
 /* has_members() - every member of @m is in @o with its type. */
-static bool has_members(const struct ttl_json *o, const struct member *m, const char *what)
+static bool has_members(const struct tlt_json *o, const struct member *m, const char *what)
 {
-	bool ok = o && o->type == TJ_OBJ;
+	bool ok = o && o->type == TLT_JOBJ;
 
 	for (; ok && m->key; m++) {
-		struct ttl_json *v = ttl_jget(o, m->key);
+		struct tlt_json *v = tlt_jget(o, m->key);
 
 		if (!v || v->type != m->type) {
 			tlt_diag("%s: member '%s' %s", what, m->key,
@@ -66,7 +66,7 @@ static bool has_members(const struct ttl_json *o, const struct member *m, const 
 }
 
 /* dev_matches() - a list/status entry against the kernel's answers for @node. */
-static bool dev_matches(const struct ttl_json *e, const char *node, const char *backing,
+static bool dev_matches(const struct tlt_json *e, const char *node, const char *backing,
 			bool full)
 {
 	struct tloop_info info = { .size = sizeof(info) };
@@ -88,27 +88,27 @@ static bool dev_matches(const struct ttl_json *e, const char *node, const char *
 	snprintf(id, sizeof(id), "%016" PRIx64, (uint64_t)info.attach_id);
 
 #define EXPECT(cond, ...) do { if (!(cond)) { tlt_diag(__VA_ARGS__); ok = false; } } while (0)
-	EXPECT(!strcmp(ttl_jstr(e, "device"), node), "device %s, expected %s",
-	       ttl_jstr(e, "device"), node);
-	EXPECT(ttl_ju64(e, "index", ~0ULL) == info.index, "index");
-	EXPECT(!strcmp(ttl_jstr(e, "backing_file"), real), "backing_file '%s', expected '%s'",
-	       ttl_jstr(e, "backing_file"), real);
-	EXPECT(ttl_ju64(e, "size", 0) == info.dev_size, "size %" PRIu64 ", kernel %llu",
-	       ttl_ju64(e, "size", 0), (unsigned long long)info.dev_size);
-	EXPECT(ttl_ju64(e, "block_size", 0) == info.block_size, "block_size");
-	EXPECT(ttl_ju64(e, "size_limit", 1) == info.size_limit, "size_limit");
-	EXPECT(ttl_jbool(e, "read_only") == !!(info.flags & TLOOP_FLAG_READ_ONLY), "read_only");
-	EXPECT(ttl_jbool(e, "direct_io") == !!(info.flags & TLOOP_FLAG_DIRECT_IO), "direct_io");
-	EXPECT(ttl_jbool(e, "partscan") == !!(info.flags & TLOOP_FLAG_PARTSCAN), "partscan");
-	EXPECT(!strcmp(ttl_jstr(e, "attach_id"), id), "attach_id %s, kernel %s",
-	       ttl_jstr(e, "attach_id"), id);
-	EXPECT(ttl_jbool(e, "tracking") == on, "tracking");
-	EXPECT(ttl_jbool(e, "overflow") == !!(ts.flags & TLOOP_TRACK_OVERFLOW), "overflow");
-	EXPECT(ttl_ju64(e, "written_pages", ~0ULL) == (on ? ts.written : 0),
-	       "written_pages %" PRIu64 ", kernel %llu", ttl_ju64(e, "written_pages", 0),
+	EXPECT(!strcmp(tlt_jstr(e, "device"), node), "device %s, expected %s",
+	       tlt_jstr(e, "device"), node);
+	EXPECT(tlt_ju64(e, "index", ~0ULL) == info.index, "index");
+	EXPECT(!strcmp(tlt_jstr(e, "backing_file"), real), "backing_file '%s', expected '%s'",
+	       tlt_jstr(e, "backing_file"), real);
+	EXPECT(tlt_ju64(e, "size", 0) == info.dev_size, "size %" PRIu64 ", kernel %llu",
+	       tlt_ju64(e, "size", 0), (unsigned long long)info.dev_size);
+	EXPECT(tlt_ju64(e, "block_size", 0) == info.block_size, "block_size");
+	EXPECT(tlt_ju64(e, "size_limit", 1) == info.size_limit, "size_limit");
+	EXPECT(tlt_jbool(e, "read_only") == !!(info.flags & TLOOP_FLAG_READ_ONLY), "read_only");
+	EXPECT(tlt_jbool(e, "direct_io") == !!(info.flags & TLOOP_FLAG_DIRECT_IO), "direct_io");
+	EXPECT(tlt_jbool(e, "partscan") == !!(info.flags & TLOOP_FLAG_PARTSCAN), "partscan");
+	EXPECT(!strcmp(tlt_jstr(e, "attach_id"), id), "attach_id %s, kernel %s",
+	       tlt_jstr(e, "attach_id"), id);
+	EXPECT(tlt_jbool(e, "tracking") == on, "tracking");
+	EXPECT(tlt_jbool(e, "overflow") == !!(ts.flags & TLOOP_TRACK_OVERFLOW), "overflow");
+	EXPECT(tlt_ju64(e, "written_pages", ~0ULL) == (on ? ts.written : 0),
+	       "written_pages %" PRIu64 ", kernel %llu", tlt_ju64(e, "written_pages", 0),
 	       (unsigned long long)ts.written);
-	EXPECT(ttl_ju64(e, "page_size", 0) == ts.page_size, "page_size");
-	EXPECT(ttl_ju64(e, "generation", ~0ULL) == ts.generation, "generation");
+	EXPECT(tlt_ju64(e, "page_size", 0) == ts.page_size, "page_size");
+	EXPECT(tlt_ju64(e, "generation", ~0ULL) == ts.generation, "generation");
 	if (full) {
 		struct stat st;
 		char bdev[32];
@@ -116,39 +116,39 @@ static bool dev_matches(const struct ttl_json *e, const char *node, const char *
 		if (stat(backing, &st))
 			tlt_bail("stat %s", backing);
 		snprintf(bdev, sizeof(bdev), "%u:%u", major(st.st_dev), minor(st.st_dev));
-		EXPECT(!strcmp(ttl_jstr(e, "backing_dev"), bdev), "backing_dev %s, stat says %s",
-		       ttl_jstr(e, "backing_dev"), bdev);
-		EXPECT(ttl_ju64(e, "backing_ino", 0) == st.st_ino, "backing_ino");
-		EXPECT(ttl_ju64(e, "nr_pages", 0) == ts.nr_pages, "nr_pages");
-		EXPECT(ttl_ju64(e, "mem_used", ~0ULL) == ts.mem_used, "mem_used");
-		EXPECT(ttl_ju64(e, "mem_limit", ~0ULL) == ts.mem_limit, "mem_limit");
+		EXPECT(!strcmp(tlt_jstr(e, "backing_dev"), bdev), "backing_dev %s, stat says %s",
+		       tlt_jstr(e, "backing_dev"), bdev);
+		EXPECT(tlt_ju64(e, "backing_ino", 0) == st.st_ino, "backing_ino");
+		EXPECT(tlt_ju64(e, "nr_pages", 0) == ts.nr_pages, "nr_pages");
+		EXPECT(tlt_ju64(e, "mem_used", ~0ULL) == ts.mem_used, "mem_used");
+		EXPECT(tlt_ju64(e, "mem_limit", ~0ULL) == ts.mem_limit, "mem_limit");
 	}
 #undef EXPECT
 	return ok;
 }
 
-static struct ttl_json *run_json(const char *what, struct ttl_run *r, const char *fmt,
+static struct tlt_json *run_json(const char *what, struct tlt_tool_run *r, const char *fmt,
 				 const char *node)
 {
-	struct ttl_json *j;
+	struct tlt_json *j;
 
-	ttl_run(r, fmt, node);
-	j = r->status == 0 ? ttl_jparse(r->out) : NULL;
+	tlt_tool(r, fmt, node);
+	j = r->status == 0 ? tlt_jparse(r->out) : NULL;
 	if (!j)
-		ttl_show(what, r);
+		tlt_tool_show(what, r);
 	return j;
 }
 
 /* pages_match() - a "pages" array against want[]. */
-static bool pages_match(const struct ttl_json *arr)
+static bool pages_match(const struct tlt_json *arr)
 {
-	struct ttl_json *m = arr ? arr->child : NULL;
-	bool ok = arr && arr->type == TJ_ARR;
+	struct tlt_json *m = arr ? arr->child : NULL;
+	bool ok = arr && arr->type == TLT_JARR;
 
 	for (uint64_t p = 0; ok && p < A_PAGES; p++) {
 		if (!want[p])
 			continue;
-		if (!m || m->type != TJ_NUM || m->u != p) {
+		if (!m || m->type != TLT_JNUM || m->u != p) {
 			tlt_diag("expected page %" PRIu64 ", got %s %" PRIu64, p,
 				 m ? "" : "(end)", m ? m->u : 0);
 			ok = false;
@@ -163,15 +163,15 @@ static bool pages_match(const struct ttl_json *arr)
 }
 
 /* ranges_match() - a "ranges" array: maximal runs covering exactly want[]. */
-static bool ranges_match(const struct ttl_json *arr)
+static bool ranges_match(const struct tlt_json *arr)
 {
 	static unsigned char got[A_PAGES];
 	uint64_t prev_end = 0;
-	bool ok = arr && arr->type == TJ_ARR, first = true;
+	bool ok = arr && arr->type == TLT_JARR, first = true;
 
 	memset(got, 0, sizeof(got));
-	for (struct ttl_json *m = arr ? arr->child : NULL; ok && m; m = m->next) {
-		uint64_t s = ttl_ju64(m, "start", ~0ULL), c = ttl_ju64(m, "count", 0);
+	for (struct tlt_json *m = arr ? arr->child : NULL; ok && m; m = m->next) {
+		uint64_t s = tlt_ju64(m, "start", ~0ULL), c = tlt_ju64(m, "count", 0);
 
 		if (!c || s >= A_PAGES || c > A_PAGES - s || (!first && s <= prev_end)) {
 			tlt_diag("range %" PRIu64 "+%" PRIu64 " is empty, out of order, adjacent "
@@ -197,16 +197,16 @@ int main(void)
 	unsigned int seed = 5151;
 	struct tloop_track_status ts = { .size = sizeof(ts) };
 	char a[64], b[64];
-	struct ttl_json *j, *e, *devs;
-	uint8_t page[TTL_PAGE];
-	struct ttl_run r;
+	struct tlt_json *j, *e, *devs;
+	uint8_t page[TLT_PAGE];
+	struct tlt_tool_run r;
 	uint64_t nr = 0, gen0;
 	bool found_a = false, found_b = false, ok;
 	int fd;
 
 	tlt_plan(14);
-	ttl_attach("a.img", A_PAGES * TTL_PAGE, "--track", a, sizeof(a));
-	ttl_attach("b.img", 8 << 20, "--read-only --block-size 4096 --size 4M", b, sizeof(b));
+	tlt_tool_attach("a.img", A_PAGES * TLT_PAGE, "--track", a, sizeof(a));
+	tlt_tool_attach("b.img", 8 << 20, "--read-only --block-size 4096 --size 4M", b, sizeof(b));
 
 	srand(seed);
 	for (int i = 0; i < 40; i++)
@@ -220,8 +220,8 @@ int main(void)
 	for (uint64_t p = 0; p < A_PAGES; p++) {
 		if (!want[p])
 			continue;
-		ttl_pattern(page, p, 1);
-		if (pwrite(fd, page, TTL_PAGE, (off_t)(p * TTL_PAGE)) != (ssize_t)TTL_PAGE)
+		tlt_page_pattern(page, p, 1);
+		if (pwrite(fd, page, TLT_PAGE, (off_t)(p * TLT_PAGE)) != (ssize_t)TLT_PAGE)
 			tlt_bail("pwrite %s", a);
 		nr++;
 	}
@@ -230,18 +230,18 @@ int main(void)
 
 	/* dirty first: its implicit writeback makes the status counts final. */
 	j = run_json("tloop dirty --json", &r, "dirty --json %s", a);
-	tlt_result(has_members(j, dirty_members, "dirty") && pages_match(ttl_jget(j, "pages")) &&
-		   ttl_ju64(j, "count", 0) == nr && ttl_jbool(j, "cleared") == 0 &&
-		   ttl_jbool(j, "overflow") == 0 && ttl_ju64(j, "page_size", 0) == TTL_PAGE &&
-		   !strcmp(ttl_jstr(j, "device"), a),
+	tlt_result(has_members(j, dirty_members, "dirty") && pages_match(tlt_jget(j, "pages")) &&
+		   tlt_ju64(j, "count", 0) == nr && tlt_jbool(j, "cleared") == 0 &&
+		   tlt_jbool(j, "overflow") == 0 && tlt_ju64(j, "page_size", 0) == TLT_PAGE &&
+		   !strcmp(tlt_jstr(j, "device"), a),
 		   "dirty --json: exactly the written pages, count, flags");
-	ttl_jfree(j);
+	tlt_jfree(j);
 
 	j = run_json("tloop list --json", &r, "list --json", NULL);
-	devs = ttl_jget(j, "devices");
-	ok = devs && devs->type == TJ_ARR;
+	devs = tlt_jget(j, "devices");
+	ok = devs && devs->type == TLT_JARR;
 	for (e = devs ? devs->child : NULL; ok && e; e = e->next) {
-		const char *d = ttl_jstr(e, "device");
+		const char *d = tlt_jstr(e, "device");
 
 		ok = has_members(e, dev_members, "list entry");
 		if (ok && !strcmp(d, a)) {
@@ -253,78 +253,78 @@ int main(void)
 		}
 	}
 	tlt_result(ok && found_a && found_b, "list --json: both devices, every member as the kernel says");
-	ttl_jfree(j);
+	tlt_jfree(j);
 
 	j = run_json("tloop status --json", &r, "status --json %s", a);
 	tlt_result(has_members(j, dev_members, "status") &&
 		   has_members(j, status_members, "status") && dev_matches(j, a, "a.img", true) &&
-		   ttl_ju64(j, "written_pages", 0) == nr,
+		   tlt_ju64(j, "written_pages", 0) == nr,
 		   "status --json of the tracking device");
-	ttl_jfree(j);
+	tlt_jfree(j);
 
 	j = run_json("tloop status --json", &r, "status --json %s", b);
-	tlt_result(j && dev_matches(j, b, "b.img", true) && ttl_jbool(j, "read_only") == 1 &&
-		   ttl_ju64(j, "size", 0) == 4 << 20 && ttl_ju64(j, "block_size", 0) == 4096 &&
-		   ttl_jbool(j, "tracking") == 0,
+	tlt_result(j && dev_matches(j, b, "b.img", true) && tlt_jbool(j, "read_only") == 1 &&
+		   tlt_ju64(j, "size", 0) == 4 << 20 && tlt_ju64(j, "block_size", 0) == 4096 &&
+		   tlt_jbool(j, "tracking") == 0,
 		   "status --json of the read-only 4M device with 4K blocks");
-	ttl_jfree(j);
+	tlt_jfree(j);
 
 	j = run_json("tloop dirty --ranges --json", &r, "dirty --ranges --json %s", a);
 	tlt_result(has_members(j, dirty_members, "dirty --ranges") &&
-		   ranges_match(ttl_jget(j, "ranges")) && ttl_ju64(j, "count", 0) == nr,
+		   ranges_match(tlt_jget(j, "ranges")) && tlt_ju64(j, "count", 0) == nr,
 		   "dirty --ranges --json: maximal runs covering exactly the written pages");
-	ttl_jfree(j);
+	tlt_jfree(j);
 
 	fd = open(a, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || ioctl(fd, TLOOP_TRACK_STATUS, &ts))
 		tlt_bail("status");
 	gen0 = ts.generation;
 	j = run_json("tloop dirty --clear --json", &r, "dirty --clear --json %s", a);
-	tlt_result(j && pages_match(ttl_jget(j, "pages")) && ttl_jbool(j, "cleared") == 1 &&
-		   ttl_ju64(j, "generation", 0) > gen0,
+	tlt_result(j && pages_match(tlt_jget(j, "pages")) && tlt_jbool(j, "cleared") == 1 &&
+		   tlt_ju64(j, "generation", 0) > gen0,
 		   "dirty --clear --json: the same pages, cleared, a newer generation");
-	ttl_jfree(j);
+	tlt_jfree(j);
 	if (ioctl(fd, TLOOP_TRACK_STATUS, &ts))
 		tlt_bail("status");
 	tlt_result(ts.written == 0, "the kernel's set is empty after dirty --clear (%llu left)",
 		   (unsigned long long)ts.written);
 
 	j = run_json("tloop dirty --json", &r, "dirty --json %s", a);
-	e = ttl_jget(j, "pages");
-	tlt_result(e && e->type == TJ_ARR && ttl_jlen(e) == 0 && ttl_ju64(j, "count", 1) == 0,
+	e = tlt_jget(j, "pages");
+	tlt_result(e && e->type == TLT_JARR && tlt_jlen(e) == 0 && tlt_ju64(j, "count", 1) == 0,
 		   "dirty --json of an empty set: an empty array");
-	ttl_jfree(j);
+	tlt_jfree(j);
 
-	j = ttl_sync_json(a, "area2.img", "--create --fsync");
+	j = tlt_sync_json(a, "area2.img", "--create --fsync");
 	tlt_result(has_members(j, sync_members, "sync"), "sync --json has every documented member");
 	if (ioctl(fd, TLOOP_TRACK_STATUS, &ts))
 		tlt_bail("status");
-	tlt_result(j && !strcmp(ttl_jstr(j, "mode"), "full") &&
-		   !strcmp(ttl_jstr(j, "reason"), "new-area2") &&
-		   ttl_ju64(j, "pages", 0) == A_PAGES &&
-		   ttl_ju64(j, "bytes", 0) == A_PAGES * TTL_PAGE &&
-		   ttl_ju64(j, "device_size", 0) == A_PAGES * TTL_PAGE &&
-		   ttl_ju64(j, "page_size", 0) == TTL_PAGE && ttl_jbool(j, "baseline") == 1 &&
-		   ttl_jbool(j, "fsync") == 1 && !strcmp(ttl_jstr(j, "area2"), "area2.img") &&
-		   ttl_ju64(j, "generation", 0) == ts.generation,
+	tlt_result(j && !strcmp(tlt_jstr(j, "mode"), "full") &&
+		   !strcmp(tlt_jstr(j, "reason"), "new-area2") &&
+		   tlt_ju64(j, "pages", 0) == A_PAGES &&
+		   tlt_ju64(j, "bytes", 0) == A_PAGES * TLT_PAGE &&
+		   tlt_ju64(j, "device_size", 0) == A_PAGES * TLT_PAGE &&
+		   tlt_ju64(j, "page_size", 0) == TLT_PAGE && tlt_jbool(j, "baseline") == 1 &&
+		   tlt_jbool(j, "fsync") == 1 && !strcmp(tlt_jstr(j, "area2"), "area2.img") &&
+		   tlt_ju64(j, "generation", 0) == ts.generation,
 		   "sync --json: a full copy of the new area2, baseline at the current generation");
-	ttl_jfree(j);
-	tlt_result(ttl_cmp_files(a, "area2.img", A_PAGES * TTL_PAGE) < 0, "area2 equals the device");
+	tlt_jfree(j);
+	tlt_result(tlt_cmp_files(a, "area2.img", A_PAGES * TLT_PAGE) < 0, "area2 equals the device");
 
 	/* A second sync: incremental, nothing to copy, one call. */
-	j = ttl_sync_json(a, "area2.img", "");
-	tlt_result(j && !strcmp(ttl_jstr(j, "mode"), "incremental") &&
-		   !strcmp(ttl_jstr(j, "reason"), "incremental") && ttl_ju64(j, "pages", 1) == 0 &&
-		   ttl_ju64(j, "bytes", 1) == 0 && ttl_ju64(j, "calls", 0) >= 1,
+	j = tlt_sync_json(a, "area2.img", "");
+	tlt_result(j && !strcmp(tlt_jstr(j, "mode"), "incremental") &&
+		   !strcmp(tlt_jstr(j, "reason"), "incremental") && tlt_ju64(j, "pages", 1) == 0 &&
+		   tlt_ju64(j, "bytes", 1) == 0 && tlt_ju64(j, "calls", 0) >= 1,
 		   "sync --json with nothing written: incremental, 0 pages");
-	ttl_jfree(j);
+	tlt_jfree(j);
 
 	/* Human list: one line per device, no JSON. */
-	ttl_run(&r, "list");
+	tlt_tool(&r, "list");
 	tlt_result(r.status == 0 && strstr(r.out, a) && strstr(r.out, b) && !strchr(r.out, '{'),
 		   "list without --json is a table");
 
-	ttl_run(&r, "list --json");
+	tlt_tool(&r, "list --json");
 	tlt_result(r.status == 0 && r.out[strlen(r.out) - 1] == '\n' && r.err[0] == '\0',
 		   "JSON ends with a newline, nothing on stderr");
 	close(fd);

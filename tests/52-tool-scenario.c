@@ -9,7 +9,7 @@
  * device and the content the test computed itself, byte for byte.
  * tloop-timeout: 120
  */
-#include "tlt-tool.h"
+#include "tlt.h"
 
 #define NR_PAGES 4096UL		/* 16 MiB */
 #define NR_RANDOM 40
@@ -54,7 +54,7 @@ static uint64_t nr_runs(void)
 /* expect_area2() - compare area2 with what the test wrote: 0 if equal. */
 static int expect_area2(const char *area2)
 {
-	uint8_t want[TTL_PAGE], got[TTL_PAGE];
+	uint8_t want[TLT_PAGE], got[TLT_PAGE];
 	int fd = open(area2, O_RDONLY | O_CLOEXEC);
 	size_t k = 0;
 
@@ -65,10 +65,10 @@ static int expect_area2(const char *area2)
 
 		if (new)
 			k++;
-		ttl_pattern(want, p, new ? 1 : 0);
-		if (pread(fd, got, TTL_PAGE, (off_t)(p * TTL_PAGE)) != (ssize_t)TTL_PAGE)
+		tlt_page_pattern(want, p, new ? 1 : 0);
+		if (pread(fd, got, TLT_PAGE, (off_t)(p * TLT_PAGE)) != (ssize_t)TLT_PAGE)
 			tlt_bail("read %s", area2);
-		if (memcmp(want, got, TTL_PAGE)) {
+		if (memcmp(want, got, TLT_PAGE)) {
 			tlt_diag("area2 page %" PRIu64 " holds the %s pattern", p,
 				 new ? "old (or another)" : "new (or another)");
 			close(fd);
@@ -82,9 +82,9 @@ static int expect_area2(const char *area2)
 int main(void)
 {
 	unsigned int seed = 5252;
-	uint8_t page[TTL_PAGE];
-	struct ttl_json *j, *arr, *m;
-	struct ttl_run r;
+	uint8_t page[TLT_PAGE];
+	struct tlt_json *j, *arr, *m;
+	struct tlt_tool_run r;
 	char node[64];
 	uint8_t *map;
 	bool same;
@@ -100,56 +100,56 @@ int main(void)
 	if (fd < 0)
 		tlt_bail("create area1.img");
 	for (uint64_t p = 0; p < NR_PAGES; p++) {
-		ttl_pattern(page, p, 0);
-		if (pwrite(fd, page, TTL_PAGE, (off_t)(p * TTL_PAGE)) != (ssize_t)TTL_PAGE)
+		tlt_page_pattern(page, p, 0);
+		if (pwrite(fd, page, TLT_PAGE, (off_t)(p * TLT_PAGE)) != (ssize_t)TLT_PAGE)
 			tlt_bail("write area1.img");
 	}
 	close(fd);
-	ttl_attach("area1.img", 0, "--track", node, sizeof(node));
+	tlt_tool_attach("area1.img", 0, "--track", node, sizeof(node));
 
-	j = ttl_sync_json(node, "area2.img", "--create");
-	tlt_result(j && !strcmp(ttl_jstr(j, "mode"), "full") &&
-		   !strcmp(ttl_jstr(j, "reason"), "new-area2") &&
-		   ttl_ju64(j, "pages", 0) == NR_PAGES &&
-		   ttl_ju64(j, "bytes", 0) == NR_PAGES * TTL_PAGE &&
-		   ttl_file_size("area2.img") == (int64_t)(NR_PAGES * TTL_PAGE),
+	j = tlt_sync_json(node, "area2.img", "--create");
+	tlt_result(j && !strcmp(tlt_jstr(j, "mode"), "full") &&
+		   !strcmp(tlt_jstr(j, "reason"), "new-area2") &&
+		   tlt_ju64(j, "pages", 0) == NR_PAGES &&
+		   tlt_ju64(j, "bytes", 0) == NR_PAGES * TLT_PAGE &&
+		   tlt_file_size("area2.img") == (int64_t)(NR_PAGES * TLT_PAGE),
 		   "first sync --create makes area2 with a full copy");
-	ttl_jfree(j);
-	tlt_result(ttl_cmp_files(node, "area2.img", NR_PAGES * TTL_PAGE) < 0,
+	tlt_jfree(j);
+	tlt_result(tlt_cmp_files(node, "area2.img", NR_PAGES * TLT_PAGE) < 0,
 		   "area2 equals area1 after the full copy");
 
-	ttl_run(&r, "dirty %s", node);
+	tlt_tool(&r, "dirty %s", node);
 	tlt_result(r.status == 0 && r.out[0] == '\0', "nothing written yet: tloop dirty is empty");
 	if (r.status || r.out[0])
-		ttl_show("tloop dirty", &r);
+		tlt_tool_show("tloop dirty", &r);
 
 	/* The application: map area1 and store the new pattern into the chosen pages. */
 	fd = open(node, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		tlt_bail("open %s", node);
-	map = mmap(NULL, NR_PAGES * TTL_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	map = mmap(NULL, NR_PAGES * TLT_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (map == MAP_FAILED)
 		tlt_bail("mmap %s", node);
 	for (k = 0; k < nr_chosen; k++)
-		ttl_pattern(map + chosen[k] * TTL_PAGE, chosen[k], 1);
+		tlt_page_pattern(map + chosen[k] * TLT_PAGE, chosen[k], 1);
 
 	/* tloop dirty --json: exactly the chosen pages, in order. */
-	ttl_run(&r, "dirty --json %s", node);
-	j = r.status == 0 ? ttl_jparse(r.out) : NULL;
-	arr = ttl_jget(j, "pages");
-	same = arr && ttl_jlen(arr) == nr_chosen && ttl_ju64(j, "count", 0) == nr_chosen;
+	tlt_tool(&r, "dirty --json %s", node);
+	j = r.status == 0 ? tlt_jparse(r.out) : NULL;
+	arr = tlt_jget(j, "pages");
+	same = arr && tlt_jlen(arr) == nr_chosen && tlt_ju64(j, "count", 0) == nr_chosen;
 	for (k = 0, m = arr ? arr->child : NULL; same && m; m = m->next, k++)
-		if (m->type != TJ_NUM || m->u != chosen[k]) {
+		if (m->type != TLT_JNUM || m->u != chosen[k]) {
 			tlt_diag("entry %zu: page %" PRIu64 ", expected %" PRIu64, k, m->u, chosen[k]);
 			same = false;
 		}
 	if (!same)
-		ttl_show("tloop dirty --json", &r);
+		tlt_tool_show("tloop dirty --json", &r);
 	tlt_result(same, "tloop dirty reports exactly the %zu stored pages", nr_chosen);
-	ttl_jfree(j);
+	tlt_jfree(j);
 
 	/* Human output: one page per line, the same set. */
-	ttl_run(&r, "dirty %s", node);
+	tlt_tool(&r, "dirty %s", node);
 	{
 		char *line, *save;
 		bool ok = r.status == 0;
@@ -162,39 +162,39 @@ int main(void)
 	}
 
 	/* The refresh copies only them. */
-	j = ttl_sync_json(node, "area2.img", "");
-	tlt_result(j && !strcmp(ttl_jstr(j, "mode"), "incremental") &&
-		   ttl_ju64(j, "pages", 0) == nr_chosen &&
-		   ttl_ju64(j, "bytes", 0) == nr_chosen * TTL_PAGE &&
-		   ttl_ju64(j, "runs", 0) == nr_runs(),
+	j = tlt_sync_json(node, "area2.img", "");
+	tlt_result(j && !strcmp(tlt_jstr(j, "mode"), "incremental") &&
+		   tlt_ju64(j, "pages", 0) == nr_chosen &&
+		   tlt_ju64(j, "bytes", 0) == nr_chosen * TLT_PAGE &&
+		   tlt_ju64(j, "runs", 0) == nr_runs(),
 		   "tloop sync copies exactly the stored pages (%zu pages, %" PRIu64 " runs)",
 		   nr_chosen, nr_runs());
 	if (j)
 		tlt_diag("sync: %" PRIu64 " pages, %" PRIu64 " bytes, %" PRIu64
-			 " runs; a full copy is %" PRIu64 " bytes", ttl_ju64(j, "pages", 0),
-			 ttl_ju64(j, "bytes", 0), ttl_ju64(j, "runs", 0),
-			 ttl_ju64(j, "device_size", 0));
-	ttl_jfree(j);
-	tlt_result(ttl_cmp_files(node, "area2.img", NR_PAGES * TTL_PAGE) < 0,
+			 " runs; a full copy is %" PRIu64 " bytes", tlt_ju64(j, "pages", 0),
+			 tlt_ju64(j, "bytes", 0), tlt_ju64(j, "runs", 0),
+			 tlt_ju64(j, "device_size", 0));
+	tlt_jfree(j);
+	tlt_result(tlt_cmp_files(node, "area2.img", NR_PAGES * TLT_PAGE) < 0,
 		   "area2 equals area1 byte for byte");
 	tlt_result(expect_area2("area2.img") == 0,
 		   "area2 holds the new pattern in exactly the stored pages");
 
-	ttl_run(&r, "dirty %s", node);
+	tlt_tool(&r, "dirty %s", node);
 	tlt_result(r.status == 0 && r.out[0] == '\0', "the sync cleared what it copied");
 
-	j = ttl_sync_json(node, "area2.img", "");
-	tlt_result(j && !strcmp(ttl_jstr(j, "mode"), "incremental") &&
-		   ttl_ju64(j, "pages", 1) == 0, "a second sync copies nothing");
-	ttl_jfree(j);
+	j = tlt_sync_json(node, "area2.img", "");
+	tlt_result(j && !strcmp(tlt_jstr(j, "mode"), "incremental") &&
+		   tlt_ju64(j, "pages", 1) == 0, "a second sync copies nothing");
+	tlt_jfree(j);
 
-	munmap(map, NR_PAGES * TTL_PAGE);
+	munmap(map, NR_PAGES * TLT_PAGE);
 	close(fd);
-	ttl_run(&r, "detach %s", node);
+	tlt_tool(&r, "detach %s", node);
 	if (r.status)
-		ttl_show("tloop detach", &r);
+		tlt_tool_show("tloop detach", &r);
 	else
-		ttl_forget(atoi(node + strlen(TLOOP_DEVICE_PREFIX)));
+		tlt_tool_forget(atoi(node + strlen(TLOOP_DEVICE_PREFIX)));
 	{
 		char sys[96];
 

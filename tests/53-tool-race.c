@@ -9,7 +9,7 @@
  * and a refresh after that must copy nothing.
  * tloop-timeout: 300
  */
-#include "tlt-tool.h"
+#include "tlt.h"
 
 #include <signal.h>
 
@@ -51,9 +51,9 @@ static void __attribute__((noreturn)) writer(const char *node, unsigned int seed
 	uint32_t ver = 1;
 
 	start_child();
-	if (fd < 0 || dfd < 0 || posix_memalign((void **)&dbuf, TTL_PAGE, TTL_PAGE))
+	if (fd < 0 || dfd < 0 || posix_memalign((void **)&dbuf, TLT_PAGE, TLT_PAGE))
 		_exit(2);
-	map = mmap(NULL, NR_PAGES * TTL_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	map = mmap(NULL, NR_PAGES * TLT_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (map == MAP_FAILED)
 		_exit(3);
 	srand(seed);
@@ -63,36 +63,36 @@ static void __attribute__((noreturn)) writer(const char *node, unsigned int seed
 
 		ver++;
 		if (how < 4) {
-			ttl_pattern(map + p * TTL_PAGE, p, ver);
+			tlt_page_pattern(map + p * TLT_PAGE, p, ver);
 		} else if (how == 4) {
 			/* A few bytes in the middle of a page. */
-			memcpy(map + p * TTL_PAGE + 1000, &ver, sizeof(ver));
+			memcpy(map + p * TLT_PAGE + 1000, &ver, sizeof(ver));
 		} else if (how < 7) {
-			uint8_t buf[TTL_PAGE];
+			uint8_t buf[TLT_PAGE];
 
-			ttl_pattern(buf, p, ver);
-			if (pwrite(fd, buf, TTL_PAGE, (off_t)(p * TTL_PAGE)) != (ssize_t)TTL_PAGE)
+			tlt_page_pattern(buf, p, ver);
+			if (pwrite(fd, buf, TLT_PAGE, (off_t)(p * TLT_PAGE)) != (ssize_t)TLT_PAGE)
 				_exit(4);
 		} else {
-			ttl_pattern(dbuf, p, ver);
-			if (pwrite(dfd, dbuf, TTL_PAGE, (off_t)(p * TTL_PAGE)) != (ssize_t)TTL_PAGE)
+			tlt_page_pattern(dbuf, p, ver);
+			if (pwrite(dfd, dbuf, TLT_PAGE, (off_t)(p * TLT_PAGE)) != (ssize_t)TLT_PAGE)
 				_exit(5);
 		}
 		if (!(ver % 64))
 			usleep(1000);
 	}
-	munmap(map, NR_PAGES * TTL_PAGE);
+	munmap(map, NR_PAGES * TLT_PAGE);
 	_exit(0);
 }
 
 /* stealer() - another consumer clearing the set now and then, until SIGTERM. */
 static void __attribute__((noreturn)) stealer(const char *node)
 {
-	struct ttl_run r;
+	struct tlt_tool_run r;
 
 	start_child();
 	while (!stop) {
-		if (ttl_run(&r, "dirty --clear %s", node) != 0)
+		if (tlt_tool(&r, "dirty --clear %s", node) != 0)
 			_exit(6);
 		usleep(30000);
 	}
@@ -122,16 +122,16 @@ int main(void)
 	uint64_t copied = 0;
 	pid_t wpid, spid = -1;
 	bool stealing = false, stolen_phase_done = false;
-	struct ttl_json *j;
+	struct tlt_json *j;
 	char node[64];
 	int bad;
 
 	tlt_plan(6);
-	ttl_attach("area1.img", NR_PAGES * TTL_PAGE, "--track", node, sizeof(node));
-	j = ttl_sync_json(node, "area2.img", "--create");
+	tlt_tool_attach("area1.img", NR_PAGES * TLT_PAGE, "--track", node, sizeof(node));
+	j = tlt_sync_json(node, "area2.img", "--create");
 	if (!j)
 		tlt_bail("first sync");
-	ttl_jfree(j);
+	tlt_jfree(j);
 	tlt_diag("seed %u, %.0f s of writes; stealer during the middle third "
 		 "(kept until a refresh saw a theft, at most %.0f s)", seed, secs, 10 * secs);
 
@@ -142,13 +142,13 @@ int main(void)
 	if (!wpid)
 		writer(node, seed);
 
-	t0 = ttl_now();
+	t0 = tlt_now();
 	/*
 	 * The stealer's phase ends once a refresh noticed a theft (one refresh can take longer
 	 * than the phase under load), or after 10 * secs, when the theft check below fails.
 	 */
-	while (ttl_now() - t0 < secs || stealing) {
-		double t = ttl_now() - t0;
+	while (tlt_now() - t0 < secs || stealing) {
+		double t = tlt_now() - t0;
 
 		if (!stealing && !stolen_phase_done && t > secs / 3) {
 			spid = fork();
@@ -163,21 +163,21 @@ int main(void)
 			stealing = false;
 			stolen_phase_done = true;
 		}
-		j = ttl_sync_json(node, "area2.img", "");
+		j = tlt_sync_json(node, "area2.img", "");
 		syncs++;
 		if (!j) {
 			failures++;
 			continue;
 		}
-		if (!strcmp(ttl_jstr(j, "mode"), "incremental"))
+		if (!strcmp(tlt_jstr(j, "mode"), "incremental"))
 			incr++;
 		else
 			full++;
-		if (!strcmp(ttl_jstr(j, "reason"), "concurrent-clear") ||
-		    !strcmp(ttl_jstr(j, "reason"), "generation"))
+		if (!strcmp(tlt_jstr(j, "reason"), "concurrent-clear") ||
+		    !strcmp(tlt_jstr(j, "reason"), "generation"))
 			stolen++;
-		copied += ttl_ju64(j, "pages", 0);
-		ttl_jfree(j);
+		copied += tlt_ju64(j, "pages", 0);
+		tlt_jfree(j);
 	}
 	if (stealing)
 		failures += reap(spid, "stealer");
@@ -189,17 +189,17 @@ int main(void)
 	tlt_result(!stolen_phase_done || stolen > 0,
 		   "a theft by another consumer led to full copies (%u)", stolen);
 
-	j = ttl_sync_json(node, "area2.img", "");
+	j = tlt_sync_json(node, "area2.img", "");
 	tlt_result(j != NULL, "the final refresh succeeds");
 	if (j)
-		tlt_diag("final refresh: %s, %" PRIu64 " pages", ttl_jstr(j, "mode"),
-			 ttl_ju64(j, "pages", 0));
-	ttl_jfree(j);
-	tlt_result(ttl_cmp_files(node, "area2.img", NR_PAGES * TTL_PAGE) < 0,
+		tlt_diag("final refresh: %s, %" PRIu64 " pages", tlt_jstr(j, "mode"),
+			 tlt_ju64(j, "pages", 0));
+	tlt_jfree(j);
+	tlt_result(tlt_cmp_files(node, "area2.img", NR_PAGES * TLT_PAGE) < 0,
 		   "after the writers stopped, area2 equals the device byte for byte");
-	j = ttl_sync_json(node, "area2.img", "");
-	tlt_result(j && !strcmp(ttl_jstr(j, "mode"), "incremental") && ttl_ju64(j, "pages", 1) == 0,
+	j = tlt_sync_json(node, "area2.img", "");
+	tlt_result(j && !strcmp(tlt_jstr(j, "mode"), "incremental") && tlt_ju64(j, "pages", 1) == 0,
 		   "one more refresh copies nothing");
-	ttl_jfree(j);
+	tlt_jfree(j);
 	tlt_exit();
 }

@@ -10,38 +10,7 @@
 # tloop-timeout: 120
 set -u
 
-n=0
-failed=0
-res() {
-	name=$1
-	shift
-	n=$((n + 1))
-	if "$@"; then
-		echo "ok $n $name"
-	else
-		echo "not ok $n $name"
-		failed=1
-	fi
-}
-diag() {
-	printf '%s\n' "$*" | sed 's/^/# /'
-}
-# fails STATUS PATTERN CMD... - CMD exits with STATUS and its stderr matches PATTERN.
-fails() {
-	want=$1 pat=$2
-	shift 2
-	"$@" > out.txt 2> err.txt
-	rc=$?
-	if [ "$rc" -eq "$want" ] && grep -q -- "$pat" err.txt; then
-		return 0
-	fi
-	diag "'$*': expected status $want and stderr matching '$pat'" \
-		"got status $rc, stderr:" "$(cat err.txt)"
-	return 1
-}
-page() {
-	dd if=/dev/urandom of="$1" bs=4096 seek="$2" count="${3:-1}" conv=notrunc 2>/dev/null
-}
+. "${0%/*}/lib/tlt.sh"
 sum() {
 	md5sum < "$1" | cut -d' ' -f1
 }
@@ -75,6 +44,7 @@ res "no such device: status 1" fails 1 "/dev/tloop999: No such file or directory
 
 truncate -s 8M a.img
 dev=$(tloop attach --track a.img)
+PAGE=$(page_size "$dev")
 page "$dev" 0 16
 tloop sync --create "$dev" b.img > /dev/null
 page "$dev" 1 2

@@ -12,26 +12,26 @@
  * device byte for byte.
  * tloop-timeout: 300
  */
-#include "tlt-tool.h"
+#include "tlt.h"
 
 #include <sys/file.h>
 #include <sys/mount.h>
 
 #define NR_PAGES 1024UL		/* 4 MiB */
-#define SIZE (NR_PAGES * TTL_PAGE)
+#define SIZE (NR_PAGES * TLT_PAGE)
 
 static uint32_t ver = 1;
 
 /* store() - write the next pattern version into @n pages from @p. */
 static void store(const char *node, uint64_t p, uint64_t n)
 {
-	ttl_store(node, p, n, 1, ++ver);
+	tlt_store(node, p, n, 1, ++ver);
 }
 
 /* store_every() - store() every @stride-th of @nr pages. */
 static void store_every(const char *node, uint64_t nr, uint64_t stride)
 {
-	ttl_store(node, 0, nr, stride, ++ver);
+	tlt_store(node, 0, nr, stride, ++ver);
 }
 
 /*
@@ -41,23 +41,23 @@ static void store_every(const char *node, uint64_t nr, uint64_t stride)
 static void check(const char *node, const char *area2, uint64_t size, const char *opts,
 		  const char *mode, const char *reason, uint64_t pages, const char *name)
 {
-	struct ttl_json *j = ttl_sync_json(node, area2, opts);
+	struct tlt_json *j = tlt_sync_json(node, area2, opts);
 	bool ok = j != NULL;
 
-	if (ok && (strcmp(ttl_jstr(j, "mode"), mode) || strcmp(ttl_jstr(j, "reason"), reason))) {
-		tlt_diag("mode %s, reason %s; expected %s, %s", ttl_jstr(j, "mode"),
-			 ttl_jstr(j, "reason"), mode, reason);
+	if (ok && (strcmp(tlt_jstr(j, "mode"), mode) || strcmp(tlt_jstr(j, "reason"), reason))) {
+		tlt_diag("mode %s, reason %s; expected %s, %s", tlt_jstr(j, "mode"),
+			 tlt_jstr(j, "reason"), mode, reason);
 		ok = false;
 	}
-	if (ok && pages != ~0ULL && ttl_ju64(j, "pages", 0) != pages) {
-		tlt_diag("%" PRIu64 " pages copied, expected %" PRIu64, ttl_ju64(j, "pages", 0),
+	if (ok && pages != ~0ULL && tlt_ju64(j, "pages", 0) != pages) {
+		tlt_diag("%" PRIu64 " pages copied, expected %" PRIu64, tlt_ju64(j, "pages", 0),
 			 pages);
 		ok = false;
 	}
-	if (ok && ttl_cmp_files(node, area2, size) >= 0)
+	if (ok && tlt_cmp_files(node, area2, size) >= 0)
 		ok = false;
 	tlt_result(ok, "%s: %s copy (%s), area2 equals the device", name, mode, reason);
-	ttl_jfree(j);
+	tlt_jfree(j);
 }
 
 static bool exists(const char *path)
@@ -67,13 +67,13 @@ static bool exists(const char *path)
 
 int main(void)
 {
-	struct ttl_run r;
+	struct tlt_tool_run r;
 	char node[64], big[64], blk[64], same[64], side[80];
 	int fd, idx, filler;
 	bool ok;
 
 	tlt_plan(26);
-	idx = ttl_attach("area1.img", SIZE, "--track", node, sizeof(node));
+	idx = tlt_tool_attach("area1.img", SIZE, "--track", node, sizeof(node));
 	store(node, 0, NR_PAGES);
 
 	check(node, "area2.img", SIZE, "--create", "full", "new-area2", NR_PAGES, "first sync");
@@ -91,33 +91,33 @@ int main(void)
 	check(node, "area2.img", SIZE, "", "full", "no-baseline", NR_PAGES, "sidecar damaged");
 
 	store(node, 20, 2);
-	ttl_run(&r, "clear %s", node);
+	tlt_tool(&r, "clear %s", node);
 	check(node, "area2.img", SIZE, "", "full", "generation", NR_PAGES,
 	      "set cleared by someone else");
 
 	store(node, 30, 1);
-	ttl_run(&r, "track off %s", node);
-	ttl_run(&r, "track on %s", node);
+	tlt_tool(&r, "track off %s", node);
+	tlt_tool(&r, "track on %s", node);
 	check(node, "area2.img", SIZE, "", "full", "generation", NR_PAGES, "tracking toggled");
 
 	check(node, "area2.img", SIZE, "--full", "full", "requested", NR_PAGES, "--full");
 
-	ttl_run(&r, "track off %s", node);
+	tlt_tool(&r, "track off %s", node);
 	store(node, 40, 2);
-	ttl_run(&r, "sync %s area2.img", node);
+	tlt_tool(&r, "sync %s area2.img", node);
 	tlt_result(r.status == 0 && strstr(r.err, "tracking is off") && !exists("area2.img.tloop") &&
-		   ttl_cmp_files(node, "area2.img", SIZE) < 0,
+		   tlt_cmp_files(node, "area2.img", SIZE) < 0,
 		   "tracking off: full copy, a warning, no baseline recorded");
 	check(node, "area2.img", SIZE, "", "full", "tracking-off", NR_PAGES,
 	      "tracking still off");
 
-	ttl_run(&r, "track on %s", node);
+	tlt_tool(&r, "track on %s", node);
 	check(node, "area2.img", SIZE, "", "full", "no-baseline", NR_PAGES, "tracking back on");
 
 	/* Detach and attach the same file again: another attachment. */
-	ttl_run(&r, "detach %s", node);
-	ttl_forget(idx);
-	idx = ttl_attach("area1.img", 0, "--track", node, sizeof(node));
+	tlt_tool(&r, "detach %s", node);
+	tlt_tool_forget(idx);
+	idx = tlt_tool_attach("area1.img", 0, "--track", node, sizeof(node));
 	check(node, "area2.img", SIZE, "", "full", "other-attachment", NR_PAGES, "re-attached");
 	store(node, 1, 1);
 	check(node, "area2.img", SIZE, "", "incremental", "incremental", 1, "after re-attach");
@@ -127,7 +127,7 @@ int main(void)
 	if (fd < 0 || flock(fd, LOCK_EX))
 		tlt_bail("lock area2.img");
 	store(node, 2, 1);
-	ttl_run(&r, "sync %s area2.img", node);
+	tlt_tool(&r, "sync %s area2.img", node);
 	tlt_result(r.status == 1 && strstr(r.err, "being refreshed by another process") &&
 		   exists("area2.img.tloop"),
 		   "a refresh of an area2 being refreshed is refused, its baseline kept");
@@ -145,27 +145,27 @@ int main(void)
 	 * every 8th page (2048 of 16384 pages carry ~9 kbit of information),
 	 * whatever the set's layout.
 	 */
-	ttl_attach("big.img", 64UL << 20, "", big, sizeof(big));
-	ttl_run(&r, "track on --mem-limit 600 %s", big);
+	tlt_tool_attach("big.img", 64UL << 20, "", big, sizeof(big));
+	tlt_tool(&r, "track on --mem-limit 600 %s", big);
 	ok = r.status == 0;
 	check(big, "big2.img", 64UL << 20, "--create", "full", "new-area2", 16384, "big device");
 	store_every(big, 16384, 8);
-	ttl_run(&r, "status %s", big);
+	tlt_tool(&r, "status %s", big);
 	ok = ok && strstr(r.out, "overflow") != NULL;
 	if (!ok)
-		ttl_show("tloop status", &r);
+		tlt_tool_show("tloop status", &r);
 	tlt_result(ok, "every 8th page written overflows a 600-byte set");
 	{
-		struct ttl_json *j;
+		struct tlt_json *j;
 
-		ttl_run(&r, "dirty --json %s", big);
-		j = ttl_jparse(r.out);
-		tlt_result(r.status == 1 && j && ttl_jbool(j, "overflow") == 1 &&
-			   ttl_ju64(j, "count", 1) == 0 && strstr(r.err, "overflowed"),
+		tlt_tool(&r, "dirty --json %s", big);
+		j = tlt_jparse(r.out);
+		tlt_result(r.status == 1 && j && tlt_jbool(j, "overflow") == 1 &&
+			   tlt_ju64(j, "count", 1) == 0 && strstr(r.err, "overflowed"),
 			   "dirty of an overflowed set: status 1, overflow in JSON, no pages");
 		if (r.status != 1)
-			ttl_show("tloop dirty --json", &r);
-		ttl_jfree(j);
+			tlt_tool_show("tloop dirty --json", &r);
+		tlt_jfree(j);
 	}
 	check(big, "big2.img", 64UL << 20, "", "full", "overflow", 16384, "overflowed set");
 	store(big, 1, 1);
@@ -174,7 +174,7 @@ int main(void)
 	unlink("big2.img");
 
 	/* area2 may be a block device: here another tloop device of the same size. */
-	ttl_attach("blk.img", SIZE, "", blk, sizeof(blk));
+	tlt_tool_attach("blk.img", SIZE, "", blk, sizeof(blk));
 	check(node, blk, SIZE, "", "full", "no-baseline", NR_PAGES, "area2 is a block device");
 	store(node, 3, 2);
 	check(node, blk, SIZE, "", "incremental", "incremental", 2,
@@ -183,12 +183,12 @@ int main(void)
 	unlink(side);
 
 	/* A second device on area1's backing file is area1 too: refused. */
-	ttl_attach("area1.img", 0, "", same, sizeof(same));
-	ttl_run(&r, "sync %s %s", node, same);
+	tlt_tool_attach("area1.img", 0, "", same, sizeof(same));
+	tlt_tool(&r, "sync %s %s", node, same);
 	tlt_result(r.status == 1 && strstr(r.err, "is backed by the same file as"),
 		   "area2 backed by area1's own file is refused");
 	if (r.status != 1)
-		ttl_show("tloop sync", &r);
+		tlt_tool_show("tloop sync", &r);
 
 	/*
 	 * A refresh that fails midway: area2 on a full filesystem where part of
@@ -202,26 +202,27 @@ int main(void)
 	      "area2 on a small tmpfs");
 	fd = open("small/a2.img", O_RDWR);
 	if (fd < 0 || fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-				 100 * TTL_PAGE, 100 * TTL_PAGE))
+				 100 * TLT_PAGE, 100 * TLT_PAGE))
 		tlt_bail("punch a hole in small/a2.img");
 	close(fd);
 	filler = open("small/filler", O_WRONLY | O_CREAT, 0600);
 	if (filler < 0)
 		tlt_bail("create filler");
 	{
-		static uint8_t zero[TTL_PAGE];
+		uint8_t *zero = tlt_alloc(TLT_PAGE);
 
-		while (write(filler, zero, sizeof(zero)) == (ssize_t)sizeof(zero))
+		while (write(filler, zero, TLT_PAGE) == (ssize_t)TLT_PAGE)
 			;
+		free(zero);
 	}
 	close(filler);
 	store(node, 0, 300);
-	ttl_run(&r, "sync %s small/a2.img", node);
+	tlt_tool(&r, "sync %s small/a2.img", node);
 	tlt_result(r.status == 1 && strstr(r.err, "No space left on device") &&
 		   strstr(r.err, "next sync copies everything") && !exists("small/a2.img.tloop"),
 		   "a refresh failing midway (ENOSPC) says so and drops the baseline");
 	if (r.status != 1)
-		ttl_show("tloop sync", &r);
+		tlt_tool_show("tloop sync", &r);
 	unlink("small/filler");
 	check(node, "small/a2.img", SIZE, "", "full", "no-baseline", NR_PAGES,
 	      "the refresh after the failure");

@@ -22,13 +22,12 @@
  *    false, --fsync is still accepted.
  * tloop-timeout: 180
  */
-#include "tlt-tool.h"
+#include "tlt.h"
 
-#include <grp.h>
 #include <sys/inotify.h>
 
 #define NR_PAGES 1024UL		/* 4 MiB */
-#define SIZE (NR_PAGES * TTL_PAGE)
+#define SIZE (NR_PAGES * TLT_PAGE)
 #define UID 1000
 #define NO_INOTIFY "inotify is not built into this kernel (CONFIG_INOTIFY_USER)"
 
@@ -38,43 +37,7 @@ static char node[64];
 /* store() - write the next pattern version into @n pages from @p. */
 static void store(uint64_t p, uint64_t n)
 {
-	ttl_store(node, p, n, 1, ++ver);
-}
-
-/* run_as() - like ttl_run() but as uid/gid @uid, without capabilities. */
-static __attribute__((format(printf, 3, 4)))
-int run_as(uid_t uid, struct ttl_run *r, const char *fmt, ...)
-{
-	char line[1024], *argv[64];
-	va_list ap;
-	pid_t pid;
-	int st;
-
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	ttl_argv(line, argv);
-	fflush(stdout);
-	pid = fork();
-	if (pid < 0)
-		tlt_bail("fork");
-	if (!pid) {
-		int o = open("as.out", O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		int e = open("as.err", O_WRONLY | O_CREAT | O_TRUNC, 0600);
-
-		if (o < 0 || e < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0)
-			_exit(126);
-		if (setgroups(0, NULL) || setresgid(uid, uid, uid) || setresuid(uid, uid, uid))
-			_exit(125);
-		execv(TTL_TOOL, argv);
-		_exit(127);
-	}
-	if (waitpid(pid, &st, 0) < 0)
-		tlt_bail("waitpid");
-	r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-	ttl_slurp("as.out", r->out, sizeof(r->out));
-	ttl_slurp("as.err", r->err, sizeof(r->err));
-	return r->status;
+	tlt_store(node, p, n, 1, ++ver);
 }
 
 /* What must not change when a refresh is refused. */
@@ -120,10 +83,10 @@ static void take(struct snap *s, const char *area2)
 
 	snprintf(side, sizeof(side), "%s.tloop", area2);
 	s->side_ino = stat(side, &st) ? 0 : st.st_ino;
-	ttl_slurp(side, s->side, sizeof(s->side));
+	tlt_slurp(side, s->side, sizeof(s->side));
 	if (!s->area2)
-		s->area2 = tlt_alloc(SIZE + TTL_PAGE);
-	read_file(area2, s->area2, SIZE + TTL_PAGE, &s->area2_size);
+		s->area2 = tlt_alloc(SIZE + TLT_PAGE);
+	read_file(area2, s->area2, SIZE + TLT_PAGE, &s->area2_size);
 	track(&s->gen, &s->written);
 }
 
@@ -152,12 +115,12 @@ static bool same(const struct snap *a, const struct snap *b)
 	return ok;
 }
 
-static bool refused(const struct ttl_run *r, const char *pat)
+static bool refused(const struct tlt_tool_run *r, const char *pat)
 {
 	if (r->status == 1 && strstr(r->err, pat))
 		return true;
 	tlt_diag("expected status 1 and a message with '%s'", pat);
-	ttl_show("tloop sync", r);
+	tlt_tool_show("tloop sync", r);
 	return false;
 }
 
@@ -251,19 +214,19 @@ static bool rewrite_order(char *msg, size_t len, const char *what)
 int main(void)
 {
 	struct snap s0 = { 0 }, s1 = { 0 };
-	struct ttl_json *j;
-	struct ttl_run r;
+	struct tlt_json *j;
+	struct tlt_tool_run r;
 	int in, wd, del, cre;
 	char msg[256];
 	bool ok;
 
 	tlt_plan(15);
-	ttl_attach("a.img", SIZE, "--track", node, sizeof(node));
+	tlt_tool_attach("a.img", SIZE, "--track", node, sizeof(node));
 	if (mkdir("u", 0755) || chown("u", UID, UID))
 		tlt_bail("mkdir u");
 	store(0, NR_PAGES);
-	if (ttl_run(&r, "sync --create %s u/area2.img", node)) {
-		ttl_show("tloop sync", &r);
+	if (tlt_tool(&r, "sync --create %s u/area2.img", node)) {
+		tlt_tool_show("tloop sync", &r);
 		tlt_bail("first sync");
 	}
 	if (chown("u/area2.img", UID, UID) || chown("u/area2.img.tloop", UID, UID))
@@ -274,7 +237,7 @@ int main(void)
 	if (chmod(node, 0644))
 		tlt_bail("chmod %s", node);
 	take(&s0, "u/area2.img");
-	run_as(UID, &r, "sync %s u/area2.img", node);
+	tlt_tool_as(UID, &r, "sync %s u/area2.img", node);
 	tlt_result(refused(&r, "no right to clear the written set"),
 		   "a user who may only read the device is refused: no right to clear the set");
 	take(&s1, "u/area2.img");
@@ -282,11 +245,11 @@ int main(void)
 
 	if (chmod(node, 0666))
 		tlt_bail("chmod %s", node);
-	ok = run_as(UID, &r, "sync --json %s u/area2.img", node) == 0 &&
+	ok = tlt_tool_as(UID, &r, "sync --json %s u/area2.img", node) == 0 &&
 	     strstr(r.out, "\"mode\": \"incremental\"") &&
-	     ttl_cmp_files(node, "u/area2.img", SIZE) < 0;
+	     tlt_cmp_files(node, "u/area2.img", SIZE) < 0;
 	if (!ok)
-		ttl_show("tloop sync as uid 1000", &r);
+		tlt_tool_show("tloop sync as uid 1000", &r);
 	tlt_result(ok, "with write access to the device the same user refreshes incrementally, exactly");
 
 	/* 2. area2's directory not writable; area2 not writable. */
@@ -294,14 +257,14 @@ int main(void)
 	if (chmod("u", 0555))
 		tlt_bail("chmod u");
 	take(&s0, "u/area2.img");
-	run_as(UID, &r, "sync %s u/area2.img", node);
+	tlt_tool_as(UID, &r, "sync %s u/area2.img", node);
 	tlt_result(refused(&r, "cannot create or remove files next to u/area2.img"),
 		   "area2's directory not writable: refused before anything changes");
 	take(&s1, "u/area2.img");
 	tlt_result(same(&s0, &s1), "... baseline, area2 and written set unchanged");
 	if (chmod("u", 0755) || chmod("u/area2.img", 0444))
 		tlt_bail("chmod");
-	run_as(UID, &r, "sync %s u/area2.img", node);
+	tlt_tool_as(UID, &r, "sync %s u/area2.img", node);
 	take(&s1, "u/area2.img");
 	tlt_result(refused(&r, "open u/area2.img: Permission denied") && same(&s0, &s1),
 		   "area2 not writable: refused, nothing changed");
@@ -312,7 +275,7 @@ int main(void)
 	if (truncate("u/area2.img", SIZE / 2))
 		tlt_bail("truncate");
 	take(&s0, "u/area2.img");
-	ttl_run(&r, "sync %s u/area2.img", node);
+	tlt_tool(&r, "sync %s u/area2.img", node);
 	take(&s1, "u/area2.img");
 	tlt_result(refused(&r, "(use --resize)") && same(&s0, &s1),
 		   "wrong-size area2 without --resize: refused; baseline, area2, set unchanged");
@@ -324,12 +287,12 @@ int main(void)
 	/* The debug kernel is built without CONFIG_INOTIFY_USER: those checks are skipped. */
 	if (wd < 0 && !(in < 0 && errno == ENOSYS))
 		tlt_bail("inotify");
-	j = ttl_sync_json(node, "u/area2.img", "--resize");
-	ok = j && !strcmp(ttl_jstr(j, "reason"), "new-area2") &&
-	     ttl_file_size("u/area2.img") == (int64_t)SIZE &&
-	     ttl_cmp_files(node, "u/area2.img", SIZE) < 0;
+	j = tlt_sync_json(node, "u/area2.img", "--resize");
+	ok = j && !strcmp(tlt_jstr(j, "reason"), "new-area2") &&
+	     tlt_file_size("u/area2.img") == (int64_t)SIZE &&
+	     tlt_cmp_files(node, "u/area2.img", SIZE) < 0;
 	tlt_result(ok, "--resize: full copy (new-area2), area2 equals the device");
-	ttl_jfree(j);
+	tlt_jfree(j);
 	events(in);
 	ok = rewrite_order(msg, sizeof(msg), "--resize");
 	order_result(in, ok, "--resize: order of the changes", msg);
@@ -339,11 +302,11 @@ int main(void)
 	if (unlink("u/area2.img"))
 		tlt_bail("unlink");
 	events(in);
-	j = ttl_sync_json(node, "u/area2.img", "--create");
-	ok = j && !strcmp(ttl_jstr(j, "reason"), "new-area2") &&
-	     ttl_cmp_files(node, "u/area2.img", SIZE) < 0;
+	j = tlt_sync_json(node, "u/area2.img", "--create");
+	ok = j && !strcmp(tlt_jstr(j, "reason"), "new-area2") &&
+	     tlt_cmp_files(node, "u/area2.img", SIZE) < 0;
 	tlt_result(ok, "--create with a stale baseline: full copy, area2 equals the device");
-	ttl_jfree(j);
+	tlt_jfree(j);
 	events(in);
 	del = find(IN_DELETE, "area2.img.tloop", false, false);
 	cre = find(IN_CREATE, "area2.img", false, false);
@@ -354,11 +317,11 @@ int main(void)
 	/* 6. An incremental refresh: the baseline only after area2's last write. */
 	store(40, 8);
 	events(in);
-	j = ttl_sync_json(node, "u/area2.img", "");
-	ok = j && !strcmp(ttl_jstr(j, "mode"), "incremental") && ttl_jbool(j, "fsync") == 1 &&
-	     ttl_cmp_files(node, "u/area2.img", SIZE) < 0;
+	j = tlt_sync_json(node, "u/area2.img", "");
+	ok = j && !strcmp(tlt_jstr(j, "mode"), "incremental") && tlt_jbool(j, "fsync") == 1 &&
+	     tlt_cmp_files(node, "u/area2.img", SIZE) < 0;
 	tlt_result(ok, "default refresh: incremental, \"fsync\": true, area2 equals the device");
-	ttl_jfree(j);
+	tlt_jfree(j);
 	events(in);
 	ok = rewrite_order(msg, sizeof(msg), "incremental");
 	order_result(in, ok, "incremental: order of the changes", msg);
@@ -367,16 +330,16 @@ int main(void)
 
 	/* 7. The opt-out and the old flag. */
 	store(50, 1);
-	j = ttl_sync_json(node, "u/area2.img", "--unsafe-no-fsync");
-	ok = j && ttl_jbool(j, "fsync") == 0 && ttl_cmp_files(node, "u/area2.img", SIZE) < 0;
+	j = tlt_sync_json(node, "u/area2.img", "--unsafe-no-fsync");
+	ok = j && tlt_jbool(j, "fsync") == 0 && tlt_cmp_files(node, "u/area2.img", SIZE) < 0;
 	tlt_result(ok, "--unsafe-no-fsync: \"fsync\": false, area2 equals the device");
-	ttl_jfree(j);
+	tlt_jfree(j);
 	store(51, 1);
-	j = ttl_sync_json(node, "u/area2.img", "--fsync");
-	ok = j && ttl_jbool(j, "fsync") == 1 && !strcmp(ttl_jstr(j, "mode"), "incremental") &&
-	     ttl_cmp_files(node, "u/area2.img", SIZE) < 0;
+	j = tlt_sync_json(node, "u/area2.img", "--fsync");
+	ok = j && tlt_jbool(j, "fsync") == 1 && !strcmp(tlt_jstr(j, "mode"), "incremental") &&
+	     tlt_cmp_files(node, "u/area2.img", SIZE) < 0;
 	tlt_result(ok, "--fsync (now the default) is still accepted");
-	ttl_jfree(j);
+	tlt_jfree(j);
 	free(s0.area2);
 	free(s1.area2);
 	tlt_exit();

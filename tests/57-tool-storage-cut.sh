@@ -25,33 +25,13 @@
 # tloop-timeout: 900
 set -u
 
-n=0
-failed=0
-res() {
-	name=$1
-	shift
-	n=$((n + 1))
-	if "$@"; then
-		echo "ok $n $name"
-	else
-		echo "not ok $n $name"
-		failed=1
-	fi
-}
-diag() {
-	printf '%s\n' "$*" | sed 's/^/# /'
-}
-bail() {
-	echo "Bail out! $*"
-	exit 1
-}
+. "${0%/*}/lib/tlt.sh"
 
 SCALE=${TLOOP_SCALE:-1}
 R1=$((3 * SCALE))	# (i)
 R2=$((6 * SCALE))	# (ii)
 R4=$((4 * SCALE))	# (iv)
 SIZE_MB=16
-PAGES=$((SIZE_MB * 256))
 MNT=$PWD/mnt
 A2=$MNT/area2.img
 DM=tlt57
@@ -121,6 +101,8 @@ mount -t ext4 "/dev/mapper/$DM" "$MNT" || bail "mount"
 
 truncate -s "${SIZE_MB}M" a.img
 dev=$(tloop attach --track a.img) || bail "tloop attach"
+PAGE=$(page_size "$dev")
+PAGES=$((SIZE_MB * 1048576 / PAGE))
 diag "area1 $dev (${SIZE_MB} MiB), area2 $A2 on /dev/mapper/$DM ($loop)"
 dd if=/dev/urandom of="$dev" bs=1M count=$SIZE_MB conv=fsync 2>/dev/null
 tloop sync --create "$dev" "$A2" > /dev/null || bail "first sync"
@@ -145,7 +127,7 @@ scatter() {
 	awk -v s="$seed" -v k="$1" -v n=$PAGES \
 		'BEGIN { srand(s); for (i = 0; i < k; i++) print int(rand() * n) }' |
 		while read -r p; do
-			dd if=/dev/urandom of="$dev" bs=4096 seek="$p" count=1 conv=notrunc,fsync \
+			dd if=/dev/urandom of="$dev" bs=$PAGE seek="$p" count=1 conv=notrunc,fsync \
 				2>/dev/null
 		done
 	rnd 2 > /dev/null

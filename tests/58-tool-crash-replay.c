@@ -20,7 +20,7 @@
  * Not modelled: writes reordered between flushes (only in-order prefixes).
  * tloop-timeout: 1200
  */
-#include "tlt-tool.h"
+#include "tlt.h"
 
 #include <sys/mount.h>
 
@@ -126,7 +126,7 @@ static bool sidecar_gen(const char *path, uint64_t *gen)
 	char text[512];
 	const char *g;
 
-	ttl_slurp(path, text, sizeof(text));
+	tlt_slurp(path, text, sizeof(text));
 	g = strstr(text, "\ngeneration ");
 	return g && sscanf(g + 12, "%" SCNu64, gen) == 1;
 }
@@ -134,17 +134,17 @@ static bool sidecar_gen(const char *path, uint64_t *gen)
 /* scatter() - the next version of 64 random pages of area1. */
 static void scatter(void)
 {
-	uint8_t buf[TTL_PAGE];
+	uint8_t buf[TLT_PAGE];
 	int fd = open(node, O_RDWR | O_CLOEXEC);
 
 	if (fd < 0)
 		tlt_bail("open %s", node);
 	ver++;
 	for (int i = 0; i < 64; i++) {
-		uint64_t p = rnd() % (A_SIZE / TTL_PAGE);
+		uint64_t p = rnd() % (A_SIZE / TLT_PAGE);
 
-		ttl_pattern(buf, p, ver);
-		if (pwrite(fd, buf, TTL_PAGE, (off_t)(p * TTL_PAGE)) != (ssize_t)TTL_PAGE)
+		tlt_page_pattern(buf, p, ver);
+		if (pwrite(fd, buf, TLT_PAGE, (off_t)(p * TLT_PAGE)) != (ssize_t)TLT_PAGE)
 			tlt_bail("pwrite %s", node);
 	}
 	if (fsync(fd))
@@ -160,7 +160,7 @@ struct verdict {
 /* check_disk() - mount the disk image @img and apply the rule. */
 static void check_disk(const uint8_t *img, size_t at, struct verdict *v)
 {
-	static uint8_t got[A_SIZE + TTL_PAGE];
+	static uint8_t *got;
 	char dev[32];
 	uint64_t g;
 	int64_t n;
@@ -175,7 +175,9 @@ static void check_disk(const uint8_t *img, size_t at, struct verdict *v)
 		tlt_run("losetup -d %s", dev);
 		return;
 	}
-	n = read_all("chk/area2.img", got, sizeof(got));
+	if (!got)
+		got = tlt_alloc(A_SIZE + TLT_PAGE);
+	n = read_all("chk/area2.img", got, A_SIZE + TLT_PAGE);
 	if (!sidecar_gen("chk/area2.img.tloop", &g)) {
 		v->none++;
 	} else if (had_old && g == gen_old) {
@@ -190,8 +192,8 @@ static void check_disk(const uint8_t *img, size_t at, struct verdict *v)
 		if (!ok) {
 			size_t pages = 0;
 
-			for (size_t off = 0; n == (int64_t)A_SIZE && off < A_SIZE; off += TTL_PAGE)
-				pages += !!memcmp(got + off, new_a2 + off, TTL_PAGE);
+			for (size_t off = 0; n == (int64_t)A_SIZE && off < A_SIZE; off += TLT_PAGE)
+				pages += !!memcmp(got + off, new_a2 + off, TLT_PAGE);
 			tlt_diag("prefix of %zu entries: the new baseline (generation %" PRIu64
 				 "), but area2 (%lld bytes) differs from area1 in %zu pages", at, g,
 				 (long long)n, pages);
@@ -214,14 +216,14 @@ static void check_disk(const uint8_t *img, size_t at, struct verdict *v)
 static void scenario(const char *name, const char *opts, void (*prep)(void), bool control)
 {
 	char llog[32], table[256];
-	struct ttl_json *j;
+	struct tlt_json *j;
 	struct log_super sb;
 	struct entry *e = NULL;
 	struct verdict v = { 0 };
 	uint64_t ne = 0, nflush = 0, off;
 	uint8_t *cur;
 	size_t want[MAX_CHECKS], nwant = 0, *cand, ncand = 0;
-	double t0 = ttl_now();
+	double t0 = tlt_now();
 
 	/* Before: area2 as it is, its baseline, the disk. */
 	if (mount(ldata, "mnt", "ext4", 0, NULL))
@@ -229,7 +231,7 @@ static void scenario(const char *name, const char *opts, void (*prep)(void), boo
 	if (prep)
 		prep();
 	scatter();
-	old_size = read_all("mnt/area2.img", old_a2, A_SIZE + TTL_PAGE);
+	old_size = read_all("mnt/area2.img", old_a2, A_SIZE + TLT_PAGE);
 	had_old = sidecar_gen("mnt/area2.img.tloop", &gen_old);
 	if (umount("mnt"))
 		tlt_bail("umount mnt");
@@ -248,9 +250,9 @@ static void scenario(const char *name, const char *opts, void (*prep)(void), boo
 	if (control)
 		tlt_run("cat /proc/sys/vm/dirty_writeback_centisecs > wb.txt && "
 			"echo 0 > /proc/sys/vm/dirty_writeback_centisecs");
-	j = ttl_sync_json(node, "mnt/area2.img", opts);
-	gen_new = j ? ttl_ju64(j, "generation", 0) : 0;
-	ttl_jfree(j);
+	j = tlt_sync_json(node, "mnt/area2.img", opts);
+	gen_new = j ? tlt_ju64(j, "generation", 0) : 0;
+	tlt_jfree(j);
 	tlt_run("dmsetup message " LW " 0 mark synced");
 	if (umount("mnt") || (control && tlt_run("cat wb.txt > /proc/sys/vm/dirty_writeback_centisecs")) || tlt_run("dmsetup remove " LW) || tlt_run("losetup -d %s", llog))
 		tlt_bail("tear down dm-log-writes");
@@ -337,7 +339,7 @@ static void scenario(const char *name, const char *opts, void (*prep)(void), boo
 	free(e);
 	tlt_diag("%s: %d distinct crash points in %.1f s: %d without baseline, %d with the old one, "
 		 "%d with the new one; %d unmountable, %d wrong", name, v.checks,
-		 ttl_now() - t0, v.none, v.old, v.new_, v.mount_failed, v.bad);
+		 tlt_now() - t0, v.none, v.old, v.new_, v.mount_failed, v.bad);
 	if (control) {
 		tlt_result(v.bad > 0, "%s: some crash point has a baseline vouching for a stale "
 			   "area2 (%d of %d)", name, v.bad, v.checks);
@@ -378,7 +380,7 @@ static void cleanup(void)
 
 int main(void)
 {
-	struct ttl_run r;
+	struct tlt_tool_run r;
 	int fd;
 
 	tlt_plan(12);
@@ -389,20 +391,20 @@ int main(void)
 		tlt_bail("urandom");
 	close(fd);
 	tlt_diag("seed %" PRIu64, seed);
-	old_a2 = tlt_alloc(A_SIZE + TTL_PAGE);
+	old_a2 = tlt_alloc(A_SIZE + TLT_PAGE);
 	new_a2 = tlt_alloc(A_SIZE);
 	base = tlt_alloc(FS_SIZE);
 	logbuf = tlt_alloc(LOG_SIZE);
 	atexit(cleanup);
 
-	ttl_attach("a.img", A_SIZE, "--track", node, sizeof(node));
+	tlt_tool_attach("a.img", A_SIZE, "--track", node, sizeof(node));
 	if (mkfile("data.img", FS_SIZE) || loop_attach("data.img", ldata, sizeof(ldata)) ||
 	    tlt_run(TLT_MKE2FS " -q -F -t ext4 %s", ldata) || mkdir("mnt", 0755) ||
 	    mkdir("chk", 0755) || mount(ldata, "mnt", "ext4", 0, NULL))
 		tlt_bail("area2's filesystem");
 	scatter();
-	if (ttl_run(&r, "sync --create %s mnt/area2.img", node)) {
-		ttl_show("tloop sync", &r);
+	if (tlt_tool(&r, "sync --create %s mnt/area2.img", node)) {
+		tlt_tool_show("tloop sync", &r);
 		tlt_bail("first sync");
 	}
 	if (umount("mnt"))

@@ -34,28 +34,10 @@ set -u
 
 boot=${TLOOP_BOOT:-}
 disk=${TLOOP_DISK:-}
-n=0
-failed=0
-res() {
-	name=$1
-	shift
-	n=$((n + 1))
-	if "$@"; then
-		echo "ok $n $name"
-	else
-		echo "not ok $n $name"
-		failed=1
-	fi
-}
-diag() {
-	printf '%s\n' "$*" | sed 's/^/# /'
-}
+. "${0%/*}/lib/tlt.sh"
+
 quiet() {
 	"$@" > /dev/null
-}
-bail() {
-	echo "Bail out! $*"
-	exit 1
 }
 
 echo "KTAP version 1"

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * 39-track-readfirst: the reported set stays exact when the device's page
+ * 46-track-readfirst: the reported set stays exact when the device's page
  * cache was filled first, as blkid, udev or dd do: on kernels whose block
  * device page cache uses large folios, a store into a large folio would be
  * written back (and reported) as the whole folio.  Each pattern stores into
@@ -21,7 +21,7 @@
  */
 #include <linux/fs.h>
 
-#include "tlt-track.h"
+#include "tlt.h"
 
 #define DEV_SIZE (64UL << 20)
 #define NSTORE 24
@@ -32,7 +32,7 @@ struct store {
 };
 
 static struct store stores[NSTORE];
-static struct ttk_set want;
+static struct tlt_set want;
 
 /* Read the whole device with read(), 1 MiB at a time. */
 static void read_whole(int fd)
@@ -40,7 +40,7 @@ static void read_whole(int fd)
 	static char buf[1 << 20];
 
 	for (uint64_t off = 0; off < DEV_SIZE; off += sizeof(buf))
-		ttk_pread_all(fd, buf, sizeof(buf), (off_t)off);
+		tlt_pread_all(fd, buf, sizeof(buf), (off_t)off);
 }
 
 /* Read every byte of @map (one load per 64 bytes). */
@@ -56,22 +56,22 @@ static uint64_t read_map(const volatile uint8_t *map)
 /* Store into the first, the last and random pages; one byte each, at a random offset. */
 static void store_some(uint8_t *map, uint32_t gen)
 {
-	ttk_set_reset(&want);
+	tlt_set_reset(&want);
 	for (int i = 0; i < NSTORE; i++) {
-		uint64_t page = i == 0 ? 0 : i == 1 ? DEV_SIZE / TTK_PAGE - 1 :
-			ttk_rand_below(DEV_SIZE / TTK_PAGE);
+		uint64_t page = i == 0 ? 0 : i == 1 ? DEV_SIZE / TLT_PAGE - 1 :
+			tlt_rand_below(DEV_SIZE / TLT_PAGE);
 
-		stores[i].off = page * TTK_PAGE + ttk_rand_below(TTK_PAGE);
+		stores[i].off = page * TLT_PAGE + tlt_rand_below(TLT_PAGE);
 		stores[i].val = (uint8_t)(gen * 37 + (uint32_t)i * 11 + 1);
 		if (!stores[i].val)
 			stores[i].val = 1;
 		map[stores[i].off] = stores[i].val;
-		ttk_set_bytes(&want, stores[i].off, 1);
+		tlt_set_bytes(&want, stores[i].off, 1);
 	}
 }
 
 /* The last value stored at each offset must be in the backing file. */
-static void check_backing(const struct ttk_dev *d, const char *name)
+static void check_backing(const struct tlt_tdev *d, const char *name)
 {
 	int fd = open(d->backing, O_RDONLY | O_CLOEXEC);
 	int bad = 0;
@@ -86,7 +86,7 @@ static void check_backing(const struct ttk_dev *d, const char *name)
 			last &= stores[j].off != stores[i].off;
 		if (!last)
 			continue;
-		ttk_pread_all(fd, &v, 1, (off_t)stores[i].off);
+		tlt_pread_all(fd, &v, 1, (off_t)stores[i].off);
 		if (v != stores[i].val && bad++ < 4)
 			tlt_diag("%s: byte %" PRIu64 " of the backing file is %#x, stored %#x",
 				 name, stores[i].off, v, stores[i].val);
@@ -96,18 +96,18 @@ static void check_backing(const struct ttk_dev *d, const char *name)
 }
 
 /* GET+CLEAR through a new open: reported == stored; then the data. */
-static void check(const struct ttk_dev *d, const char *name)
+static void check(const struct tlt_tdev *d, const char *name)
 {
 	int fd = open(d->node, O_RDWR | O_CLOEXEC);
 
 	if (fd < 0)
 		tlt_bail("open %s", d->node);
-	ttk_check_get(fd, TLOOP_GET_CLEAR, 4096, &want, name);
+	tlt_check_get(fd, TLOOP_GET_CLEAR, 4096, &want, name);
 	close(fd);
 	check_backing(d, name);
 }
 
-static int open_node(const struct ttk_dev *d, int flags)
+static int open_node(const struct tlt_tdev *d, int flags)
 {
 	int fd = open(d->node, flags | O_CLOEXEC);
 
@@ -117,7 +117,7 @@ static int open_node(const struct ttk_dev *d, int flags)
 }
 
 /* Set the block size with BLKBSZSET (it needs an exclusive open); returns 0 or -errno. */
-static int set_bsize(const struct ttk_dev *d, int size)
+static int set_bsize(const struct tlt_tdev *d, int size)
 {
 	int fd = open_node(d, O_RDWR | O_EXCL);
 	int ret = ioctl(fd, BLKBSZSET, &size) < 0 ? -errno : 0;
@@ -128,70 +128,70 @@ static int set_bsize(const struct ttk_dev *d, int size)
 
 int main(void)
 {
-	struct ttk_dev *d;
+	struct tlt_tdev *d;
 	uint8_t *map;
 	int fd, ret;
 
-	ttk_require_tracking();
-	ttk_seed(0x39f1e57ULL);
+	tlt_require_tracking();
+	tlt_seed(0x39f1e57ULL);
 	tlt_plan(16);
-	ttk_set_init(&want, DEV_SIZE / TTK_PAGE);
+	tlt_set_init(&want, DEV_SIZE / TLT_PAGE);
 
 	/* A: tracking on, read(), stores. */
-	d = ttk_dev_open("a.img", DEV_SIZE, 0);
-	if (ttk_enable(d->fd, 0))
+	d = tlt_tdev_open("a.img", DEV_SIZE, 0);
+	if (tlt_enable(d->fd, 0))
 		tlt_bail("TRACK_ENABLE");
 	read_whole(d->fd);
-	map = ttk_map(d->fd, DEV_SIZE, 0);
+	map = tlt_map(d->fd, DEV_SIZE, 0);
 	store_some(map, 1);
 	check(d, "A: read() of the whole device, then stores");
-	ttk_unmap(map, DEV_SIZE);
-	if (ttk_dev_close(d))
+	tlt_unmap(map, DEV_SIZE);
+	if (tlt_tdev_close(d))
 		tlt_diag("A: removing the device failed");
 
 	/* B: tracking on, mmap read, stores through the same mapping. */
-	d = ttk_dev_open("b.img", DEV_SIZE, 0);
-	if (ttk_enable(d->fd, 0))
+	d = tlt_tdev_open("b.img", DEV_SIZE, 0);
+	if (tlt_enable(d->fd, 0))
 		tlt_bail("TRACK_ENABLE");
-	map = ttk_map(d->fd, DEV_SIZE, 0);
+	map = tlt_map(d->fd, DEV_SIZE, 0);
 	tlt_diag("B: read sum %" PRIu64, read_map(map));
 	store_some(map, 2);
 	check(d, "B: mmap read of the whole device, then stores");
-	ttk_unmap(map, DEV_SIZE);
-	if (ttk_dev_close(d))
+	tlt_unmap(map, DEV_SIZE);
+	if (tlt_tdev_close(d))
 		tlt_diag("B: removing the device failed");
 
 	/* C: read() before tracking is on. */
-	d = ttk_dev_open("c.img", DEV_SIZE, 0);
+	d = tlt_tdev_open("c.img", DEV_SIZE, 0);
 	read_whole(d->fd);
-	if (ttk_enable(d->fd, 0))
+	if (tlt_enable(d->fd, 0))
 		tlt_bail("TRACK_ENABLE");
-	map = ttk_map(d->fd, DEV_SIZE, 0);
+	map = tlt_map(d->fd, DEV_SIZE, 0);
 	store_some(map, 3);
 	check(d, "C: read() before tracking, then stores");
-	ttk_unmap(map, DEV_SIZE);
-	if (ttk_dev_close(d))
+	tlt_unmap(map, DEV_SIZE);
+	if (tlt_tdev_close(d))
 		tlt_diag("C: removing the device failed");
 
 	/* D: attach --track, nobody has it open; opened later. */
-	d = ttk_dev_open("d.img", DEV_SIZE, TLOOP_FLAG_TRACK);
+	d = tlt_tdev_open("d.img", DEV_SIZE, TLOOP_FLAG_TRACK);
 	close(d->fd);
 	d->fd = -1;
 	fd = open_node(d, O_RDWR);
 	read_whole(fd);
-	map = ttk_map(fd, DEV_SIZE, 0);
+	map = tlt_map(fd, DEV_SIZE, 0);
 	store_some(map, 4);
-	ttk_unmap(map, DEV_SIZE);
+	tlt_unmap(map, DEV_SIZE);
 	close(fd);
 	check(d, "D: attached with tracking, opened later, read(), stores");
 
 	/* E: every opener gone again, a new first open, mmap read, stores. */
 	fd = open_node(d, O_RDWR);
-	map = ttk_map(fd, DEV_SIZE, 0);
+	map = tlt_map(fd, DEV_SIZE, 0);
 	close(fd);
 	tlt_diag("E: read sum %" PRIu64, read_map(map));
 	store_some(map, 5);
-	ttk_unmap(map, DEV_SIZE);
+	tlt_unmap(map, DEV_SIZE);
 	check(d, "E: closed, opened again, mmap read, stores");
 
 	/* F: block-size changes, each followed by a query, then read and stores. */
@@ -205,18 +205,18 @@ int main(void)
 			errno = -ret;
 			tlt_bail("BLKBSZSET %d", bs);
 		}
-		ttk_set_reset(&want);
+		tlt_set_reset(&want);
 		snprintf(name, sizeof(name), "F: block size %d: query", bs);
-		ttk_check_get(d->fd, TLOOP_GET_CLEAR, 4096, &want, name);
+		tlt_check_get(d->fd, TLOOP_GET_CLEAR, 4096, &want, name);
 		read_whole(d->fd);
-		map = ttk_map(d->fd, DEV_SIZE, 0);
+		map = tlt_map(d->fd, DEV_SIZE, 0);
 		store_some(map, 6 + (uint32_t)i);
-		ttk_unmap(map, DEV_SIZE);
+		tlt_unmap(map, DEV_SIZE);
 		snprintf(name, sizeof(name), "F: block size %d, read(), stores", bs);
 		check(d, name);
 	}
-	if (ttk_dev_close(d))
+	if (tlt_tdev_close(d))
 		tlt_diag("F: removing the device failed");
-	ttk_set_free(&want);
+	tlt_set_free(&want);
 	tlt_exit();
 }

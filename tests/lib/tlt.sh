@@ -1,0 +1,66 @@
+# SPDX-License-Identifier: GPL-2.0
+# tlt.sh - KTAP helpers of the shell tests, sourced first thing:
+#	. "${0%/*}/lib/tlt.sh"
+# (/tests/lib/tlt.sh in the VM; not a test itself: the runner only runs the files of /tests).
+# A test prints its plan, reports with res, and ends with `exit $failed`.
+
+n=0
+failed=0
+
+# res NAME COMMAND... - one result: ok if COMMAND succeeds.
+res() {
+	name=$1
+	shift
+	n=$((n + 1))
+	if "$@"; then
+		echo "ok $n $name"
+	else
+		echo "not ok $n $name"
+		failed=1
+	fi
+}
+
+# diag TEXT... - print a diagnostic, each line prefixed with "# ".
+diag() {
+	printf '%s\n' "$*" | sed 's/^/# /'
+}
+
+# bail TEXT... - a setup step failed: stop the test.
+bail() {
+	echo "Bail out! $*"
+	exit 1
+}
+
+# same WHAT EXPECTED GOT - compare two strings, print both when they differ.
+same() {
+	[ "$2" = "$3" ] && return 0
+	diag "$1: expected:" "$2" "got:" "$3"
+	return 1
+}
+
+# fails STATUS PATTERN CMD... - CMD exits with STATUS and its stderr matches PATTERN
+# (its stdout and stderr are left in out.txt and err.txt).
+fails() {
+	want=$1 pat=$2
+	shift 2
+	"$@" > out.txt 2> err.txt
+	rc=$?
+	if [ "$rc" -eq "$want" ] && grep -q -- "$pat" err.txt; then
+		return 0
+	fi
+	diag "'$*': expected status $want and stderr matching '$pat'" \
+		"got status $rc, stderr:" "$(cat err.txt)"
+	return 1
+}
+
+# page_size DEV - the tracking granularity (the kernel's page size) of tloop device DEV, as
+# TLOOP_TRACK_STATUS reports it through `tloop status`.
+page_size() {
+	tloop status --bytes "$1" | sed -n 's/^ *page size: *\([0-9][0-9]*\) .*/\1/p'
+}
+
+# page FILE N [COUNT] - write COUNT (1) pages of random data at page N of FILE (a device or a
+# file); PAGE (from page_size) is the page size.
+page() {
+	dd if=/dev/urandom of="$1" bs="${PAGE:?}" seek="$2" count="${3:-1}" conv=notrunc 2>/dev/null
+}
