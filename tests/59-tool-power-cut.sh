@@ -29,7 +29,7 @@
 # Each boot prints its own results (the harness combines the boots). Boots: 2 + 3 x
 # TLOOP_SCALE (5 by default), at most what the tloop-power line allows.
 # tloop-power: boots=42 disk=128
-# tloop-timeout: 240
+# tloop-timeout: 600
 set -u
 
 boot=${TLOOP_BOOT:-}
@@ -46,6 +46,8 @@ echo "KTAP version 1"
 
 SCALE=${TLOOP_SCALE:-1}
 RUNS=$((3 * SCALE))
+# TLOOP_POWER_RUNS (set by test-vm/power.sh on a KASAN kernel: 1 x TLOOP_SCALE) overrides.
+RUNS=${TLOOP_POWER_RUNS:-$RUNS}
 # Never more boots than the tloop-power line allows.
 [ $((2 + RUNS)) -le "${TLOOP_BOOTS:-42}" ] || RUNS=$((${TLOOP_BOOTS:-42} - 2))
 SIZE_MB=8
