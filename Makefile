@@ -78,7 +78,7 @@ $(TLT_LIB): FORCE | $(DEPS)
 	@$(MAKE) --no-print-directory -C tests O=$(B)/tests/bin lib
 
 # ---- initramfs parts shared by every kernel ----
-$(IR)/base.cpio: initramfs/init initramfs/mkpart.sh | $(DEPS)
+$(IR)/base.cpio: initramfs/init initramfs/tloop-cut initramfs/mkpart.sh | $(DEPS)
 	@mkdir -p $(@D)
 	initramfs/mkpart.sh base $@
 

@@ -4,7 +4,7 @@
 # initramfs/mkpart.sh <part> <out.cpio> [args] - build one part of the test initramfs as an
 # uncompressed newc cpio padded to 4 bytes (the kernel ignores whatever follows a part that
 # does not end on a 4-byte boundary). Parts are concatenated into one initramfs:
-#   base                         busybox (static), /init, the directory skeleton
+#   base                         busybox (static), /init, /usr/bin/tloop-cut, the skeleton
 #   userland                     real e2fsprogs, fio, dmsetup, blkdiscard and their libraries
 #   tools <tloop binary>         /usr/bin/tloop
 #   modules <modules dir> <ko>   /lib/modules/<release>/ from the kernel cache + extra/tloop.ko
@@ -52,6 +52,7 @@ base)
 		[ -e "$root/$applet" ] || ln -s /bin/busybox "$root/$applet"
 	done
 	install -m 0755 "$here/init" "$root/init"
+	install -m 0755 "$here/tloop-cut" "$root/usr/bin/tloop-cut"
 	printf 'root:x:0:0:root:/root:/bin/sh\n' > "$root/etc/passwd"
 	printf 'root:x:0:\n' > "$root/etc/group"
 	;;

@@ -7,7 +7,8 @@
 #                         on the host or in the build root of NAME's Debian release with BIND
 #                         mounted (ci/kernel-env.sh)
 #   test NAME             boot NAME with $TLOOP_BUILD/NAME/initramfs.cpio; initramfs/init runs
-#                         every test of /tests; the verdict goes to
+#                         every test of /tests, then test-vm/power.sh boots it again for
+#                         each power-cut test (tests/README.md); the verdict goes to
 #                         $TLOOP_BUILD/NAME/run/verdict.json (`make test` sums them up). Always
 #                         exits 0: a failed run is a verdict, not a make error
 #   selftest NAME         the harness self-test on NAME: one boot per injected fault
@@ -41,6 +42,11 @@ main() {
 		KERNEL_DIR=$kernel INITRD=$b/$name/initramfs.cpio OUT=$b/$name/run MODE=test \
 			VM_TIMEOUT=${VM_TIMEOUT:-$(($(cat "$ir/tests.cpio.budget") + 600))} \
 			test-vm/run.sh || true
+		# The power-cut tests (tests/README.md) then boot the same kernel on their own
+		# (test-vm/power.sh, boots in run/power/<test>/); the run's verdict includes them.
+		KERNEL_DIR=$kernel INITRD=$b/$name/initramfs.cpio OUT=$b/$name/run \
+			POWER_LIST=$b/tests/bin/.power TIMEOUTS=$b/tests/bin/.timeouts \
+			test-vm/power.sh || true
 		test-vm/verdict.py run "$b/$name/run" "$name" || true
 		;;
 	selftest)
