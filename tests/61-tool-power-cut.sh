@@ -1,6 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
-# 59-tool-power-cut: the whole VM loses power (sysrq-b, nothing synced) and boots again,
+# 61-tool-power-cut: the whole VM loses power (sysrq-b, nothing synced) and boots again,
 # and `tloop sync` must leave area2 exact: issue 12, shape (B), on the harness's power-cut
 # protocol (tests/README.md): this test runs in boots of its own, with a scratch disk that
 # survives them, and knows which boot it is in (TLOOP_BOOT).
