@@ -6,7 +6,7 @@
 #   make demo         boot the first kernel of KVER and run demo/run.sh
 #   make vm           interactive VM (first kernel of KVER) with module, tools and tests
 #   make clean        remove build/ (the kernel cache in TLOOP_CACHE stays)
-# See README.md for the variables.
+# See README.md for the variables. What one kernel's test run does: test-vm/kernel.sh test.
 
 TLOOP_CACHE ?= $(HOME)/.cache/tloop
 # Supported kernels, in the order `make test` runs them. A name <series> is a Debian kernel
@@ -30,12 +30,13 @@ TLOOP_SCALE ?= 1
 TLOOP_FUZZ_SEED ?=
 TLOOP_FUZZ_CALLS ?=
 VM_JOBS ?= 1
-export TLOOP_CACHE TLOOP_SCALE VM_TIMEOUT TLOOP_FUZZ_SEED TLOOP_FUZZ_CALLS
+export TLOOP_CACHE TLOOP_SCALE VM_TIMEOUT SELFTEST_VM_TIMEOUT TLOOP_FUZZ_SEED TLOOP_FUZZ_CALLS
 
 # Where everything is built and where the logs go; give each concurrent `make test` its own.
 BUILD ?= $(CURDIR)/build
 B := $(abspath $(BUILD))
 IR := $(B)/initramfs
+export TLOOP_BUILD := $(B)
 KCACHE := $(TLOOP_CACHE)/kernels
 DEPS := $(B)/.deps-ok
 FIRST_KVER := $(firstword $(KVER))
@@ -55,7 +56,7 @@ $(error KVER is empty: supported kernels are $(KERNELS))
 endif
 endif
 
-MODULE_SRCS := $(wildcard module/* uapi/linux/*)
+MODULE_SRCS := $(wildcard module/* uapi/linux/*) VERSION
 
 all: $(foreach k,$(KVER),$(B)/$(k)/tloop.ko) tests-bin tools-bin
 
@@ -64,9 +65,9 @@ $(DEPS): ci/deps.sh
 	ci/deps.sh
 	@mkdir -p $(@D) && touch $@
 
-# The tloop CLI, when its Makefile exists; /usr/bin/tloop in the VM.
+# The tloop CLI; /usr/bin/tloop in the VM.
 tools-bin: | $(DEPS)
-	@if [ -f tools/Makefile ]; then $(MAKE) -C tools; fi
+	@$(MAKE) -C tools
 
 tests-bin: | $(DEPS)
 	@$(MAKE) --no-print-directory -j$(NPROC) -C tests O=$(B)/tests/bin $(if $(TESTS),TESTS='$(TESTS)')
@@ -77,7 +78,7 @@ $(TLT_LIB): FORCE | $(DEPS)
 	@$(MAKE) --no-print-directory -C tests O=$(B)/tests/bin lib
 
 # ---- initramfs parts shared by every kernel ----
-$(IR)/base.cpio: initramfs/init initramfs/mkpart.sh | $(DEPS)
+$(IR)/base.cpio: initramfs/init initramfs/tloop-cut initramfs/mkpart.sh | $(DEPS)
 	@mkdir -p $(@D)
 	initramfs/mkpart.sh base $@
 
@@ -87,7 +88,7 @@ $(IR)/userland.cpio: initramfs/mkpart.sh | $(DEPS)
 
 $(IR)/tools.cpio: tools-bin FORCE
 	@mkdir -p $(@D)
-	@initramfs/mkpart.sh tools $@ "$$( [ -f tools/Makefile ] && [ -x tools/tloop ] && echo tools/tloop)"
+	@initramfs/mkpart.sh tools $@ tools/tloop
 
 $(IR)/tests.cpio: tests-bin FORCE
 	@mkdir -p $(@D)
@@ -96,7 +97,7 @@ $(IR)/tests.cpio: tests-bin FORCE
 
 $(IR)/demo.cpio: FORCE
 	@mkdir -p $(@D)
-	@initramfs/mkpart.sh demo $@ "$(wildcard $(CURDIR)/demo)"
+	@initramfs/mkpart.sh demo $@ demo
 
 # The ioctl fuzzer for the harness self-test (test-vm/selftest/fuzz-oracle.sh), built on its
 # own so that TESTS does not leave it out.
@@ -104,66 +105,51 @@ FUZZ_BIN := $(B)/selftest-bin/42-track-fuzz
 $(FUZZ_BIN): tests/42-track-fuzz.c $(wildcard tests/lib/* uapi/linux/*.h) | $(DEPS)
 	@$(MAKE) --no-print-directory -C tests O=$(B)/selftest-bin TESTS=42-track-fuzz
 
-# ---- per kernel ----
-# kernel_rules NAME
-define kernel_rules
+# ---- per kernel: pattern rules, % is the kernel's name; the steps are test-vm/kernel.sh's ----
 # Provisioning is always asked for; the script returns at once when the cache is current,
-# and $(KCACHE)/$(1)/release only changes when the kernel was provisioned again.
-$(KCACHE)/$(1)/release: FORCE | $(DEPS)
-	@$(call kscript,$(1)) $(1)
+# and $(KCACHE)/<name>/release only changes when the kernel was provisioned again.
+$(KCACHE)/%/release: FORCE | $(DEPS)
+	@$(call kscript,$*) $*
 
-$(B)/$(1)/tloop.ko: $(KCACHE)/$(1)/release $(MODULE_SRCS) | $(DEPS)
-	@rm -rf $(B)/$(1)/src && mkdir -p $(B)/$(1)/src
-	@cp -r module uapi $(B)/$(1)/src/
-	ci/kernel-env.sh $(1) --bind $(B)/$(1)/src -- \
-		$$(MAKE) -C "$$$$(cat $(KCACHE)/$(1)/kdir)" M=$(B)/$(1)/src/module modules
-	cp $(B)/$(1)/src/module/tloop.ko $$@
+$(B)/%/tloop.ko: $(KCACHE)/%/release $(MODULE_SRCS) | $(DEPS)
+	@rm -rf $(@D)/src && mkdir -p $(@D)/src
+	@cp -r module uapi VERSION $(@D)/src/
+	+test-vm/kernel.sh module $* $(@D)/src $(@D)/src/module
+	cp $(@D)/src/module/tloop.ko $@
 
-$(IR)/modules-$(1).cpio: $(B)/$(1)/tloop.ko initramfs/mkpart.sh
-	@mkdir -p $$(@D)
-	initramfs/mkpart.sh modules $$@ $(KCACHE)/$(1)/modules $(B)/$(1)/tloop.ko
+$(B)/%/selftest/tloop_selftest_warn.ko: $(KCACHE)/%/release test-vm/selftest/module/*
+	@rm -rf $(@D) && mkdir -p $(@D)
+	@cp test-vm/selftest/module/* $(@D)/
+	+test-vm/kernel.sh module $* $(@D) $(@D)
 
-$(B)/$(1)/initramfs.cpio: $(IR)/base.cpio $(IR)/userland.cpio $(IR)/tools.cpio \
-		$(IR)/modules-$(1).cpio $(IR)/tests.cpio
-	cat $$^ > $$@
+$(IR)/modules-%.cpio: $(B)/%/tloop.ko initramfs/mkpart.sh
+	@mkdir -p $(@D)
+	initramfs/mkpart.sh modules $@ $(KCACHE)/$*/modules $<
 
-$(B)/$(1)/demo.cpio: $(IR)/base.cpio $(IR)/userland.cpio $(IR)/tools.cpio \
-		$(IR)/modules-$(1).cpio $(IR)/demo.cpio
-	cat $$^ > $$@
+$(B)/%/initramfs.cpio: $(IR)/base.cpio $(IR)/userland.cpio $(IR)/tools.cpio \
+		$(IR)/modules-%.cpio $(IR)/tests.cpio
+	cat $^ > $@
 
-$(B)/$(1)/selftest/tloop_selftest_warn.ko: $(KCACHE)/$(1)/release test-vm/selftest/module/*
-	@rm -rf $(B)/$(1)/selftest && mkdir -p $(B)/$(1)/selftest
-	@cp test-vm/selftest/module/* $(B)/$(1)/selftest/
-	ci/kernel-env.sh $(1) --bind $(B)/$(1)/selftest -- \
-		$$(MAKE) -C "$$$$(cat $(KCACHE)/$(1)/kdir)" M=$(B)/$(1)/selftest modules
+$(B)/%/demo.cpio: $(IR)/base.cpio $(IR)/userland.cpio $(IR)/tools.cpio \
+		$(IR)/modules-%.cpio $(IR)/demo.cpio
+	cat $^ > $@
 
 # The run never stops make: the verdict goes to run/verdict.json, `make test` sums them up.
-test-$(1): $(B)/$(1)/initramfs.cpio
-	@rm -rf $(B)/$(1)/run
-	@echo "=== booting $(1) ($$$$(cat $(KCACHE)/$(1)/release)): tests running, console in $(B)/$(1)/run/console.log"
-	@KERNEL_DIR=$(KCACHE)/$(1) INITRD=$$< OUT=$(B)/$(1)/run MODE=test \
-		VM_TIMEOUT=$$$${VM_TIMEOUT:-$$$$(( $$$$(cat $(IR)/tests.cpio.budget) + 600 ))} \
-		test-vm/run.sh || true
-	@test-vm/verdict.py run $(B)/$(1)/run $(1) || true
+test-%: $(B)/%/initramfs.cpio
+	@test-vm/kernel.sh test $*
 
-selftest-$(1): $(IR)/base.cpio $(IR)/modules-$(1).cpio $(B)/$(1)/selftest/tloop_selftest_warn.ko \
+selftest-%: $(IR)/base.cpio $(IR)/modules-%.cpio $(B)/%/selftest/tloop_selftest_warn.ko \
 		$(FUZZ_BIN)
-	@echo "=== harness self-test on $(1): one boot per injected fault"
-	@KERNEL_DIR=$(KCACHE)/$(1) BASE_CPIO=$(IR)/base.cpio MODULES_CPIO=$(IR)/modules-$(1).cpio \
-		WARN_KO=$(B)/$(1)/selftest/tloop_selftest_warn.ko FUZZ_BIN=$(FUZZ_BIN) OUT=$(B)/selftest \
-		VM_TIMEOUT=$(SELFTEST_VM_TIMEOUT) test-vm/selftest.sh || true
+	@test-vm/kernel.sh selftest $*
 
-demo-$(1): $(B)/$(1)/demo.cpio
-	@KERNEL_DIR=$(KCACHE)/$(1) INITRD=$$< OUT=$(B)/$(1)/demo MODE=demo test-vm/run.sh
-	@test-vm/verdict.py demo $(B)/$(1)/demo $(1)
+demo-%: $(B)/%/demo.cpio
+	@test-vm/kernel.sh demo $*
 
-vm-$(1): $(B)/$(1)/initramfs.cpio
-	@echo "=== interactive VM on $(1): 'poweroff' or 'exit' quits (Ctrl-A X forces)"
-	@KERNEL_DIR=$(KCACHE)/$(1) INITRD=$$< OUT=$(B)/$(1)/vm MODE=vm test-vm/run.sh
+vm-%: $(B)/%/initramfs.cpio
+	@test-vm/kernel.sh vm $*
 
-.PHONY: test-$(1) selftest-$(1) demo-$(1) vm-$(1)
-endef
-$(foreach k,$(sort $(KERNELS) $(KVER)),$(eval $(call kernel_rules,$(k))))
+# Files made by the pattern rules are kept, even those no rule names (make would delete them).
+.SECONDARY:
 
 SELFTEST_TARGET := $(if $(filter 1,$(SELFTEST)),selftest-$(FIRST_KVER))
 VERDICTS := $(foreach k,$(KVER),$(B)/$(k)/run/verdict.json) \
@@ -195,7 +181,7 @@ vm: vm-$(FIRST_KVER)
 
 clean:
 	rm -rf $(B)
-	@if [ -f tools/Makefile ]; then $(MAKE) -C tools clean; fi
+	@$(MAKE) -C tools clean
 
 help:
 	@sed -n '3,9p' Makefile | sed 's/^# \{0,1\}//'
@@ -204,5 +190,5 @@ FORCE:
 
 .PHONY: all test test-locked selftest demo vm clean help tools-bin tests-bin FORCE
 
-# Other parts of the project add their own targets here (mk/<name>.mk).
--include mk/*.mk
+# More targets, one file per subject (benchmarks, install, the debug kernel, fresh-check, ...).
+include $(wildcard mk/*.mk)

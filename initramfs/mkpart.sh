@@ -4,7 +4,7 @@
 # initramfs/mkpart.sh <part> <out.cpio> [args] - build one part of the test initramfs as an
 # uncompressed newc cpio padded to 4 bytes (the kernel ignores whatever follows a part that
 # does not end on a 4-byte boundary). Parts are concatenated into one initramfs:
-#   base                         busybox (static), /init, the directory skeleton
+#   base                         busybox (static), /init, /usr/bin/tloop-cut, the skeleton
 #   userland                     real e2fsprogs, fio, dmsetup, blkdiscard and their libraries
 #   tools <tloop binary>         /usr/bin/tloop
 #   modules <modules dir> <ko>   /lib/modules/<release>/ from the kernel cache + extra/tloop.ko
@@ -52,6 +52,7 @@ base)
 		[ -e "$root/$applet" ] || ln -s /bin/busybox "$root/$applet"
 	done
 	install -m 0755 "$here/init" "$root/init"
+	install -m 0755 "$here/tloop-cut" "$root/usr/bin/tloop-cut"
 	printf 'root:x:0:0:root:/root:/bin/sh\n' > "$root/etc/passwd"
 	printf 'root:x:0:\n' > "$root/etc/group"
 	;;
@@ -68,9 +69,9 @@ userland)
 	[ -f /etc/mke2fs.conf ] && cp /etc/mke2fs.conf "$root/etc/"
 	;;
 tools)
-	[ $# -eq 1 ] || die "usage: mkpart.sh tools <out> <tloop binary or ''>"
+	[ $# -eq 1 ] && [ -x "$1" ] || die "usage: mkpart.sh tools <out> <tloop binary>"
 	mkdir -p "$root/usr/bin"
-	[ -z "$1" ] || install -m 0755 "$1" "$root/usr/bin/tloop"
+	install -m 0755 "$1" "$root/usr/bin/tloop"
 	;;
 modules)
 	[ $# -eq 2 ] || die "usage: mkpart.sh modules <out> <modules dir> <tloop.ko>"
@@ -106,9 +107,9 @@ tests)
 	done | awk '{ s += $1 } END { print s + 0 }' > "$out.budget"
 	;;
 demo)
-	[ $# -eq 1 ] || die "usage: mkpart.sh demo <out> <demo dir or ''>"
+	[ $# -eq 1 ] && [ -d "$1" ] || die "usage: mkpart.sh demo <out> <demo dir>"
 	mkdir -p "$root/demo"
-	[ -z "$1" ] || [ ! -d "$1" ] || cp -a "$1/." "$root/demo/"
+	cp -a "$1/." "$root/demo/"
 	;;
 tree)
 	[ $# -eq 1 ] && [ -d "$1" ] || die "usage: mkpart.sh tree <out> <dir>"

@@ -24,19 +24,15 @@ DEBUG_KERNEL := 6.12-debug
 DEBUG_KO_DIR := $(B)/$(DEBUG_KERNEL)/selftest-debug
 DEBUG_KO_SRCS := $(wildcard test-vm/selftest-debug/*.c) test-vm/selftest-debug/Kbuild
 
-# The per-kernel rules (provisioning, tloop.ko, initramfs parts) exist for every kernel of
-# KERNELS and KVER; define them for the debug kernel too when it is in neither, so that
-# `make kernel-debug` and `make selftest-debug` work with any KVER.
-ifeq ($(filter $(DEBUG_KERNEL),$(KERNELS) $(KVER)),)
-$(eval $(call kernel_rules,$(DEBUG_KERNEL)))
-endif
+# `make kernel-debug` and `make selftest-debug` work with any KVER: the per-kernel rules of
+# the top Makefile are pattern rules.
 
 kernel-debug: $(KCACHE)/$(DEBUG_KERNEL)/release
 
 $(DEBUG_KO_DIR)/.built: $(KCACHE)/$(DEBUG_KERNEL)/release $(DEBUG_KO_SRCS) | $(DEPS)
 	@rm -rf $(@D) && mkdir -p $(@D)
 	@cp $(DEBUG_KO_SRCS) $(@D)/
-	$(MAKE) -C "$$(cat $(KCACHE)/$(DEBUG_KERNEL)/kdir)" M=$(@D) modules
+	+test-vm/kernel.sh module $(DEBUG_KERNEL) $(@D) $(@D)
 	@touch $@
 
 selftest-debug: $(IR)/base.cpio $(IR)/modules-$(DEBUG_KERNEL).cpio $(DEBUG_KO_DIR)/.built

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * tloop_compat.h - the one place where kernel API differences are absorbed.
+ * The one place where kernel API differences are absorbed.
  *
  * The TLOOP_HAVE_* macros come from compat.sh, which tests the headers the
  * module is built against (see Kbuild).  Debian backports blur version
@@ -117,53 +117,18 @@ static inline unsigned int tloop_bvec_iter_offset(const struct bvec_iter *iter)
 #endif
 }
 
-/* Handlers with one signature everywhere; tloop_dev.c implements them. */
-int tloop_disk_open(struct gendisk *disk, bool write);
-void tloop_disk_release(struct gendisk *disk);
-/* tloop_io.c: a last close while tloop holds the disk open (large folios). */
-void tloop_pcache_last_close(struct gendisk *disk);
-int tloop_disk_ioctl(struct block_device *bdev, bool write, unsigned int cmd,
-		     unsigned long arg);
-
-#ifdef TLOOP_HAVE_OPEN_GENDISK
-static inline int tloop_compat_open(struct gendisk *disk, blk_mode_t mode)
-{
-	return tloop_disk_open(disk, mode & BLK_OPEN_WRITE);
-}
-#else
-static inline int tloop_compat_open(struct block_device *bdev, fmode_t mode)
-{
-	return tloop_disk_open(bdev->bd_disk, mode & FMODE_WRITE);
-}
-#endif
-
-#ifdef TLOOP_HAVE_RELEASE_NOMODE
-static inline void tloop_compat_release(struct gendisk *disk)
-{
-	tloop_disk_release(disk);
-	tloop_pcache_last_close(disk);
-}
-#else
-static inline void tloop_compat_release(struct gendisk *disk, fmode_t mode)
-{
-	tloop_disk_release(disk);
-	tloop_pcache_last_close(disk);
-}
-#endif
-
-/* The open mode passed to ioctl became a blk_mode_t (6.5+). */
+/*
+ * block_device_operations: open() gets the gendisk and a blk_mode_t, and
+ * release() lost its mode argument (6.5+, TLOOP_HAVE_OPEN_GENDISK and
+ * TLOOP_HAVE_RELEASE_NOMODE: tloop_dev.c has both prototypes of each);
+ * ioctl() gets the open mode as a blk_mode_t instead of an fmode_t.
+ */
 #ifdef TLOOP_HAVE_BLK_MODE_T
-static inline int tloop_compat_ioctl(struct block_device *bdev, blk_mode_t mode,
-				     unsigned int cmd, unsigned long arg)
-{
-	return tloop_disk_ioctl(bdev, mode & BLK_OPEN_WRITE, cmd, arg);
-}
+#define tloop_blk_mode_t	blk_mode_t
+#define TLOOP_MODE_WRITE	BLK_OPEN_WRITE
 #else
-static inline int tloop_compat_ioctl(struct block_device *bdev, fmode_t mode,
-				     unsigned int cmd, unsigned long arg)
-{
-	return tloop_disk_ioctl(bdev, mode & FMODE_WRITE, cmd, arg);
-}
+#define tloop_blk_mode_t	fmode_t
+#define TLOOP_MODE_WRITE	FMODE_WRITE
 #endif
 
 /* The page cache of @bdev. */

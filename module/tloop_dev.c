@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * tloop_dev.c - the lifecycle of one tloop device, top to bottom: checks on
+ * The lifecycle of one tloop device, top to bottom: checks on
  * the backing file, allocation, queue setup, add_disk, open/release
  * accounting, and teardown in reverse order.
  */
@@ -8,11 +8,12 @@
 #include <linux/dcache.h>
 #include <linux/file.h>
 #include <linux/fs.h>
+#include <linux/lockdep.h>
 #include <linux/random.h>
 #include <linux/slab.h>
 #include <linux/sysfs.h>
 
-#include "tloop.h"
+#include "tloop_internal.h"
 
 /* Largest request: 1 MiB. */
 #define TLOOP_MAX_SECTORS	2048
@@ -80,27 +81,27 @@ static ssize_t attach_id_show(struct device *d, struct device_attribute *attr,
 static ssize_t tracking_show(struct device *d, struct device_attribute *attr,
 			     char *buf)
 {
-	struct tloop_wset_status st;
+	struct tloop_written_status st;
 
-	tloop_wset_status(&tloop_from_dev(d)->wset, &st);
+	tloop_written_status(&tloop_from_dev(d)->written, &st);
 	return sysfs_emit(buf, "%s\n", !st.on ? "off" : st.overflow ? "overflow" : "on");
 }
 
 static ssize_t written_pages_show(struct device *d, struct device_attribute *attr,
 				  char *buf)
 {
-	struct tloop_wset_status st;
+	struct tloop_written_status st;
 
-	tloop_wset_status(&tloop_from_dev(d)->wset, &st);
+	tloop_written_status(&tloop_from_dev(d)->written, &st);
 	return sysfs_emit(buf, "%llu\n", st.written);
 }
 
 static ssize_t generation_show(struct device *d, struct device_attribute *attr,
 			       char *buf)
 {
-	struct tloop_wset_status st;
+	struct tloop_written_status st;
 
-	tloop_wset_status(&tloop_from_dev(d)->wset, &st);
+	tloop_written_status(&tloop_from_dev(d)->written, &st);
 	return sysfs_emit(buf, "%llu\n", st.generation);
 }
 
@@ -139,15 +140,18 @@ static const struct attribute_group *tloop_attr_groups[] = {
 	NULL,
 };
 
-/**
- * tloop_disk_open() - a process opens the disk or one of its partitions.
- * @disk: the disk.
- * @write: opened for writing.
- *
- * Return: 0, or -ENXIO while the device is being removed.
+/*
+ * tloop_open() - a process opens the disk or one of its partitions: counted,
+ * unless the device is being removed (-ENXIO).
  */
-int tloop_disk_open(struct gendisk *disk, bool write)
+#ifdef TLOOP_HAVE_OPEN_GENDISK
+static int tloop_open(struct gendisk *disk, blk_mode_t mode)
 {
+#else
+static int tloop_open(struct block_device *bdev, fmode_t mode)
+{
+	struct gendisk *disk = bdev->bd_disk;
+#endif
 	struct tloop_device *dev = disk->private_data;
 	int ret = 0;
 
@@ -160,40 +164,30 @@ int tloop_disk_open(struct gendisk *disk, bool write)
 	return ret;
 }
 
-/**
- * tloop_disk_release() - the matching release of tloop_disk_open().
- * @disk: the disk.
+/*
+ * tloop_release() - the matching release of tloop_open().  A last close
+ * while tloop holds the disk open for its page cache does what the kernel's
+ * last close would (tloop_pcache_last_close()).
  */
-void tloop_disk_release(struct gendisk *disk)
+#ifdef TLOOP_HAVE_RELEASE_NOMODE
+static void tloop_release(struct gendisk *disk)
+#else
+static void tloop_release(struct gendisk *disk, fmode_t mode)
+#endif
 {
 	struct tloop_device *dev = disk->private_data;
 
 	mutex_lock(&dev->lock);
 	dev->openers--;
 	mutex_unlock(&dev->lock);
-}
-
-/**
- * tloop_disk_ioctl() - tloop's own ioctls on /dev/tloopN.
- * @bdev: the block device (the disk or a partition).
- * @write: the file was opened for writing.
- * @cmd: command.
- * @arg: argument.
- *
- * Return: the command's result, -ENOTTY for unknown commands.
- */
-int tloop_disk_ioctl(struct block_device *bdev, bool write, unsigned int cmd,
-		     unsigned long arg)
-{
-	return tloop_dev_ioctl(bdev->bd_disk->private_data, bdev, write, cmd,
-			       (void __user *)arg);
+	tloop_pcache_last_close(dev);
 }
 
 static const struct block_device_operations tloop_fops = {
 	.owner = THIS_MODULE,
-	.open = tloop_compat_open,
-	.release = tloop_compat_release,
-	.ioctl = tloop_compat_ioctl,
+	.open = tloop_open,
+	.release = tloop_release,
+	.ioctl = tloop_ioctl,
 	.compat_ioctl = blkdev_compat_ptr_ioctl,
 };
 
@@ -229,6 +223,8 @@ static struct file *tloop_open_backing(struct file *user, u32 flags,
  * @major: tloop's block major.
  * @out: the new device.
  *
+ * Context: tloop_ctl_mutex held.
+ *
  * Return: 0, -EBADF (file not open as needed), -EINVAL (not a regular file,
  * smaller than one block, direct I/O impossible), -EFBIG (larger than
  * TLOOP_MAX_DEV_SIZE), -ENOMEM, or what registration returned.
@@ -244,6 +240,7 @@ int tloop_dev_create(const struct tloop_add *add, struct file *user,
 	u64 size;
 	int ret;
 
+	lockdep_assert_held(&tloop_ctl_mutex);
 	if (!S_ISREG(file_inode(user)->i_mode))
 		return -EINVAL;
 	if (!(user->f_mode & FMODE_READ) ||
@@ -269,7 +266,7 @@ int tloop_dev_create(const struct tloop_add *add, struct file *user,
 	dev->size_limit = add->size_limit;
 	dev->attach_id = get_random_u64();
 	mutex_init(&dev->lock);
-	tloop_wset_init(&dev->wset, DIV_ROUND_UP_ULL(size, PAGE_SIZE));
+	tloop_written_init(&dev->written, DIV_ROUND_UP_ULL(size, PAGE_SIZE));
 
 	dev->backing = tloop_open_backing(user, add->flags, bs);
 	if (IS_ERR(dev->backing)) {
@@ -278,7 +275,7 @@ int tloop_dev_create(const struct tloop_add *add, struct file *user,
 	}
 
 	if (add->flags & TLOOP_FLAG_TRACK) {
-		ret = tloop_wset_enable(&dev->wset, 0);
+		ret = tloop_written_enable(&dev->written, 0);
 		if (ret)
 			goto out_put_backing;
 	}
@@ -287,7 +284,7 @@ int tloop_dev_create(const struct tloop_add *add, struct file *user,
 				  0, dev->index);
 	if (!dev->wq) {
 		ret = -ENOMEM;
-		goto out_wset;
+		goto out_written;
 	}
 
 	dev->tag_set.ops = &tloop_mq_ops;
@@ -333,8 +330,8 @@ out_free_tags:
 	blk_mq_free_tag_set(&dev->tag_set);
 out_destroy_wq:
 	destroy_workqueue(dev->wq);
-out_wset:
-	tloop_wset_disable(&dev->wset);
+out_written:
+	tloop_written_disable(&dev->written);
 out_put_backing:
 	fput(dev->backing);
 out_free_dev:
@@ -346,6 +343,8 @@ out_free_dev:
  * tloop_dev_begin_remove() - refuse further opens unless the device is busy.
  * @dev: the device.
  *
+ * Context: tloop_ctl_mutex held.
+ *
  * Return: 0 (the caller must now tloop_dev_destroy() it), or -EBUSY if the
  * device is open, mapped or mounted.
  */
@@ -353,6 +352,7 @@ int tloop_dev_begin_remove(struct tloop_device *dev)
 {
 	int ret = 0;
 
+	lockdep_assert_held(&tloop_ctl_mutex);
 	mutex_lock(&dev->lock);
 	if (dev->openers)
 		ret = -EBUSY;
@@ -366,14 +366,17 @@ int tloop_dev_begin_remove(struct tloop_device *dev)
  * tloop_dev_destroy() - unregister the disk and free everything, in the
  * reverse order of tloop_dev_create().
  * @dev: a device that tloop_dev_begin_remove() accepted.
+ *
+ * Context: tloop_ctl_mutex held, since tloop_dev_begin_remove().
  */
 void tloop_dev_destroy(struct tloop_device *dev)
 {
+	lockdep_assert_held(&tloop_ctl_mutex);
 	del_gendisk(dev->disk);
 	put_disk(dev->disk);
 	blk_mq_free_tag_set(&dev->tag_set);
 	destroy_workqueue(dev->wq);
-	tloop_wset_disable(&dev->wset);
+	tloop_written_disable(&dev->written);
 	fput(dev->backing);
 	kfree(dev);
 }

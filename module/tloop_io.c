@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * tloop_io.c - the I/O path.
+ * The I/O path.
  *
  * queue_rq() only hands each request to the device's workqueue; the worker
  * serves it from the backing file with synchronous kiocbs (buffered, or
@@ -21,13 +21,14 @@
 #include <linux/falloc.h>
 #include <linux/file.h>
 #include <linux/fs.h>
+#include <linux/lockdep.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/pagemap.h>
 #include <linux/sched/mm.h>
 #include <linux/uio.h>
 
-#include "tloop.h"
+#include "tloop_internal.h"
 
 /* Read or write one bio's data at @pos; short reads past EOF read zeroes. */
 static int tloop_rw_bio(struct tloop_device *dev, struct bio *bio, loff_t pos,
@@ -155,8 +156,8 @@ static void tloop_work(struct work_struct *work)
 	if (tloop_op_writes(req_op(rq)) && blk_rq_bytes(rq)) {
 		u64 start = (u64)blk_rq_pos(rq) << SECTOR_SHIFT;
 
-		tloop_wset_record(&dev->wset, start >> PAGE_SHIFT,
-				  (start + blk_rq_bytes(rq) - 1) >> PAGE_SHIFT);
+		tloop_written_record(&dev->written, start >> PAGE_SHIFT,
+				     (start + blk_rq_bytes(rq) - 1) >> PAGE_SHIFT);
 	}
 	memalloc_noio_restore(noio);
 
@@ -378,6 +379,7 @@ void tloop_pcache_check_all(struct tloop_device *dev)
 	struct block_device *part;
 	unsigned long idx;
 
+	lockdep_assert_not_held(&dev->pcache.lock);
 	if (!READ_ONCE(dev->pcache.file))
 		return;
 	if (!(dev->flags & TLOOP_FLAG_PARTSCAN)) {
@@ -399,13 +401,17 @@ void tloop_pcache_check_all(struct tloop_device *dev)
  * the hold, do what the kernel does at a last close and the hold prevents:
  * write back the page cache, then drop it (a later open reads the backing
  * file again).  Users and tests rely on a closed writer's data being written.
- * @disk: the disk; called under its open_mutex, so no open or close races.
+ * @dev: the device.
+ *
+ * Context: from tloop_release(), under the disk's open_mutex, so no open or
+ * close races.
  */
-void tloop_pcache_last_close(struct gendisk *disk)
+void tloop_pcache_last_close(struct tloop_device *dev)
 {
-	struct tloop_device *dev = disk->private_data;
+	struct gendisk *disk = dev->disk;
 	bool last;
 
+	lockdep_assert_held(&disk->open_mutex);
 	if (!READ_ONCE(dev->pcache.file))
 		return;
 	mutex_lock(&dev->lock);
@@ -418,7 +424,7 @@ void tloop_pcache_last_close(struct gendisk *disk)
 	truncate_inode_pages(disk->part0->bd_mapping, 0);
 }
 #else
-void tloop_pcache_last_close(struct gendisk *disk)
+void tloop_pcache_last_close(struct tloop_device *dev)
 {
 }
 

@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * tloop_ioctl.c - the ioctls of /dev/tloopN: configuration and tracking.
+ * The ioctls of /dev/tloopN: configuration and tracking.
  */
 #include <linux/blkdev.h>
 #include <linux/capability.h>
 #include <linux/dcache.h>
 #include <linux/fs.h>
 #include <linux/kdev_t.h>
+#include <linux/lockdep.h>
 #include <linux/mm.h>
 #include <linux/pagemap.h>
 #include <linux/sched/signal.h>
@@ -15,7 +16,7 @@
 #include <linux/uaccess.h>
 #include <linux/xarray.h>
 
-#include "tloop.h"
+#include "tloop_internal.h"
 
 static bool tloop_zeroed(const void *p, size_t len)
 {
@@ -41,6 +42,8 @@ static int tloop_sync_pages(struct tloop_device *dev, u64 first, u64 last)
 	unsigned long idx;
 	int ret = 0, err;
 
+	lockdep_assert_not_held(&dev->written.lock);
+	lockdep_assert_not_held(&dev->lock);
 	if (first >= last)
 		return 0;
 	if (!(dev->flags & TLOOP_FLAG_PARTSCAN))
@@ -119,7 +122,7 @@ static u64 tloop_next_dirty(struct tloop_device *dev, u64 pos, u64 end)
 static int tloop_ioc_info(struct tloop_device *dev, struct tloop_info __user *uarg)
 {
 	struct tloop_info info;
-	struct tloop_wset_status st;
+	struct tloop_written_status st;
 	struct kstat stat;
 	char *buf, *path;
 	int ret;
@@ -139,7 +142,7 @@ static int tloop_ioc_info(struct tloop_device *dev, struct tloop_info __user *ua
 	if (ret)
 		return ret;
 
-	tloop_wset_status(&dev->wset, &st);
+	tloop_written_status(&dev->written, &st);
 	info.flags = dev->flags | (st.on ? TLOOP_FLAG_TRACK : 0);
 	info.index = dev->index;
 	info.block_size = dev->block_size;
@@ -188,8 +191,8 @@ static int tloop_ioc_enable(struct tloop_device *dev,
 	 * Write back first, so that stores made before this call are not in
 	 * the new set.  Its error is left for the next query to report.
 	 */
-	tloop_sync_pages(dev, 0, dev->wset.nr_pages);
-	ret = tloop_wset_enable(&dev->wset, en.mem_limit);
+	tloop_sync_pages(dev, 0, dev->written.nr_pages);
+	ret = tloop_written_enable(&dev->written, en.mem_limit);
 	if (!ret)
 		tloop_pcache_hold(dev);
 	return ret;
@@ -199,7 +202,7 @@ static int tloop_ioc_status(struct tloop_device *dev,
 			    struct tloop_track_status __user *uarg)
 {
 	struct tloop_track_status ts;
-	struct tloop_wset_status st;
+	struct tloop_written_status st;
 	int ret;
 
 	ret = tloop_uarg_in(&ts, sizeof(ts), uarg);
@@ -208,11 +211,11 @@ static int tloop_ioc_status(struct tloop_device *dev,
 	if (ts.reserved0 || !tloop_zeroed(ts.reserved, sizeof(ts.reserved)))
 		return -EINVAL;
 
-	tloop_wset_status(&dev->wset, &st);
+	tloop_written_status(&dev->written, &st);
 	ts.flags = (st.on ? TLOOP_TRACK_ON : 0) | (st.overflow ? TLOOP_TRACK_OVERFLOW : 0);
 	ts.generation = st.generation;
 	ts.written = st.written;
-	ts.nr_pages = dev->wset.nr_pages;
+	ts.nr_pages = dev->written.nr_pages;
 	ts.page_size = PAGE_SIZE;
 	ts.mem_used = st.mem_used;
 	ts.mem_limit = st.mem_limit;
@@ -261,8 +264,8 @@ static int tloop_get_collect(struct tloop_device *dev, bool nosync, u64 cursor,
 			if (ret)
 				return ret;
 		}
-		ret = tloop_wset_collect(&dev->wset, pos, stop, buf + n, max - n,
-					 &got, next, epoch, overflow);
+		ret = tloop_written_collect(&dev->written, pos, stop, buf + n, max - n,
+					    &got, next, epoch, overflow);
 		if (ret)
 			return ret;
 		if (*overflow) {
@@ -301,7 +304,7 @@ static void tloop_get_restore(struct tloop_device *dev, const u64 *pages,
 	while (i < count) {
 		for (j = i + 1; j < count && pages[j] == pages[j - 1] + 1; j++)
 			;
-		tloop_wset_record(&dev->wset, pages[i], pages[j - 1]);
+		tloop_written_record(&dev->written, pages[i], pages[j - 1]);
 		i = j;
 	}
 }
@@ -310,9 +313,9 @@ static int tloop_ioc_get(struct tloop_device *dev, bool may_change,
 			 struct tloop_written __user *uarg)
 {
 	struct tloop_written w;
-	u64 nr_pages = dev->wset.nr_pages;
+	u64 nr_pages = dev->written.nr_pages;
 	unsigned int max, count = 0;
-	struct tloop_wset_status st;
+	struct tloop_written_status st;
 	bool overflow = false, cleared = false;
 	u64 next, epoch = 0;
 	u64 *buf;
@@ -354,13 +357,13 @@ static int tloop_ioc_get(struct tloop_device *dev, bool may_change,
 		goto out;
 	}
 	if ((w.flags & TLOOP_GET_CLEAR) && !overflow) {
-		ret = tloop_wset_clear_pages(&dev->wset, buf, count, epoch,
-					     &w.generation);
+		ret = tloop_written_clear_pages(&dev->written, buf, count, epoch,
+						&w.generation);
 		if (ret)
 			goto out;
 		cleared = true;
 	} else {
-		tloop_wset_status(&dev->wset, &st);
+		tloop_written_status(&dev->written, &st);
 		w.generation = st.generation;
 	}
 	w.count = count;
@@ -392,11 +395,11 @@ static int tloop_ioc_clear(struct tloop_device *dev, struct tloop_clear __user *
 	if (c.flags & TLOOP_CLEAR_ALL) {
 		if (c.start || c.end)
 			return -EINVAL;
-		ret = tloop_wset_clear_all(&dev->wset, &c.generation);
+		ret = tloop_written_clear_all(&dev->written, &c.generation);
 	} else {
-		if (c.start >= c.end || c.end > dev->wset.nr_pages)
+		if (c.start >= c.end || c.end > dev->written.nr_pages)
 			return -EINVAL;
-		ret = tloop_wset_clear_range(&dev->wset, c.start, c.end, &c.generation);
+		ret = tloop_written_clear_range(&dev->written, c.start, c.end, &c.generation);
 	}
 	if (ret)
 		return ret;
@@ -404,21 +407,24 @@ static int tloop_ioc_clear(struct tloop_device *dev, struct tloop_clear __user *
 }
 
 /**
- * tloop_dev_ioctl() - dispatch an ioctl on /dev/tloopN.
- * @dev: the device.
- * @bdev: the block device the ioctl came through.
- * @write: the file is open for writing.
+ * tloop_ioctl() - block_device_operations.ioctl of /dev/tloopN: tloop's own
+ * commands (the block layer handled its generic ones before calling this).
+ * @bdev: the block device the ioctl came through (the disk or a partition).
+ * @mode: the open mode of the caller's file.
  * @cmd: command.
- * @uarg: user argument.
+ * @arg: user argument.
  *
- * Commands that change the tracking state need @write or CAP_SYS_ADMIN.
+ * Commands that change the tracking state need the file open for writing
+ * or CAP_SYS_ADMIN.
  *
  * Return: the command's result, -ENOTTY for commands that are not tloop's.
  */
-int tloop_dev_ioctl(struct tloop_device *dev, struct block_device *bdev,
-		    bool write, unsigned int cmd, void __user *uarg)
+int tloop_ioctl(struct block_device *bdev, tloop_blk_mode_t mode,
+		unsigned int cmd, unsigned long arg)
 {
-	bool may_change = write || capable(CAP_SYS_ADMIN);
+	struct tloop_device *dev = bdev->bd_disk->private_data;
+	bool may_change = (mode & TLOOP_MODE_WRITE) || capable(CAP_SYS_ADMIN);
+	void __user *uarg = (void __user *)arg;
 
 	if (tloop_cmd_is(cmd, TLOOP_GET_INFO))
 		return tloop_ioc_info(dev, uarg);
@@ -432,7 +438,7 @@ int tloop_dev_ioctl(struct tloop_device *dev, struct block_device *bdev,
 	if (tloop_cmd_is(cmd, TLOOP_TRACK_DISABLE)) {
 		if (!may_change)
 			return -EPERM;
-		tloop_wset_disable(&dev->wset);
+		tloop_written_disable(&dev->written);
 		tloop_pcache_release(dev);
 		return 0;
 	}

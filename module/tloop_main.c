@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * tloop_main.c - module entry points, the device registry and the control
+ * Module entry points, the device registry and the control
  * node /dev/tloop-control (add, remove, find a free index, version).
  *
  * tloop_ctl_mutex serialises every add and remove, and covers the whole of
@@ -20,10 +20,11 @@
 #include <linux/module.h>
 #include <linux/mutex.h>
 
-#include "tloop.h"
+#include "tloop_internal.h"
 
 static DEFINE_IDR(tloop_idr);
-static DEFINE_MUTEX(tloop_ctl_mutex);
+/* Serialises every add and remove (see above); tloop_dev.c asserts it. */
+DEFINE_MUTEX(tloop_ctl_mutex);
 static int tloop_major;
 
 /* Registry entry of an index reserved by an add that is still running. */
@@ -228,3 +229,5 @@ module_init(tloop_init);
 module_exit(tloop_exit);
 MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("tloop: file-backed block devices that track page writes");
+/* TLOOP_VERSION comes from the VERSION file, through Kbuild. */
+MODULE_VERSION(TLOOP_VERSION);

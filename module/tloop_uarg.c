@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * tloop_uarg.c - extensible ioctl arguments.
+ * Extensible ioctl arguments.
  *
  * Every tloop argument struct starts with a __u32 size.  The caller's size
  * must cover at least the first published version of the struct (today:
@@ -15,7 +15,7 @@
 #include <linux/mm.h>
 #include <linux/uaccess.h>
 
-#include "tloop.h"
+#include "tloop_internal.h"
 
 /* The largest struct size a caller may pass (the uapi promises 4096). */
 #define TLOOP_UARG_MAX	4096

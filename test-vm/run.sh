@@ -11,6 +11,8 @@
 #   VM_MEM, VM_SMP, VM_ACCEL (tcg|kvm; default: kvm only if a probe boot works),
 #   VM_CPU (QEMU -cpu; default max,la57=off under TCG, host under KVM),
 #   VM_APPEND (extra kernel arguments), TLOOP_SCALE, TLOOP_FUZZ_SEED, TLOOP_FUZZ_CALLS
+#   VM_DISK     a raw disk image attached as the power-cut tests' scratch disk (virtio,
+#               serial tloop-scratch; see test-vm/power.sh for its cache mode)
 # A kernel directory may hold `cmdline`: arguments added for that kernel.
 # Writes $OUT/vm.json: qemu exit status, whether the host timeout fired, wall seconds. The
 # exit status of this script is 0 if QEMU ran at all; the verdict is test-vm/verdict.py's.
@@ -125,6 +127,20 @@ main() {
 	qemu=(qemu-system-x86_64 -nodefaults -no-user-config -M pc -cpu "$cpu" -accel "$VM_ACCEL"
 		-m "$VM_MEM" -smp "$VM_SMP" -display none -no-reboot
 		-kernel "$image" -initrd "$INITRD" -append "$append")
+
+	# The scratch disk of a power-cut test (test-vm/power.sh). The guest sees a volatile
+	# write cache (write-cache=on: it sends flushes, which QEMU turns into fdatasync of the
+	# image); cache=writeback keeps the image in the host's page cache. What the guest
+	# submitted before a reset is written to the image (QEMU drains it), whether flushed
+	# or not: only the guest's own caches are lost at a cut (tests/README.md).
+	if [ -n "${VM_DISK:-}" ]; then
+		[ -f "$VM_DISK" ] || die "scratch disk image $VM_DISK missing"
+		# No ACPI PCI hotplug on the root bus: with a device in a slot, the KASAN kernel spent
+		# over 20 s in that AML at boot on a loaded host (a soft lockup, in ACPI init).
+		qemu+=(-drive "file=$VM_DISK,if=none,id=scratch,format=raw,cache=writeback,aio=threads"
+			-device "virtio-blk-pci,drive=scratch,serial=tloop-scratch,write-cache=on"
+			-global PIIX4_PM.acpi-root-pci-hotplug=off)
+	fi
 
 	rm -f "$OUT/console.log" "$OUT/results.ktap" "$OUT/vm.json" "$OUT/verdict.json"
 	start=$(date +%s.%N)

@@ -3,9 +3,13 @@
 #
 # test-vm/selftest.sh - the harness proves it can fail. Boots the kernel once per injected
 # fault (test-vm/selftest/*.sh: a not ok, a kernel crash, a kernel WARN, a hang past the
-# test's timeout, a test without a plan), each with a tiny initramfs (base + modules + that
-# one test), and passes only if every boot ends in a failed verdict for the expected reason
-# (the `selftest-expect:` line of the case).
+# test's timeout, a test without a plan; power-cut tests: a reboot nobody asked for, a
+# second boot that never reaches the test, a missing scratch disk image, a cut without a
+# working sysrq), each with a tiny initramfs (base + modules + that one test), and passes
+# only if every boot ends in a failed verdict for the expected reason (the
+# `selftest-expect:` line of the case). A case with a `tloop-power:` line runs as
+# test-vm/power.sh runs a power-cut test, with the fault of its `selftest-power-fault:`
+# line (see power.sh's POWER_FAULT).
 # Environment: KERNEL_DIR, BASE_CPIO, MODULES_CPIO, WARN_KO, FUZZ_BIN (tests/42-track-fuzz,
 # for the fuzz-oracle case), OUT, VM_TIMEOUT (per boot),
 # SELFTEST_JOBS (boots at a time, default 2).
@@ -34,11 +38,25 @@ main() {
 		echo "$name ${t:-120}" > "$dir/root/tests/.timeouts"
 		cp "$WARN_KO" "$dir/root/selftest/"
 		[ -z "${FUZZ_BIN:-}" ] || cp "$FUZZ_BIN" "$dir/root/selftest/"
+		# A power-cut case (a `tloop-power:` line) boots as test-vm/power.sh does, with the
+		# fault of its `selftest-power-fault:` line.
+		power=$(sed -n 's/^# tloop-power:[[:space:]]*boots=\([0-9]*\) disk=\([0-9]*\)$/\1 \2/p' \
+			"$case_file")
+		[ -z "$power" ] || echo "$name $power" > "$dir/root/tests/.power"
 		"$top/initramfs/mkpart.sh" tree "$dir/case.cpio" "$dir/root"
 		cat "$BASE_CPIO" "$MODULES_CPIO" "$dir/case.cpio" > "$dir/initramfs.cpio"
-		VM_PROGRESS=0 KERNEL_DIR=$KERNEL_DIR INITRD=$dir/initramfs.cpio OUT=$dir/run MODE=test \
-			"$here/run.sh"
-		if "$here/verdict.py" expect-fail "$dir/run" "$name" "$expect" > "$dir/report"; then
+		verdict_dir=$dir/run
+		if [ -n "$power" ]; then
+			POWER_FAULT=$(sed -n 's/^# selftest-power-fault: //p' "$case_file") \
+				KERNEL_DIR=$KERNEL_DIR INITRD=$dir/initramfs.cpio OUT=$dir/run \
+				POWER_LIST=$dir/root/tests/.power TIMEOUTS=$dir/root/tests/.timeouts \
+				"$here/power.sh" > "$dir/power.log" 2>&1 || true
+			verdict_dir=$dir/run/power/$name
+		else
+			VM_PROGRESS=0 KERNEL_DIR=$KERNEL_DIR INITRD=$dir/initramfs.cpio OUT=$dir/run \
+				MODE=test "$here/run.sh"
+		fi
+		if "$here/verdict.py" expect-fail "$verdict_dir" "$name" "$expect" > "$dir/report"; then
 			touch "$dir/detected"
 		else
 			touch "$dir/missed"

@@ -1,7 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 # 50-tool-basic: the happy path of every tloop subcommand (attach with each
-# option, list, status, track on/off, dirty, dirty --ranges, dirty --clear,
+# option, list, status, track on/off, written (and its alias dirty), written --ranges,
+# written --clear,
 # clear, sync, detach, detach --all, help, --version), checked against what
 # the test wrote and against sysfs.
 # tloop-timeout: 120
@@ -19,7 +20,7 @@ dev3=
 trap cleanup EXIT
 
 echo "KTAP version 1"
-echo "1..25"
+echo "1..26"
 
 out=$(tloop --version)
 res "tloop --version names the tool" sh -c "echo '$out' | grep -q '^tloop [0-9]'"
@@ -52,17 +53,19 @@ res "status shows tracking on with 0 written pages" \
 
 page "$dev" 1 2
 page "$dev" 5
-res "dirty lists the written pages" same "dirty" "$(printf '1\n2\n5')" "$(tloop dirty "$dev")"
-res "dirty --ranges coalesces them" same "dirty --ranges" "$(printf '1-2\n5')" \
+res "written lists the written pages" same "written" "$(printf '1\n2\n5')" "$(tloop written "$dev")"
+res "written --ranges coalesces them" same "written --ranges" "$(printf '1-2\n5')" \
+	"$(tloop written --ranges "$dev")"
+res "dirty is an alias of written" same "dirty --ranges" "$(printf '1-2\n5')" \
 	"$(tloop dirty --ranges "$dev")"
 res "list counts 3 written pages" sh -c "tloop list | grep -q '^$dev .* on  *3 '"
-res "dirty --clear prints and clears" same "dirty --clear" "$(printf '1\n2\n5')" \
-	"$(tloop dirty --clear "$dev")"
-res "after dirty --clear the set is empty" same "dirty" "" "$(tloop dirty "$dev")"
+res "written --clear prints and clears" same "written --clear" "$(printf '1\n2\n5')" \
+	"$(tloop written --clear "$dev")"
+res "after written --clear the set is empty" same "written" "" "$(tloop written "$dev")"
 
 page "$dev" 7
 tloop clear "$dev"
-res "clear empties the set" same "dirty after clear" "" "$(tloop dirty "$dev")"
+res "clear empties the set" same "written after clear" "" "$(tloop written "$dev")"
 
 out=$(tloop sync --create "$dev" b.img)
 res "first sync copies everything" sh -c "echo '$out' | grep -q 'full copy, 2048 pages (8M)'"

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * 51-tool-json: the --json output of list, status, dirty (pages, ranges,
+ * 51-tool-json: the --json output of list, status, written (pages, ranges,
  * --clear) and sync, parsed by program and checked member by member
  * against the kernel's own answers (TLOOP_GET_INFO, TLOOP_TRACK_STATUS),
  * stat(2) of the backing file, and the pages the test wrote (a seeded
@@ -35,7 +35,7 @@ static const struct member status_members[] = {
 	{ "mem_used", TLT_JNUM }, { "mem_limit", TLT_JNUM }, { NULL, 0 },
 };
 
-static const struct member dirty_members[] = {
+static const struct member written_members[] = {
 	{ "device", TLT_JSTR }, { "page_size", TLT_JNUM }, { "cleared", TLT_JBOOL },
 	{ "count", TLT_JNUM }, { "generation", TLT_JNUM }, { "overflow", TLT_JBOOL }, { NULL, 0 },
 };
@@ -228,13 +228,13 @@ int main(void)
 	close(fd);
 	tlt_diag("seed %u: %" PRIu64 " pages written to %s", seed, nr, a);
 
-	/* dirty first: its implicit writeback makes the status counts final. */
-	j = run_json("tloop dirty --json", &r, "dirty --json %s", a);
-	tlt_result(has_members(j, dirty_members, "dirty") && pages_match(tlt_jget(j, "pages")) &&
+	/* written first: its implicit writeback makes the status counts final. */
+	j = run_json("tloop written --json", &r, "written --json %s", a);
+	tlt_result(has_members(j, written_members, "written") && pages_match(tlt_jget(j, "pages")) &&
 		   tlt_ju64(j, "count", 0) == nr && tlt_jbool(j, "cleared") == 0 &&
 		   tlt_jbool(j, "overflow") == 0 && tlt_ju64(j, "page_size", 0) == TLT_PAGE &&
 		   !strcmp(tlt_jstr(j, "device"), a),
-		   "dirty --json: exactly the written pages, count, flags");
+		   "written --json: exactly the written pages, count, flags");
 	tlt_jfree(j);
 
 	j = run_json("tloop list --json", &r, "list --json", NULL);
@@ -269,30 +269,30 @@ int main(void)
 		   "status --json of the read-only 4M device with 4K blocks");
 	tlt_jfree(j);
 
-	j = run_json("tloop dirty --ranges --json", &r, "dirty --ranges --json %s", a);
-	tlt_result(has_members(j, dirty_members, "dirty --ranges") &&
+	j = run_json("tloop written --ranges --json", &r, "written --ranges --json %s", a);
+	tlt_result(has_members(j, written_members, "written --ranges") &&
 		   ranges_match(tlt_jget(j, "ranges")) && tlt_ju64(j, "count", 0) == nr,
-		   "dirty --ranges --json: maximal runs covering exactly the written pages");
+		   "written --ranges --json: maximal runs covering exactly the written pages");
 	tlt_jfree(j);
 
 	fd = open(a, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || ioctl(fd, TLOOP_TRACK_STATUS, &ts))
 		tlt_bail("status");
 	gen0 = ts.generation;
-	j = run_json("tloop dirty --clear --json", &r, "dirty --clear --json %s", a);
+	j = run_json("tloop written --clear --json", &r, "written --clear --json %s", a);
 	tlt_result(j && pages_match(tlt_jget(j, "pages")) && tlt_jbool(j, "cleared") == 1 &&
 		   tlt_ju64(j, "generation", 0) > gen0,
-		   "dirty --clear --json: the same pages, cleared, a newer generation");
+		   "written --clear --json: the same pages, cleared, a newer generation");
 	tlt_jfree(j);
 	if (ioctl(fd, TLOOP_TRACK_STATUS, &ts))
 		tlt_bail("status");
-	tlt_result(ts.written == 0, "the kernel's set is empty after dirty --clear (%llu left)",
+	tlt_result(ts.written == 0, "the kernel's set is empty after written --clear (%llu left)",
 		   (unsigned long long)ts.written);
 
-	j = run_json("tloop dirty --json", &r, "dirty --json %s", a);
+	j = run_json("tloop written --json", &r, "written --json %s", a);
 	e = tlt_jget(j, "pages");
 	tlt_result(e && e->type == TLT_JARR && tlt_jlen(e) == 0 && tlt_ju64(j, "count", 1) == 0,
-		   "dirty --json of an empty set: an empty array");
+		   "written --json of an empty set: an empty array");
 	tlt_jfree(j);
 
 	j = tlt_sync_json(a, "area2.img", "--create --fsync");

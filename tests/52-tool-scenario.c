@@ -4,7 +4,7 @@
  * area1 is a tloop device (attached with --track) over a file holding a
  * known pattern; area2 starts as a full copy (tloop sync --create).  The
  * test maps the device, stores a new pattern into chosen pages, and checks
- * that `tloop dirty` reports exactly those pages, that `tloop sync` copies
+ * that `tloop written` reports exactly those pages, that `tloop sync` copies
  * exactly them (pages, bytes, runs) and that area2 then equals both the
  * device and the content the test computed itself, byte for byte.
  * tloop-timeout: 120
@@ -118,10 +118,10 @@ int main(void)
 	tlt_result(tlt_cmp_files(node, "area2.img", NR_PAGES * TLT_PAGE) < 0,
 		   "area2 equals area1 after the full copy");
 
-	tlt_tool(&r, "dirty %s", node);
-	tlt_result(r.status == 0 && r.out[0] == '\0', "nothing written yet: tloop dirty is empty");
+	tlt_tool(&r, "written %s", node);
+	tlt_result(r.status == 0 && r.out[0] == '\0', "nothing written yet: tloop written is empty");
 	if (r.status || r.out[0])
-		tlt_tool_show("tloop dirty", &r);
+		tlt_tool_show("tloop written", &r);
 
 	/* The application: map area1 and store the new pattern into the chosen pages. */
 	fd = open(node, O_RDWR | O_CLOEXEC);
@@ -133,8 +133,8 @@ int main(void)
 	for (k = 0; k < nr_chosen; k++)
 		tlt_page_pattern(map + chosen[k] * TLT_PAGE, chosen[k], 1);
 
-	/* tloop dirty --json: exactly the chosen pages, in order. */
-	tlt_tool(&r, "dirty --json %s", node);
+	/* tloop written --json: exactly the chosen pages, in order. */
+	tlt_tool(&r, "written --json %s", node);
 	j = r.status == 0 ? tlt_jparse(r.out) : NULL;
 	arr = tlt_jget(j, "pages");
 	same = arr && tlt_jlen(arr) == nr_chosen && tlt_ju64(j, "count", 0) == nr_chosen;
@@ -144,12 +144,12 @@ int main(void)
 			same = false;
 		}
 	if (!same)
-		tlt_tool_show("tloop dirty --json", &r);
-	tlt_result(same, "tloop dirty reports exactly the %zu stored pages", nr_chosen);
+		tlt_tool_show("tloop written --json", &r);
+	tlt_result(same, "tloop written reports exactly the %zu stored pages", nr_chosen);
 	tlt_jfree(j);
 
 	/* Human output: one page per line, the same set. */
-	tlt_tool(&r, "dirty %s", node);
+	tlt_tool(&r, "written %s", node);
 	{
 		char *line, *save;
 		bool ok = r.status == 0;
@@ -158,7 +158,7 @@ int main(void)
 		for (line = strtok_r(r.out, "\n", &save); ok && line;
 		     line = strtok_r(NULL, "\n", &save), k++)
 			ok = k < nr_chosen && strtoull(line, NULL, 10) == chosen[k];
-		tlt_result(ok && k == nr_chosen, "tloop dirty (text) lists the same pages");
+		tlt_result(ok && k == nr_chosen, "tloop written (text) lists the same pages");
 	}
 
 	/* The refresh copies only them (--max-gap 0: runs of consecutive pages only). */
@@ -180,7 +180,7 @@ int main(void)
 	tlt_result(expect_area2("area2.img") == 0,
 		   "area2 holds the new pattern in exactly the stored pages");
 
-	tlt_tool(&r, "dirty %s", node);
+	tlt_tool(&r, "written %s", node);
 	tlt_result(r.status == 0 && r.out[0] == '\0', "the sync cleared what it copied");
 
 	j = tlt_sync_json(node, "area2.img", "");

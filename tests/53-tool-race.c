@@ -2,7 +2,7 @@
 /*
  * 53-tool-race: `tloop sync` in a loop while writers keep storing into the
  * device (mmap stores, buffered pwrite, O_DIRECT pwrite, partial pages),
- * and for a while a second consumer (`tloop dirty --clear`) steals pages
+ * and for a while a second consumer (`tloop written --clear`) steals pages
  * from the written set.  Every refresh must succeed; a theft must turn the
  * next refresh into a full copy rather than a stale area2; after the writers
  * stop, one more refresh must make area2 equal to the device byte for byte,
@@ -92,7 +92,7 @@ static void __attribute__((noreturn)) stealer(const char *node)
 
 	start_child();
 	while (!stop) {
-		if (tlt_tool(&r, "dirty --clear %s", node) != 0)
+		if (tlt_tool(&r, "written --clear %s", node) != 0)
 			_exit(6);
 		usleep(30000);
 	}

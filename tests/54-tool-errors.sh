@@ -36,7 +36,7 @@ res "... and attaches nothing" [ "$(ndevs)" = "$before" ]
 res "unknown command: status 2" fails 2 "unknown command 'frobnicate'" tloop frobnicate
 res "unknown option: status 2" fails 2 "unknown option '--frobnicate'" tloop list --frobnicate
 res "option of another command: status 2" fails 2 "'--fsync' does not apply" \
-	tloop dirty --fsync tloop0
+	tloop written --fsync tloop0
 res "missing operand: status 2" fails 2 "expected DEV and AREA2" tloop sync tloop0
 res "not a tloop device: status 1" fails 1 "/dev/null: not a tloop device" tloop status /dev/null
 res "no such device: status 1" fails 1 "/dev/tloop999: No such file or directory" \
@@ -49,8 +49,8 @@ page "$dev" 0 16
 tloop sync --create "$dev" b.img > /dev/null
 page "$dev" 1 2
 sync
-dirty=$(tloop dirty "$dev")
-diag "device $dev, written pages: $(echo $dirty)"
+before=$(tloop written "$dev")
+diag "device $dev, written pages: $(echo $before)"
 
 exec 5< "$dev"
 res "detach of a busy device: status 1, names device and error" \
@@ -98,8 +98,8 @@ res "nothing changed: backing file, area2, sidecar, device" \
 	       [ \$(md5sum < b.img | cut -d' ' -f1) = $sb ] &&
 	       [ \$(md5sum < b.img.tloop | cut -d' ' -f1) = $ss ] &&
 	       [ \$(md5sum < $dev | cut -d' ' -f1) = $sd ]"
-now=$(tloop dirty "$dev")
-res "nothing changed: the written set" [ "$now" = "$dirty" ]
+now=$(tloop written "$dev")
+res "nothing changed: the written set" [ "$now" = "$before" ]
 out=$(tloop sync "$dev" b.img)
 res "the next sync is incremental: 2 pages" \
 	sh -c "echo '$out' | grep -q 'incremental copy, 2 pages'"
@@ -108,6 +108,6 @@ res "... and exact" cmp -s "$dev" b.img
 
 res "track on while on: status 1" fails 1 "$dev: tracking is already on" tloop track on "$dev"
 tloop track off "$dev"
-res "dirty with tracking off: status 1" fails 1 "$dev: tracking is off" tloop dirty "$dev"
+res "written with tracking off: status 1" fails 1 "$dev: tracking is off" tloop written "$dev"
 
 exit $failed

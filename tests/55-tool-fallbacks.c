@@ -158,13 +158,13 @@ int main(void)
 	{
 		struct tlt_json *j;
 
-		tlt_tool(&r, "dirty --json %s", big);
+		tlt_tool(&r, "written --json %s", big);
 		j = tlt_jparse(r.out);
 		tlt_result(r.status == 1 && j && tlt_jbool(j, "overflow") == 1 &&
 			   tlt_ju64(j, "count", 1) == 0 && strstr(r.err, "overflowed"),
-			   "dirty of an overflowed set: status 1, overflow in JSON, no pages");
+			   "written of an overflowed set: status 1, overflow in JSON, no pages");
 		if (r.status != 1)
-			tlt_tool_show("tloop dirty --json", &r);
+			tlt_tool_show("tloop written --json", &r);
 		tlt_jfree(j);
 	}
 	check(big, "big2.img", 64UL << 20, "", "full", "overflow", 16384, "overflowed set");

@@ -1,16 +1,19 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * tloop.h - internal declarations shared by the files of tloop.ko.
+ * Internal declarations shared by the files of tloop.ko.
  *
- * tloop_main.c   module init/exit, the device registry, /dev/tloop-control
- * tloop_dev.c    one device's lifecycle: disk, queue, sysfs, open/release
- * tloop_io.c     the I/O path: requests served from the backing file
- * tloop_ioctl.c  the per-device ioctls (info, tracking)
- * tloop_uarg.c   copying extensible ioctl structs in and out
- * tloop_wset.c   the written-page set
+ * tloop_main.c     module init/exit, the device registry, /dev/tloop-control
+ * tloop_dev.c      one device's lifecycle: disk, queue, sysfs, and the
+ *                  block_device_operations (open, release; ioctl is in
+ *                  tloop_ioctl.c)
+ * tloop_io.c       the I/O path: requests served from the backing file
+ * tloop_ioctl.c    the per-device ioctls (info, tracking)
+ * tloop_uarg.c     copying extensible ioctl structs in and out
+ * tloop_written.c  the written set (tloop_written.h)
+ * tloop_compat.h   kernel API differences between 6.1, 6.12 and 7.x
  */
-#ifndef TLOOP_H
-#define TLOOP_H
+#ifndef TLOOP_INTERNAL_H
+#define TLOOP_INTERNAL_H
 
 #include <linux/blk-mq.h>
 #include <linux/mutex.h>
@@ -20,7 +23,7 @@
 #include <linux/tloop.h>
 
 #include "tloop_compat.h"
-#include "tloop_wset.h"
+#include "tloop_written.h"
 
 /* Minors per device: the whole disk and up to 15 partitions. */
 #define TLOOP_PART_SHIFT	4
@@ -55,7 +58,7 @@ struct tloop_pcache {
  * @lock: protects @openers and @removing.
  * @openers: opens of the disk not yet released.
  * @removing: the device is being removed, opens fail.
- * @wset: the written-page set.
+ * @written: the written set.
  * @pcache: keeps the device's page cache in order-0 folios while tracking.
  */
 struct tloop_device {
@@ -72,7 +75,7 @@ struct tloop_device {
 	struct mutex lock;	/* protects openers and removing */
 	unsigned int openers;
 	bool removing;
-	struct tloop_wset wset;
+	struct tloop_written_set written;
 	struct tloop_pcache pcache;
 };
 
@@ -86,6 +89,9 @@ struct tloop_cmd {
 	struct tloop_device *dev;
 };
 
+/* tloop_main.c: serialises every add and remove (see there). */
+extern struct mutex tloop_ctl_mutex;
+
 /* tloop_dev.c */
 int tloop_dev_create(const struct tloop_add *add, struct file *backing,
 		     int major, struct tloop_device **out);
@@ -98,14 +104,15 @@ void tloop_pcache_init(struct tloop_device *dev);
 void tloop_pcache_hold(struct tloop_device *dev);
 void tloop_pcache_release(struct tloop_device *dev);
 void tloop_pcache_check_all(struct tloop_device *dev);
+void tloop_pcache_last_close(struct tloop_device *dev);
 
 /* tloop_ioctl.c */
-int tloop_dev_ioctl(struct tloop_device *dev, struct block_device *bdev,
-		    bool write, unsigned int cmd, void __user *uarg);
+int tloop_ioctl(struct block_device *bdev, tloop_blk_mode_t mode,
+		unsigned int cmd, unsigned long arg);
 
 /* tloop_uarg.c */
 int tloop_uarg_in(void *karg, size_t ksize, const void __user *uarg);
 int tloop_uarg_out(void __user *uarg, const void *karg, size_t ksize);
 bool tloop_cmd_is(unsigned int cmd, unsigned int want);
 
-#endif /* TLOOP_H */
+#endif /* TLOOP_INTERNAL_H */

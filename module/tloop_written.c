@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * tloop_wset.c - the written-page set.
+ * The written set (naming: see tloop_written.h).
  *
  * Layout.  The device is cut into regions of TLOOP_REGION_PAGES pages
  * (128 MiB with 4 KiB pages).  A radix tree of TLOOP_NODE_SLOTS-pointer
@@ -34,6 +34,7 @@
  */
 #include <linux/bitmap.h>
 #include <linux/errno.h>
+#include <linux/lockdep.h>
 #include <linux/log2.h>
 #include <linux/minmax.h>
 #include <linux/sched.h>
@@ -41,7 +42,7 @@
 #include <linux/spinlock.h>
 #include <linux/string.h>
 
-#include "tloop_wset.h"
+#include "tloop_written.h"
 
 #define TLOOP_REGION_SHIFT	15
 #define TLOOP_REGION_PAGES	BIT(TLOOP_REGION_SHIFT)
@@ -76,36 +77,36 @@ struct tloop_leaf {
 };
 
 /* Reserve @bytes against the limit; never lets @mem_used pass it. */
-static bool tloop_wset_reserve(struct tloop_wset *ws, size_t bytes)
+static bool tloop_written_reserve(struct tloop_written_set *set, size_t bytes)
 {
-	s64 old = atomic64_read(&ws->mem_used);
+	s64 old = atomic64_read(&set->mem_used);
 
 	do {
-		if (ws->mem_limit && (u64)old + bytes > ws->mem_limit)
+		if (set->mem_limit && (u64)old + bytes > set->mem_limit)
 			return false;
-	} while (!atomic64_try_cmpxchg(&ws->mem_used, &old, old + bytes));
+	} while (!atomic64_try_cmpxchg(&set->mem_used, &old, old + bytes));
 	return true;
 }
 
 /* Reserve, then allocate @size bytes; NULL (nothing reserved) on failure. */
-static void *tloop_wset_alloc(struct tloop_wset *ws, size_t size, gfp_t gfp)
+static void *tloop_written_alloc(struct tloop_written_set *set, size_t size, gfp_t gfp)
 {
 	size_t bytes = kmalloc_size_roundup(size);
 	void *p;
 
-	if (!tloop_wset_reserve(ws, bytes))
+	if (!tloop_written_reserve(set, bytes))
 		return NULL;
 	p = kmalloc(size, gfp | __GFP_NOWARN);
 	if (!p)
-		atomic64_sub(bytes, &ws->mem_used);
+		atomic64_sub(bytes, &set->mem_used);
 	return p;
 }
 
-/* Free what tloop_wset_alloc() returned and give its bytes back. */
-static void tloop_wset_release(struct tloop_wset *ws, void *p, size_t size)
+/* Free what tloop_written_alloc() returned and give its bytes back. */
+static void tloop_written_release(struct tloop_written_set *set, void *p, size_t size)
 {
 	kfree(p);
-	atomic64_sub(kmalloc_size_roundup(size), &ws->mem_used);
+	atomic64_sub(kmalloc_size_roundup(size), &set->mem_used);
 }
 
 /* Bytes of the leaf's outside storage (0 when inline). */
@@ -170,14 +171,17 @@ static unsigned int tloop_bitmap_add(unsigned long *bits, u32 a, u32 b)
 
 /*
  * Add offsets @a..@b to @leaf.  Return the number of pages that were not
- * in it, or -ENOMEM if the leaf could not grow (nothing added then).
+ * in it, or -ENOMEM if the leaf could not grow (nothing added then).  Read
+ * lock held (it keeps @leaf alive); takes the leaf lock.
  */
-static int tloop_leaf_add(struct tloop_wset *ws, struct tloop_leaf *leaf,
+static int tloop_leaf_add(struct tloop_written_set *set, struct tloop_leaf *leaf,
 			  u32 a, u32 b)
 {
 	unsigned int spare_cap = 0, added;
 	void *spare = NULL, *old = NULL;
 	size_t old_size = 0;
+
+	lockdep_assert_held_read(&set->lock);
 
 	for (;;) {
 		unsigned int n, p, q, need;
@@ -225,29 +229,30 @@ static int tloop_leaf_add(struct tloop_wset *ws, struct tloop_leaf *leaf,
 
 		/* Grow outside the lock, then look again. */
 		if (spare)
-			tloop_wset_release(ws, spare, tloop_leaf_ext_size(spare_cap));
+			tloop_written_release(set, spare, tloop_leaf_ext_size(spare_cap));
 		if (need > TLOOP_ARRAY_MAX)
 			spare_cap = TLOOP_LEAF_BITMAP;
 		else
 			spare_cap = max_t(unsigned int, roundup_pow_of_two(need),
 					  TLOOP_ARRAY_MIN);
 		/* Worker context: may sleep, must not recurse into block I/O. */
-		spare = tloop_wset_alloc(ws, tloop_leaf_ext_size(spare_cap), GFP_NOIO);
+		spare = tloop_written_alloc(set, tloop_leaf_ext_size(spare_cap), GFP_NOIO);
 		if (!spare)
 			return -ENOMEM;
 	}
 	leaf->count += added;
 	spin_unlock(&leaf->lock);
 	if (old)
-		tloop_wset_release(ws, old, old_size);
+		tloop_written_release(set, old, old_size);
 	if (spare)
-		tloop_wset_release(ws, spare, tloop_leaf_ext_size(spare_cap));
+		tloop_written_release(set, spare, tloop_leaf_ext_size(spare_cap));
 	return added;
 }
 
 /* Remove offset @off from @leaf; true if it was there.  Leaf lock held. */
 static bool tloop_leaf_clear_one(struct tloop_leaf *leaf, u32 off)
 {
+	lockdep_assert_held(&leaf->lock);
 	if (leaf->cap == TLOOP_LEAF_BITMAP) {
 		if (!__test_and_clear_bit(off, leaf->bits))
 			return false;
@@ -263,11 +268,12 @@ static bool tloop_leaf_clear_one(struct tloop_leaf *leaf, u32 off)
 	return true;
 }
 
-/* Remove offsets @a..@b from @leaf; return how many were there.  Locked. */
+/* Remove offsets @a..@b from @leaf; return how many were there.  Leaf lock held. */
 static unsigned int tloop_leaf_clear_range(struct tloop_leaf *leaf, u32 a, u32 b)
 {
 	unsigned int removed = 0;
 
+	lockdep_assert_held(&leaf->lock);
 	if (leaf->cap == TLOOP_LEAF_BITMAP) {
 		unsigned long bit;
 
@@ -293,13 +299,14 @@ static unsigned int tloop_leaf_clear_range(struct tloop_leaf *leaf, u32 a, u32 b
  * so that the memory follows the set.  Best effort (no sleeping: the leaf
  * lock is held); a failed allocation keeps the current storage.
  */
-static void tloop_leaf_shrink(struct tloop_wset *ws, struct tloop_leaf *leaf)
+static void tloop_leaf_shrink(struct tloop_written_set *set, struct tloop_leaf *leaf)
 {
 	unsigned int n = leaf->count, cap = leaf->cap, newcap, i = 0;
 	u16 tmp[TLOOP_LEAF_INLINE];
 	void *old;
 	u16 *dst;
 
+	lockdep_assert_held(&leaf->lock);
 	if (cap == TLOOP_LEAF_INLINE)
 		return;
 	if (n <= TLOOP_LEAF_INLINE)
@@ -315,7 +322,7 @@ static void tloop_leaf_shrink(struct tloop_wset *ws, struct tloop_leaf *leaf)
 	if (newcap == TLOOP_LEAF_INLINE) {
 		dst = tmp;
 	} else {
-		dst = tloop_wset_alloc(ws, newcap * sizeof(u16), GFP_NOWAIT);
+		dst = tloop_written_alloc(set, newcap * sizeof(u16), GFP_NOWAIT);
 		if (!dst)
 			return;
 	}
@@ -333,7 +340,7 @@ static void tloop_leaf_shrink(struct tloop_wset *ws, struct tloop_leaf *leaf)
 	else
 		leaf->arr = dst;
 	leaf->cap = newcap;
-	tloop_wset_release(ws, old, tloop_leaf_ext_size(cap));
+	tloop_written_release(set, old, tloop_leaf_ext_size(cap));
 }
 
 /*
@@ -347,6 +354,7 @@ static unsigned int tloop_leaf_list(struct tloop_leaf *leaf, u32 from, u32 lim,
 {
 	unsigned int k = 0;
 
+	lockdep_assert_held(&leaf->lock);
 	if (leaf->cap == TLOOP_LEAF_BITMAP) {
 		unsigned long bit;
 
@@ -377,43 +385,44 @@ static unsigned int tloop_leaf_list(struct tloop_leaf *leaf, u32 from, u32 lim,
 }
 
 /* Slots of a node at @level (1 = just above the leaves). */
-static unsigned int tloop_node_slots(const struct tloop_wset *ws, unsigned int level)
+static unsigned int tloop_node_slots(const struct tloop_written_set *set, unsigned int level)
 {
-	u64 regions = DIV_ROUND_UP_ULL(ws->nr_pages, TLOOP_REGION_PAGES);
+	u64 regions = DIV_ROUND_UP_ULL(set->nr_pages, TLOOP_REGION_PAGES);
 
-	if (level < ws->height)
+	if (level < set->height)
 		return TLOOP_NODE_SLOTS;
 	return DIV_ROUND_UP_ULL(regions, 1ULL << (TLOOP_NODE_SHIFT * (level - 1)));
 }
 
-static size_t tloop_node_size(const struct tloop_wset *ws, unsigned int level)
+static size_t tloop_node_size(const struct tloop_written_set *set, unsigned int level)
 {
 	if (!level)
 		return sizeof(struct tloop_leaf);
-	return tloop_node_slots(ws, level) * sizeof(void *);
+	return tloop_node_slots(set, level) * sizeof(void *);
 }
 
 /*
  * The leaf of @region, created (with the nodes above it) if @create and
  * needed; NULL if absent, or if it cannot be allocated.  Read lock held.
  */
-static struct tloop_leaf *tloop_wset_leaf(struct tloop_wset *ws, u64 region,
-					  bool create)
+static struct tloop_leaf *tloop_written_leaf(struct tloop_written_set *set, u64 region,
+					     bool create)
 {
-	unsigned int level = ws->height;
-	void **slot = &ws->root;
+	unsigned int level = set->height;
+	void **slot = &set->root;
 
+	lockdep_assert_held_read(&set->lock);
 	for (;;) {
 		void *p = READ_ONCE(*slot);
 
 		if (!p) {
-			size_t size = tloop_node_size(ws, level);
+			size_t size = tloop_node_size(set, level);
 			void *old;
 
 			if (!create)
 				return NULL;
 			/* Worker context: may sleep, must not recurse into block I/O. */
-			p = tloop_wset_alloc(ws, size, GFP_NOIO | __GFP_ZERO);
+			p = tloop_written_alloc(set, size, GFP_NOIO | __GFP_ZERO);
 			if (!p)
 				return NULL;
 			if (!level) {
@@ -425,7 +434,7 @@ static struct tloop_leaf *tloop_wset_leaf(struct tloop_wset *ws, u64 region,
 			/* cmpxchg() orders the initialisation before the publication. */
 			old = cmpxchg(slot, NULL, p);
 			if (old) {
-				tloop_wset_release(ws, p, size);
+				tloop_written_release(set, p, size);
 				p = old;
 			}
 		}
@@ -441,12 +450,13 @@ static struct tloop_leaf *tloop_wset_leaf(struct tloop_wset *ws, u64 region,
  * The first leaf of a region in [*@region, @end); *@region is moved to its
  * region.  Subtrees that are absent are skipped whole.  Read lock held.
  */
-static struct tloop_leaf *tloop_wset_next_leaf(struct tloop_wset *ws,
-					       u64 *region, u64 end)
+static struct tloop_leaf *tloop_written_next_leaf(struct tloop_written_set *set,
+						  u64 *region, u64 end)
 {
+	lockdep_assert_held_read(&set->lock);
 	while (*region < end) {
-		void *p = READ_ONCE(ws->root);
-		unsigned int level = ws->height;
+		void *p = READ_ONCE(set->root);
+		unsigned int level = set->height;
 
 		if (!p)
 			return NULL;
@@ -468,11 +478,15 @@ static struct tloop_leaf *tloop_wset_next_leaf(struct tloop_wset *ws,
 	return NULL;
 }
 
-/* Free a detached subtree at @level (no lock: nobody can reach it). */
-static void tloop_wset_free_tree(struct tloop_wset *ws, void *p, unsigned int level)
+/*
+ * Free a detached subtree at @level.  The set's lock is not held: nobody can
+ * reach the subtree, and freeing it must not hold up the recorders.
+ */
+static void tloop_written_free_tree(struct tloop_written_set *set, void *p, unsigned int level)
 {
 	unsigned int i, slots;
 
+	lockdep_assert_not_held(&set->lock);
 	if (!p)
 		return;
 	if (!level) {
@@ -483,171 +497,172 @@ static void tloop_wset_free_tree(struct tloop_wset *ws, void *p, unsigned int le
 		kfree(leaf);
 		return;
 	}
-	slots = tloop_node_slots(ws, level);
+	slots = tloop_node_slots(set, level);
 	for (i = 0; i < slots; i++)
-		tloop_wset_free_tree(ws, ((void **)p)[i], level - 1);
+		tloop_written_free_tree(set, ((void **)p)[i], level - 1);
 	kfree(p);
 	cond_resched();
 }
 
 /*
  * Detach the tree and reset the counters; the caller holds the write lock
- * and frees the returned tree with tloop_wset_free_tree() after dropping it.
+ * and frees the returned tree with tloop_written_free_tree() after dropping it.
  */
-static void *tloop_wset_detach(struct tloop_wset *ws)
+static void *tloop_written_detach(struct tloop_written_set *set)
 {
-	void *root = ws->root;
+	void *root = set->root;
 
-	ws->root = NULL;
-	atomic64_set(&ws->mem_used, 0);
-	atomic64_set(&ws->nr_set, 0);
-	ws->overflow = false;
-	ws->epoch++;
+	lockdep_assert_held_write(&set->lock);
+	set->root = NULL;
+	atomic64_set(&set->mem_used, 0);
+	atomic64_set(&set->nr_set, 0);
+	set->overflow = false;
+	set->epoch++;
 	return root;
 }
 
 /**
- * tloop_wset_init() - initialise an empty set, tracking off.
- * @ws: the set.
+ * tloop_written_init() - initialise an empty set, tracking off.
+ * @set: the set.
  * @nr_pages: number of pages of the device (at least 1).
  */
-void tloop_wset_init(struct tloop_wset *ws, u64 nr_pages)
+void tloop_written_init(struct tloop_written_set *set, u64 nr_pages)
 {
 	u64 regions = DIV_ROUND_UP_ULL(nr_pages, TLOOP_REGION_PAGES);
 
-	init_rwsem(&ws->lock);
-	ws->root = NULL;
-	ws->on = false;
-	ws->height = 0;
-	while (ws->height * TLOOP_NODE_SHIFT < 64 &&
-	       (1ULL << (ws->height * TLOOP_NODE_SHIFT)) < regions)
-		ws->height++;
-	ws->nr_pages = nr_pages;
-	ws->mem_limit = 0;
-	atomic64_set(&ws->mem_used, 0);
-	atomic64_set(&ws->nr_set, 0);
-	atomic64_set(&ws->generation, 1);
-	ws->epoch = 0;
-	ws->overflow = false;
+	init_rwsem(&set->lock);
+	set->root = NULL;
+	set->on = false;
+	set->height = 0;
+	while (set->height * TLOOP_NODE_SHIFT < 64 &&
+	       (1ULL << (set->height * TLOOP_NODE_SHIFT)) < regions)
+		set->height++;
+	set->nr_pages = nr_pages;
+	set->mem_limit = 0;
+	atomic64_set(&set->mem_used, 0);
+	atomic64_set(&set->nr_set, 0);
+	atomic64_set(&set->generation, 1);
+	set->epoch = 0;
+	set->overflow = false;
 }
 
 /**
- * tloop_wset_enable() - turn tracking on with an empty set.
- * @ws: the set.
+ * tloop_written_enable() - turn tracking on with an empty set.
+ * @set: the set.
  * @mem_limit: bytes the set may use, 0 for no limit.
  *
  * Nothing is allocated: the set grows with the writes.
  *
  * Return: 0, or -EBUSY if tracking is on.
  */
-int tloop_wset_enable(struct tloop_wset *ws, u64 mem_limit)
+int tloop_written_enable(struct tloop_written_set *set, u64 mem_limit)
 {
-	down_write(&ws->lock);
-	if (ws->on) {
-		up_write(&ws->lock);
+	down_write(&set->lock);
+	if (set->on) {
+		up_write(&set->lock);
 		return -EBUSY;
 	}
-	tloop_wset_detach(ws);
-	ws->on = true;
-	ws->mem_limit = mem_limit;
-	atomic64_inc(&ws->generation);
-	up_write(&ws->lock);
+	tloop_written_detach(set);
+	set->on = true;
+	set->mem_limit = mem_limit;
+	atomic64_inc(&set->generation);
+	up_write(&set->lock);
 	return 0;
 }
 
 /**
- * tloop_wset_disable() - turn tracking off and drop the set (no-op if off).
- * @ws: the set.
+ * tloop_written_disable() - turn tracking off and drop the set (no-op if off).
+ * @set: the set.
  *
  * Context: may sleep; the set is freed after the lock is dropped.
  */
-void tloop_wset_disable(struct tloop_wset *ws)
+void tloop_written_disable(struct tloop_written_set *set)
 {
 	void *root = NULL;
 
-	down_write(&ws->lock);
-	if (ws->on) {
-		root = tloop_wset_detach(ws);
-		ws->on = false;
-		atomic64_inc(&ws->generation);
+	down_write(&set->lock);
+	if (set->on) {
+		root = tloop_written_detach(set);
+		set->on = false;
+		atomic64_inc(&set->generation);
 	}
-	up_write(&ws->lock);
-	tloop_wset_free_tree(ws, root, ws->height);
+	up_write(&set->lock);
+	tloop_written_free_tree(set, root, set->height);
 }
 
 /**
- * tloop_wset_record() - record that a write covering pages @first..@last
+ * tloop_written_record() - record that a write covering pages @first..@last
  * (inclusive) completed.
- * @ws: the set.
+ * @set: the set.
  * @first: first page index.
  * @last: last page index.
  *
  * Context: process context, may sleep (the I/O worker).
  */
-void tloop_wset_record(struct tloop_wset *ws, u64 first, u64 last)
+void tloop_written_record(struct tloop_written_set *set, u64 first, u64 last)
 {
 	u64 page = first;
 
-	if (last >= ws->nr_pages)
-		last = ws->nr_pages - 1;
+	if (last >= set->nr_pages)
+		last = set->nr_pages - 1;
 
-	down_read(&ws->lock);
-	if (!ws->on || READ_ONCE(ws->overflow))
+	down_read(&set->lock);
+	if (!set->on || READ_ONCE(set->overflow))
 		goto out;
 	while (page <= last) {
 		u64 region = page >> TLOOP_REGION_SHIFT;
 		u64 base = region << TLOOP_REGION_SHIFT;
 		u64 stop = min_t(u64, last, base + TLOOP_REGION_MASK);
-		struct tloop_leaf *leaf = tloop_wset_leaf(ws, region, true);
+		struct tloop_leaf *leaf = tloop_written_leaf(set, region, true);
 		int added = -ENOMEM;
 
 		if (leaf)
-			added = tloop_leaf_add(ws, leaf, page - base, stop - base);
+			added = tloop_leaf_add(set, leaf, page - base, stop - base);
 		if (added < 0) {
-			WRITE_ONCE(ws->overflow, true);
+			WRITE_ONCE(set->overflow, true);
 			break;
 		}
-		atomic64_add(added, &ws->nr_set);
+		atomic64_add(added, &set->nr_set);
 		page = stop + 1;
 	}
 out:
-	up_read(&ws->lock);
+	up_read(&set->lock);
 }
 
 /**
- * tloop_wset_status() - snapshot the set's state.
- * @ws: the set.
+ * tloop_written_status() - snapshot the set's state.
+ * @set: the set.
  * @st: filled in.
  */
-void tloop_wset_status(struct tloop_wset *ws, struct tloop_wset_status *st)
+void tloop_written_status(struct tloop_written_set *set, struct tloop_written_status *st)
 {
-	down_read(&ws->lock);
-	st->on = ws->on;
-	st->overflow = st->on && READ_ONCE(ws->overflow);
-	st->generation = atomic64_read(&ws->generation);
-	st->written = st->on ? atomic64_read(&ws->nr_set) : 0;
-	st->mem_used = st->on ? atomic64_read(&ws->mem_used) : 0;
-	st->mem_limit = st->on ? ws->mem_limit : 0;
-	up_read(&ws->lock);
+	down_read(&set->lock);
+	st->on = set->on;
+	st->overflow = st->on && READ_ONCE(set->overflow);
+	st->generation = atomic64_read(&set->generation);
+	st->written = st->on ? atomic64_read(&set->nr_set) : 0;
+	st->mem_used = st->on ? atomic64_read(&set->mem_used) : 0;
+	st->mem_limit = st->on ? set->mem_limit : 0;
+	up_read(&set->lock);
 }
 
 /**
- * tloop_wset_collect() - list set pages in [@cursor, @end) without clearing.
- * @ws: the set.
+ * tloop_written_collect() - list set pages in [@cursor, @end) without clearing.
+ * @set: the set.
  * @cursor: first page to look at.
  * @end: page to stop before (at most the number of pages).
  * @buf: receives up to @max page indices, ascending.
  * @max: capacity of @buf, at least 1.
  * @count: number stored.
  * @next: where to resume, or U64_MAX when [@cursor, @end) is exhausted.
- * @epoch: the tree epoch the pages belong to (for tloop_wset_clear_pages()).
+ * @epoch: the tree epoch the pages belong to (for tloop_written_clear_pages()).
  * @overflow: set if the set overflowed (then nothing is listed).
  *
  * Return: 0, or -ENODATA if tracking is off.
  */
-int tloop_wset_collect(struct tloop_wset *ws, u64 cursor, u64 end, u64 *buf,
-		       unsigned int max, unsigned int *count, u64 *next,
-		       u64 *epoch, bool *overflow)
+int tloop_written_collect(struct tloop_written_set *set, u64 cursor, u64 end, u64 *buf,
+			  unsigned int max, unsigned int *count, u64 *next,
+			  u64 *epoch, bool *overflow)
 {
 	u64 end_region = DIV_ROUND_UP_ULL(end, TLOOP_REGION_PAGES);
 	unsigned int n = 0;
@@ -655,13 +670,13 @@ int tloop_wset_collect(struct tloop_wset *ws, u64 cursor, u64 end, u64 *buf,
 	bool more = false;
 
 	*next = U64_MAX;
-	down_read(&ws->lock);
-	if (!ws->on) {
-		up_read(&ws->lock);
+	down_read(&set->lock);
+	if (!set->on) {
+		up_read(&set->lock);
 		return -ENODATA;
 	}
-	*epoch = ws->epoch;
-	*overflow = READ_ONCE(ws->overflow);
+	*epoch = set->epoch;
+	*overflow = READ_ONCE(set->overflow);
 	if (*overflow)
 		goto out;
 
@@ -671,7 +686,7 @@ int tloop_wset_collect(struct tloop_wset *ws, u64 cursor, u64 end, u64 *buf,
 		u64 base;
 		u32 lim;
 
-		leaf = tloop_wset_next_leaf(ws, &region, end_region);
+		leaf = tloop_written_next_leaf(set, &region, end_region);
 		if (!leaf)
 			break;
 		base = region << TLOOP_REGION_SHIFT;
@@ -685,17 +700,17 @@ int tloop_wset_collect(struct tloop_wset *ws, u64 cursor, u64 end, u64 *buf,
 		cond_resched();
 	}
 out:
-	up_read(&ws->lock);
+	up_read(&set->lock);
 	*count = n;
 	return 0;
 }
 
 /**
- * tloop_wset_clear_pages() - clear the pages a collect returned.
- * @ws: the set.
- * @pages: page indices from tloop_wset_collect().
+ * tloop_written_clear_pages() - clear the pages a collect returned.
+ * @set: the set.
+ * @pages: page indices from tloop_written_collect().
  * @count: number of entries.
- * @epoch: epoch tloop_wset_collect() reported.
+ * @epoch: epoch tloop_written_collect() reported.
  * @generation: the new generation.
  *
  * If the tree was replaced since the collect (a clear all, or tracking
@@ -704,23 +719,23 @@ out:
  *
  * Return: 0, or -ENODATA if tracking is off.
  */
-int tloop_wset_clear_pages(struct tloop_wset *ws, const u64 *pages,
-			   unsigned int count, u64 epoch, u64 *generation)
+int tloop_written_clear_pages(struct tloop_written_set *set, const u64 *pages,
+			      unsigned int count, u64 epoch, u64 *generation)
 {
 	unsigned int i = 0;
 	u64 cleared = 0;
 
-	down_read(&ws->lock);
-	if (!ws->on) {
-		up_read(&ws->lock);
+	down_read(&set->lock);
+	if (!set->on) {
+		up_read(&set->lock);
 		return -ENODATA;
 	}
-	while (ws->epoch == epoch && i < count) {
+	while (set->epoch == epoch && i < count) {
 		u64 region = pages[i] >> TLOOP_REGION_SHIFT;
 		struct tloop_leaf *leaf = NULL;
 
-		if (pages[i] < ws->nr_pages)
-			leaf = tloop_wset_leaf(ws, region, false);
+		if (pages[i] < set->nr_pages)
+			leaf = tloop_written_leaf(set, region, false);
 		if (!leaf) {
 			i++;
 			continue;
@@ -729,18 +744,18 @@ int tloop_wset_clear_pages(struct tloop_wset *ws, const u64 *pages,
 		spin_lock(&leaf->lock);
 		for (; i < count && (pages[i] >> TLOOP_REGION_SHIFT) == region; i++)
 			cleared += tloop_leaf_clear_one(leaf, pages[i] & TLOOP_REGION_MASK);
-		tloop_leaf_shrink(ws, leaf);
+		tloop_leaf_shrink(set, leaf);
 		spin_unlock(&leaf->lock);
 	}
-	atomic64_sub(cleared, &ws->nr_set);
-	*generation = atomic64_inc_return(&ws->generation);
-	up_read(&ws->lock);
+	atomic64_sub(cleared, &set->nr_set);
+	*generation = atomic64_inc_return(&set->generation);
+	up_read(&set->lock);
 	return 0;
 }
 
 /**
- * tloop_wset_clear_range() - clear pages [@start, @end).
- * @ws: the set.
+ * tloop_written_clear_range() - clear pages [@start, @end).
+ * @set: the set.
  * @start: first page.
  * @end: page after the range (at most the number of pages).
  * @generation: the new generation.
@@ -749,15 +764,15 @@ int tloop_wset_clear_pages(struct tloop_wset *ws, const u64 *pages,
  *
  * Return: 0, or -ENODATA if tracking is off.
  */
-int tloop_wset_clear_range(struct tloop_wset *ws, u64 start, u64 end,
-			   u64 *generation)
+int tloop_written_clear_range(struct tloop_written_set *set, u64 start, u64 end,
+			      u64 *generation)
 {
 	u64 end_region = DIV_ROUND_UP_ULL(end, TLOOP_REGION_PAGES);
 	u64 page = start, cleared = 0;
 
-	down_read(&ws->lock);
-	if (!ws->on) {
-		up_read(&ws->lock);
+	down_read(&set->lock);
+	if (!set->on) {
+		up_read(&set->lock);
 		return -ENODATA;
 	}
 	while (page < end) {
@@ -766,7 +781,7 @@ int tloop_wset_clear_range(struct tloop_wset *ws, u64 start, u64 end,
 		u64 base;
 		u32 last;
 
-		leaf = tloop_wset_next_leaf(ws, &region, end_region);
+		leaf = tloop_written_next_leaf(set, &region, end_region);
 		if (!leaf)
 			break;
 		base = region << TLOOP_REGION_SHIFT;
@@ -774,20 +789,20 @@ int tloop_wset_clear_range(struct tloop_wset *ws, u64 start, u64 end,
 		last = min_t(u64, end - base, TLOOP_REGION_PAGES) - 1;
 		spin_lock(&leaf->lock);
 		cleared += tloop_leaf_clear_range(leaf, page - base, last);
-		tloop_leaf_shrink(ws, leaf);
+		tloop_leaf_shrink(set, leaf);
 		spin_unlock(&leaf->lock);
 		page = base + TLOOP_REGION_PAGES;
 		cond_resched();
 	}
-	atomic64_sub(cleared, &ws->nr_set);
-	*generation = atomic64_inc_return(&ws->generation);
-	up_read(&ws->lock);
+	atomic64_sub(cleared, &set->nr_set);
+	*generation = atomic64_inc_return(&set->generation);
+	up_read(&set->lock);
 	return 0;
 }
 
 /**
- * tloop_wset_clear_all() - empty the set and leave the overflowed state.
- * @ws: the set.
+ * tloop_written_clear_all() - empty the set and leave the overflowed state.
+ * @set: the set.
  * @generation: the new generation.
  *
  * The old tree is detached under the write lock and freed after it is
@@ -795,18 +810,18 @@ int tloop_wset_clear_range(struct tloop_wset *ws, u64 start, u64 end,
  *
  * Return: 0, or -ENODATA if tracking is off.
  */
-int tloop_wset_clear_all(struct tloop_wset *ws, u64 *generation)
+int tloop_written_clear_all(struct tloop_written_set *set, u64 *generation)
 {
 	void *root;
 
-	down_write(&ws->lock);
-	if (!ws->on) {
-		up_write(&ws->lock);
+	down_write(&set->lock);
+	if (!set->on) {
+		up_write(&set->lock);
 		return -ENODATA;
 	}
-	root = tloop_wset_detach(ws);
-	*generation = atomic64_inc_return(&ws->generation);
-	up_write(&ws->lock);
-	tloop_wset_free_tree(ws, root, ws->height);
+	root = tloop_written_detach(set);
+	*generation = atomic64_inc_return(&set->generation);
+	up_write(&set->lock);
+	tloop_written_free_tree(set, root, set->height);
 	return 0;
 }

@@ -1,6 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * tloop_wset.h - the written-page set of a tloop device.
+ * The written set of a tloop device: the pages written
+ * since tracking was turned on or since a consumer cleared them.
+ *
+ * One name for the concept everywhere: the uapi's "written set"
+ * (TLOOP_GET_WRITTEN, TLOOP_CLEAR_WRITTEN, tloop_track_status.written), the
+ * sysfs attribute written_pages, and here struct tloop_written_set with the
+ * functions tloop_written_*() and the device field tloop_device.written.
+ * (The struct is not called tloop_written: the uapi's TLOOP_GET_WRITTEN
+ * argument has that name.)
  *
  * A sparse radix tree of regions of TLOOP_REGION_PAGES pages; each region
  * touched by a write has a small leaf that holds its written pages as a
@@ -11,15 +19,15 @@
  * leaf's spinlock, so a write racing with a clear is either cleared (its data
  * is visible to the consumer that cleared it) or set again.
  */
-#ifndef TLOOP_WSET_H
-#define TLOOP_WSET_H
+#ifndef TLOOP_WRITTEN_H
+#define TLOOP_WRITTEN_H
 
 #include <linux/atomic.h>
 #include <linux/rwsem.h>
 #include <linux/types.h>
 
 /**
- * struct tloop_wset - written-page set.
+ * struct tloop_written_set - the written set.
  * @lock: read side for recording, reading and clearing pages; write side
  *	for replacing the tree (on, off, clear all).
  * @root: the tree, %NULL while nothing was recorded (or tracking is off).
@@ -33,7 +41,7 @@
  * @epoch: bumped whenever @root is replaced (under the write lock).
  * @overflow: a write could not be recorded since the last clear all.
  */
-struct tloop_wset {
+struct tloop_written_set {
 	struct rw_semaphore lock;
 	void *root;
 	bool on;
@@ -48,7 +56,7 @@ struct tloop_wset {
 };
 
 /**
- * struct tloop_wset_status - a snapshot of the set's state.
+ * struct tloop_written_status - a snapshot of the set's state.
  * @on: tracking is on.
  * @overflow: the set overflowed.
  * @generation: current generation.
@@ -56,7 +64,7 @@ struct tloop_wset {
  * @mem_used: bytes used.
  * @mem_limit: bytes allowed (0: no limit).
  */
-struct tloop_wset_status {
+struct tloop_written_status {
 	bool on;
 	bool overflow;
 	u64 generation;
@@ -65,18 +73,18 @@ struct tloop_wset_status {
 	u64 mem_limit;
 };
 
-void tloop_wset_init(struct tloop_wset *ws, u64 nr_pages);
-int tloop_wset_enable(struct tloop_wset *ws, u64 mem_limit);
-void tloop_wset_disable(struct tloop_wset *ws);
-void tloop_wset_record(struct tloop_wset *ws, u64 first, u64 last);
-void tloop_wset_status(struct tloop_wset *ws, struct tloop_wset_status *st);
-int tloop_wset_collect(struct tloop_wset *ws, u64 cursor, u64 end, u64 *buf,
-		       unsigned int max, unsigned int *count, u64 *next,
-		       u64 *epoch, bool *overflow);
-int tloop_wset_clear_pages(struct tloop_wset *ws, const u64 *pages,
-			   unsigned int count, u64 epoch, u64 *generation);
-int tloop_wset_clear_range(struct tloop_wset *ws, u64 start, u64 end,
-			   u64 *generation);
-int tloop_wset_clear_all(struct tloop_wset *ws, u64 *generation);
+void tloop_written_init(struct tloop_written_set *set, u64 nr_pages);
+int tloop_written_enable(struct tloop_written_set *set, u64 mem_limit);
+void tloop_written_disable(struct tloop_written_set *set);
+void tloop_written_record(struct tloop_written_set *set, u64 first, u64 last);
+void tloop_written_status(struct tloop_written_set *set, struct tloop_written_status *st);
+int tloop_written_collect(struct tloop_written_set *set, u64 cursor, u64 end, u64 *buf,
+			  unsigned int max, unsigned int *count, u64 *next,
+			  u64 *epoch, bool *overflow);
+int tloop_written_clear_pages(struct tloop_written_set *set, const u64 *pages,
+			      unsigned int count, u64 epoch, u64 *generation);
+int tloop_written_clear_range(struct tloop_written_set *set, u64 start, u64 end,
+			      u64 *generation);
+int tloop_written_clear_all(struct tloop_written_set *set, u64 *generation);
 
-#endif /* TLOOP_WSET_H */
+#endif /* TLOOP_WRITTEN_H */
