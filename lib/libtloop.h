@@ -476,7 +476,8 @@ typedef void (*tloop_progress_fn)(uint64_t done, uint64_t total, void *arg);
  * @depth: copies in flight at once, each a read of the device then a write
  *	of area2 by one of @depth threads (0: 8; 1: one after another in the
  *	calling thread; at most 256, and at most 256 MiB of buffers: fewer
- *	with a large @max_io).
+ *	with a large @max_io; with 0, also at most one thread per 128 pages
+ *	to copy, so that a small refresh starts no thread).
  * @max_gap: the largest run of unwritten pages, in bytes, read and written
  *	along with the written pages around it so that both go in one request
  *	(0: 64 KiB; rounded down to pages; see TLOOP_SYNC_NO_GAPS).

@@ -38,6 +38,7 @@
 #define DEFAULT_DEPTH	8U
 #define MAX_DEPTH	256U
 #define MAX_BUFFERS	(256ULL << 20)
+#define PAGES_PER_THREAD 128U
 #define DEFAULT_MAX_GAP	(64U << 10)
 #define DEFAULT_FULL_PCT 25U
 #define IO_ALIGN	4096U
@@ -707,7 +708,14 @@ static int prepare_area2(struct sync_ctx *c, uint64_t dev_size, int create, int 
 	return 0;
 }
 
-static int setup_buffers(struct sync_ctx *c)
+/*
+ * setup_buffers() - buffers, and the copy threads' queue for @pages pages
+ * to copy: without an explicit depth, one thread per PAGES_PER_THREAD
+ * pages at most (starting a thread costs about as much as copying that
+ * many pages one after another under TCG; see doc/benchmarks.md), and a
+ * small refresh runs in the calling thread.
+ */
+static int setup_buffers(struct sync_ctx *c, uint64_t pages)
 {
 	uint64_t ps = c->res->page_size;
 	int ret;
@@ -720,6 +728,8 @@ static int setup_buffers(struct sync_ctx *c)
 	c->depth = c->o.depth ? c->o.depth : DEFAULT_DEPTH;
 	if (c->depth > MAX_DEPTH)
 		c->depth = MAX_DEPTH;
+	if (!c->o.depth && c->depth > pages / PAGES_PER_THREAD)
+		c->depth = pages / PAGES_PER_THREAD > 1 ? (unsigned int)(pages / PAGES_PER_THREAD) : 1;
 	/* At most MAX_BUFFERS bytes of buffers in flight, whatever max_io is. */
 	if (c->depth > 1 && c->depth * c->max_io > MAX_BUFFERS)
 		c->depth = c->max_io >= MAX_BUFFERS / 2 ? 1 : (unsigned int)(MAX_BUFFERS / c->max_io);
@@ -860,7 +870,10 @@ int tloop_sync(const char *dev, const char *area2, const struct tloop_sync_opts 
 	ret = check_dir(&c);
 	if (ret)
 		goto out;
-	ret = setup_buffers(&c);
+	why = decide(&c, &ts, create || resize, &generation);
+	if (why == TLOOP_SYNC_WHY_INCREMENTAL && dense(&c, &ts))
+		why = TLOOP_SYNC_WHY_DENSE;
+	ret = setup_buffers(&c, why == TLOOP_SYNC_WHY_INCREMENTAL ? ts.written : c.nr_pages);
 	if (ret)
 		goto out;
 	c.bfd = open(dev, O_RDONLY | O_CLOEXEC);
@@ -875,7 +888,6 @@ int tloop_sync(const char *dev, const char *area2, const struct tloop_sync_opts 
 			c.rfd = c.bfd;
 	}
 	atomic_store(&c.direct, c.rfd != c.bfd);
-	why = decide(&c, &ts, create || resize, &generation);
 
 	/* 2. From here on area2 and the set change: no baseline until done. */
 	ret = tloop_baseline_remove(area2);
@@ -895,9 +907,7 @@ int tloop_sync(const char *dev, const char *area2, const struct tloop_sync_opts 
 	}
 	/* 4. */
 	c.total = why == TLOOP_SYNC_WHY_INCREMENTAL ? ts.written * ts.page_size : info.dev_size;
-	if (why == TLOOP_SYNC_WHY_INCREMENTAL && dense(&c, &ts))
-		ret = full_copy(&c, TLOOP_SYNC_WHY_DENSE);
-	else if (why == TLOOP_SYNC_WHY_INCREMENTAL)
+	if (why == TLOOP_SYNC_WHY_INCREMENTAL)
 		ret = incremental(&c, generation);
 	else
 		ret = full_copy(&c, why);
