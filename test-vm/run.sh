@@ -131,7 +131,8 @@ main() {
 	# holding the temporary int3: a cross-modifying-code race of multi-threaded TCG, outside
 	# tloop (the module is not loaded yet), seen in about one boot of 30-100. Single-threaded
 	# TCG runs the vCPUs in turn on one host thread, so both see a patch at once; it costs
-	# parallelism inside the guest, so it is the default only where the race was seen.
+	# parallelism inside the guest, so it is the default only where the race was seen, and
+	# for every kernel's power-cut boots (test-vm/power.sh), where it was seen on 6.12 too.
 	# VM_TCG_THREAD=single|multi overrides.
 	accel=$VM_ACCEL
 	if [ "$VM_ACCEL" = tcg ]; then
