@@ -8,7 +8,7 @@ set -eu
 
 packages="make gcc gcc-12 libc6-dev bc libelf-dev kmod cpio xz-utils zstd file python3
 	qemu-system-x86 busybox-static expect e2fsprogs fio dmsetup util-linux dkms dwarves
-	debootstrap"
+	debootstrap iproute2 nbdkit libnbd-dev libnbd-bin xfsprogs"
 
 missing=
 for p in $packages; do

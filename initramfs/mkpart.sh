@@ -47,7 +47,7 @@ base)
 	"$bb" --list-full | while read -r applet; do
 		case ${applet##*/} in
 		busybox|mke2fs|mkfs.ext2|mkfs.ext3|mkfs.ext4|e2fsck|fsck.ext2|fsck.ext4|tune2fs|\
-		blkdiscard) continue ;;
+		blkdiscard|ip|tc) continue ;;
 		esac
 		[ -e "$root/$applet" ] || ln -s /bin/busybox "$root/$applet"
 	done
@@ -58,9 +58,19 @@ base)
 	;;
 userland)
 	for b in /sbin/mke2fs /sbin/e2fsck /sbin/tune2fs /sbin/dumpe2fs /sbin/debugfs \
-		/sbin/resize2fs /sbin/dmsetup /sbin/blkdiscard /usr/bin/fio; do
+		/sbin/resize2fs /sbin/dmsetup /sbin/blkdiscard /usr/bin/fio \
+		/sbin/ip /sbin/tc /sbin/mkfs.xfs /usr/sbin/xfs_io \
+		/usr/bin/nbdkit /usr/bin/nbdcopy /usr/bin/nbdinfo; do
 		[ -e "$b" ] || die "$b missing (run ci/deps.sh)"
 		copy_bin "$b"
+	done
+	# nbdkit loads its plugins and filters by path: the ones the NBD tests use.
+	plugindir=$(nbdkit --dump-config | sed -n 's/^plugindir=//p')
+	filterdir=$(nbdkit --dump-config | sed -n 's/^filterdir=//p')
+	for m in "$plugindir"/nbdkit-{file,memory}-plugin.so \
+		"$filterdir"/nbdkit-{log,stats,delay,error}-filter.so; do
+		[ -e "$m" ] || die "$m missing (run ci/deps.sh)"
+		copy_bin "$m"
 	done
 	for l in mkfs.ext2 mkfs.ext3 mkfs.ext4; do ln -s mke2fs "$root/sbin/$l"; done
 	for l in fsck.ext2 fsck.ext3 fsck.ext4; do ln -s e2fsck "$root/sbin/$l"; done
