@@ -580,6 +580,44 @@ static int incremental(struct sync_ctx *c, uint64_t generation)
 	return fail(c, ret, "get the written set of %s", c->dev);
 }
 
+/*
+ * consistent() - TLOOP_SYNC_CONSISTENT: copy a snapshot of one instant
+ * (snap.c) instead of the live set: the written pages when the baseline
+ * allows it (@why incremental or dense), every page otherwise.
+ */
+static int consistent(struct sync_ctx *c, enum tloop_sync_why why, uint64_t generation)
+{
+	int written = why == TLOOP_SYNC_WHY_INCREMENTAL || why == TLOOP_SYNC_WHY_DENSE;
+	struct tloop_snap_refresh_opts o = {
+		.all = !written, .check_generation = written, .generation = generation,
+		.mem_limit = c->o.snap_mem_limit, .freeze = c->o.freeze, .batch = c->o.batch,
+		.page_size = c->res->page_size, .dev_size = c->res->dev_size,
+	};
+	struct tloop_snap_refresh_result r;
+	int ret;
+
+	ret = tloop_snap_refresh(c->fd, c->wfd, &o, &r);
+	c->res->full = r.all;
+	if (r.concurrent)
+		c->res->why = TLOOP_SYNC_WHY_CONCURRENT;
+	else if (r.all && written)
+		c->res->why = TLOOP_SYNC_WHY_OVERFLOW;
+	else
+		c->res->why = r.all ? why : TLOOP_SYNC_WHY_INCREMENTAL;
+	c->res->pages = r.pages;
+	c->res->bytes = r.bytes;
+	c->res->snap_generation = r.generation;
+	c->res->preserved = r.preserved;
+	c->res->snap_mem_peak = r.mem_peak;
+	if (ret == -ENOTTY)
+		ret = -EOPNOTSUPP;	/* a module without TLOOP_FEAT_SNAPSHOT */
+	if (ret)
+		return fail(c, ret, "%s", r.msg);
+	c->res->consistent = 1;
+	c->res->generation = r.generation;
+	return 0;
+}
+
 /* area2_size() - size of a regular file or block device. */
 static int area2_size(int fd, const struct stat *st, uint64_t *size)
 {
@@ -870,6 +908,10 @@ int tloop_sync(const char *dev, const char *area2, const struct tloop_sync_opts 
 	ret = check_dir(&c);
 	if (ret)
 		goto out;
+	if ((c.o.flags & TLOOP_SYNC_CONSISTENT) && !c.tracking) {
+		ret = fail(&c, -ENODATA, "a point-in-time refresh needs tracking on %s", dev);
+		goto out;
+	}
 	why = decide(&c, &ts, create || resize, &generation);
 	if (why == TLOOP_SYNC_WHY_INCREMENTAL && dense(&c, &ts))
 		why = TLOOP_SYNC_WHY_DENSE;
@@ -907,7 +949,9 @@ int tloop_sync(const char *dev, const char *area2, const struct tloop_sync_opts 
 	}
 	/* 4. */
 	c.total = why == TLOOP_SYNC_WHY_INCREMENTAL ? ts.written * ts.page_size : info.dev_size;
-	if (why == TLOOP_SYNC_WHY_INCREMENTAL)
+	if (c.o.flags & TLOOP_SYNC_CONSISTENT)
+		ret = consistent(&c, why, generation);
+	else if (why == TLOOP_SYNC_WHY_INCREMENTAL)
 		ret = incremental(&c, generation);
 	else
 		ret = full_copy(&c, why);

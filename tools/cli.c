@@ -31,6 +31,9 @@ enum {
 	OPT_QUEUE_DEPTH,
 	OPT_MAX_GAP,
 	OPT_FULL_AT,
+	OPT_CONSISTENT,
+	OPT_FREEZE,
+	OPT_SNAP_MEM_LIMIT,
 };
 
 static const struct {
@@ -54,7 +57,8 @@ static const struct {
 	{ "sync", CMD_SYNC,
 	  "tloop sync [--progress] [--json] [--create] [--resize] [--full]\n"
 	  "           [--max-io BYTES] [--queue-depth N] [--max-gap BYTES]\n"
-	  "           [--full-at PERCENT] [--buffered] [--unsafe-no-fsync] DEV AREA2\n" },
+	  "           [--full-at PERCENT] [--buffered] [--unsafe-no-fsync]\n"
+	  "           [--consistent [--freeze MOUNTPOINT] [--snap-mem-limit BYTES]] DEV AREA2\n" },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -135,6 +139,9 @@ static const struct option long_opts[] = {
 	{ "queue-depth", required_argument, NULL, OPT_QUEUE_DEPTH },
 	{ "max-gap", required_argument, NULL, OPT_MAX_GAP },
 	{ "full-at", required_argument, NULL, OPT_FULL_AT },
+	{ "consistent", no_argument, NULL, OPT_CONSISTENT },
+	{ "freeze", required_argument, NULL, OPT_FREEZE },
+	{ "snap-mem-limit", required_argument, NULL, OPT_SNAP_MEM_LIMIT },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -161,6 +168,7 @@ static int allowed(enum cli_cmd cmd, int opt)
 	case OPT_FSYNC: case OPT_PROGRESS: case OPT_CREATE: case OPT_RESIZE: case OPT_FULL:
 	case OPT_MAX_IO: case OPT_BUFFERED: case OPT_UNSAFE_NO_FSYNC:
 	case OPT_QUEUE_DEPTH: case OPT_MAX_GAP: case OPT_FULL_AT:
+	case OPT_CONSISTENT: case OPT_FREEZE: case OPT_SNAP_MEM_LIMIT:
 		return cmd == CMD_SYNC;
 	}
 	return 0;
@@ -251,6 +259,14 @@ static int parse_opt(struct cli *c, int opt, const char *arg, char *err, size_t 
 	case OPT_UNSAFE_NO_FSYNC:
 		c->sync_flags |= TLOOP_SYNC_UNSAFE_NO_FSYNC;
 		break;
+	case OPT_CONSISTENT:
+		c->sync_flags |= TLOOP_SYNC_CONSISTENT;
+		break;
+	case OPT_FREEZE:
+		c->freeze = arg;
+		break;
+	case OPT_SNAP_MEM_LIMIT:
+		return size_arg("--snap-mem-limit", arg, &c->snap_mem_limit, err, errlen);
 	case OPT_MAX_IO:
 		ret = size_arg("--max-io", arg, &c->max_io, err, errlen);
 		if (ret)
@@ -335,6 +351,9 @@ static int operands(struct cli *c, const char *name, int n, char **args, char *e
 					 n);
 		c->area2 = args[1];
 		n = 1;
+		if ((c->freeze || c->snap_mem_limit) && !(c->sync_flags & TLOOP_SYNC_CONSISTENT))
+			return usage_err(err, errlen, "sync: --freeze and --snap-mem-limit "
+					 "need --consistent");
 		break;
 	case CMD_STATUS:
 	case CMD_WRITTEN:

@@ -51,6 +51,8 @@ struct cli {
 	unsigned int depth;		/* --queue-depth, 0: default */
 	uint64_t max_gap;		/* --max-gap, 0: default (or none, see sync_flags) */
 	unsigned int full_pct;		/* --full-at, 0: default */
+	const char *freeze;		/* --freeze MOUNTPOINT (with --consistent) */
+	uint64_t snap_mem_limit;	/* --snap-mem-limit, 0: none */
 };
 
 /* Exit statuses. */
