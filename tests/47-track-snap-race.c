@@ -223,7 +223,7 @@ static long snap_apply(int sfd, uint8_t *area2)
 int main(void)
 {
 	uint64_t feat = tlt_require_tracking();
-	int rounds = 5 * tlt_scale(), plain_rounds = 4, torn = 0, bad_sum_plain = 0;
+	int rounds = 5 * tlt_scale(), plain_rounds = 3, torn = 0, bad_sum_plain = 0;
 	uint64_t preserved = 0, copied = 0;
 	pthread_t th[NW], at;
 	uint8_t *expect, *area2;
@@ -303,7 +303,8 @@ int main(void)
 		   (unsigned long long)preserved, (unsigned long long)copied);
 
 	/* The same rounds with a plain get-and-clear: a torn copy. */
-	for (int r = 0; r < plain_rounds; r++) {
+	/* Until the first torn round (slow on a debug kernel: pages are read one by one). */
+	for (int r = 0; r < plain_rounds && !torn; r++) {
 		struct tlt_pages got = { 0 };
 		uint64_t first;
 
@@ -320,8 +321,8 @@ int main(void)
 		tlt_diag("plain round %d: %zu pages, torn %d", r, got.n, torn);
 		tlt_pages_free(&got);
 	}
-	tlt_result(torn > 0, "a plain refresh under the same writers is torn (%d of %d rounds; sum wrong in %d)",
-		   torn, plain_rounds, bad_sum_plain);
+	tlt_result(torn > 0, "a plain refresh under the same writers is torn (sum wrong: %d)",
+		   bad_sum_plain);
 
 	__atomic_store_n(&ctl->stop, 1, __ATOMIC_RELEASE);
 	__atomic_store_n(&acc_stop, 1, __ATOMIC_RELEASE);
