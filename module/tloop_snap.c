@@ -160,7 +160,8 @@ static void tloop_snap_fail_locked(struct tloop_snap *snap, int error)
 	lockdep_assert_held(&snap->lock);
 	if (snap->error)
 		return;
-	snap->error = error;
+	/* Read without the lock by writers and readers that only look. */
+	WRITE_ONCE(snap->error, error);
 	tloop_snap_free_preserved(snap);
 }
 
