@@ -249,6 +249,9 @@ static int write_done(void *arg, int *error)
 
 static int write_failed(struct nbd_ctx *c)
 {
+	if (nbd_aio_is_dead(c->h) == 1 || nbd_aio_is_closed(c->h) == 1)
+		return nfail(c, c->err, "connection to %s lost (a write at offset %" PRIu64
+			     " failed)", c->uri, c->err_off);
 	return nfail(c, c->err, "write %s at offset %" PRIu64, c->uri, c->err_off);
 }
 
@@ -321,6 +324,9 @@ static int send_bytes(struct nbd_ctx *c, uint64_t off, uint64_t len)
 							      .user_data = s }, 0) == -1) {
 			ret = nbd_err();
 			c->free[c->nfree++] = (unsigned int)(s - c->slots);
+			if (nbd_aio_is_dead(c->h) == 1 || nbd_aio_is_closed(c->h) == 1)
+				return nfail(c, ret, "connection to %s lost: %s", c->uri,
+					     nbd_get_error());
 			return nfail(c, ret, "write %s at offset %" PRIu64 ": %s", c->uri, off,
 				     nbd_get_error());
 		}
@@ -650,7 +656,9 @@ int tloop_sync_nbd(const char *dev, const char *uri, const struct tloop_sync_opt
 			goto done;
 		}
 		if (nbd_flush(c.h, 0) == -1) {
-			ret = nfail(&c, nbd_err(), "flush %s: %s", uri, nbd_get_error());
+			ret = nfail(&c, nbd_err(), "flush %s%s: %s", uri,
+				    nbd_aio_is_dead(c.h) == 1 ? " (connection lost)" : "",
+				    nbd_get_error());
 			goto out;
 		}
 	}

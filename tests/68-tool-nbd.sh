@@ -27,20 +27,34 @@ wd=$(pwd)
 
 cleanup() {
 	[ -n "$srv" ] && kill "$srv" 2>/dev/null && wait "$srv" 2>/dev/null
-	ip netns del $S 2>/dev/null
-	ip netns del $C 2>/dev/null
+	/sbin/ip netns del $S 2>/dev/null
+	/sbin/ip netns del $C 2>/dev/null
 	[ -n "$dev" ] && tloop detach "$dev" 2>/dev/null
 }
 trap cleanup EXIT
 
-inc() { ip netns exec $C "$@"; }
-tl() { ip netns exec $C tloop "$@" --state-dir "$wd/state"; }
+# /sbin/ip and /sbin/tc: busybox sh runs its own applets (ip, tc) before the PATH.
+inc() { /sbin/ip netns exec $C "$@"; }
+tl() { /sbin/ip netns exec $C tloop "$@" --state-dir "$wd/state"; }
 
-# serve [nbdkit args...] - nbdkit with the log filter (first) serving export.img in $S.
+# serve [nbdkit args...] - nbdkit with the log filter (first) serving export.img in $S, on
+# TCP (on a Unix socket with: serve -U PATH).
 serve() {
 	rm -f nbdkit.pid
-	ip netns exec $S nbdkit -f -i $SIP -p $PORT -U "$wd/nbd.sock" -P "$wd/nbdkit.pid" \
-		--filter=log "$@" file "$wd/export.img" logfile="$wd/log.txt" 2>> nbdkit.err &
+	case ${1:-} in
+	-U) where="-U $2"; shift 2 ;;
+	*) where="-i $SIP -p $PORT" ;;
+	esac
+	# options and filters before the plugin, KEY=VALUE parameters after it
+	opts= params=
+	for a in "$@"; do
+		case $a in
+		-*) opts="$opts $a" ;;
+		*) params="$params $a" ;;
+		esac
+	done
+	/sbin/ip netns exec $S nbdkit -f $where -P "$wd/nbdkit.pid" \
+		--filter=log $opts file "$wd/export.img" logfile="$wd/log.txt" $params 2>> nbdkit.err &
 	srv=$!
 	i=0
 	while [ ! -s nbdkit.pid ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
@@ -95,12 +109,12 @@ diag "seed $SEED (reproduce: make test TESTS=68-tool-nbd VM_APPEND=TLOOP_NBD_SEE
 
 modprobe veth 2>/dev/null
 modprobe sch_netem 2>/dev/null
-ip netns add $S && ip netns add $C || bail "ip netns add"
-ip link add tl68c type veth peer name tl68s || bail "veth pair"
-ip link set tl68s netns $S && ip link set tl68c netns $C || bail "veth into namespaces"
-ip -n $S addr add $SIP/24 dev tl68s && ip -n $C addr add $CIP/24 dev tl68c || bail "addresses"
-for ns in $S $C; do ip -n $ns link set lo up; done
-ip -n $S link set tl68s up && ip -n $C link set tl68c up || bail "links up"
+/sbin/ip netns add $S && /sbin/ip netns add $C || bail "ip netns add"
+/sbin/ip link add tl68c type veth peer name tl68s || bail "veth pair"
+/sbin/ip link set tl68s netns $S && /sbin/ip link set tl68c netns $C || bail "veth into namespaces"
+/sbin/ip -n $S addr add $SIP/24 dev tl68s && /sbin/ip -n $C addr add $CIP/24 dev tl68c || bail "addresses"
+for ns in $S $C; do /sbin/ip -n $ns link set lo up; done
+/sbin/ip -n $S link set tl68s up && /sbin/ip -n $C link set tl68c up || bail "links up"
 
 truncate -s ${MB}M a.img export.img
 dev=$(tloop attach --track a.img) || bail "attach"
@@ -109,7 +123,7 @@ NPAGES=$((MB * 1024 * 1024 / PAGE))
 dd if=/dev/urandom of="$dev" bs=1M count=$MB 2>/dev/null
 serve || bail "nbdkit did not start: $(cat nbdkit.err)"
 res "the server is reachable only from the other namespace" \
-	sh -c "ip netns exec $C nbdinfo --size $URI > size.txt && [ \$(cat size.txt) = $((MB << 20)) ]"
+	sh -c "/sbin/ip netns exec $C nbdinfo --size $URI > size.txt && [ \$(cat size.txt) = $((MB << 20)) ]"
 
 round=0
 l0=$(loglines)
@@ -154,7 +168,7 @@ seq 0 $((NPAGES - 1)) > want.txt
 sent "$l0" > got.txt
 res "... exactly the device's pages" cmp -s want.txt got.txt
 
-res "verify of an exact copy: status 0" sh -c "ip netns exec $C tloop verify '$dev' '$URI' > v.txt"
+res "verify of an exact copy: status 0" sh -c "/sbin/ip netns exec $C tloop verify '$dev' '$URI' > v.txt"
 # Someone else writes to the export: nothing tells the refresher.
 printf 'behind tloop' | dd of=export.img bs=1 seek=$((7 * PAGE + 100)) conv=notrunc 2>/dev/null
 page "$dev" 3
@@ -168,15 +182,19 @@ res "verify finds exactly that page: status 3, page 7" \
 	"$rc $(field differing_pages v.json) $(sed -n 's/^ *\(\[7, 1\]\),*$/\1/p' v.json)"
 tl sync --full "$dev" "$URI" > /dev/null 2>&1
 res "--full repairs it (verify: identical, and export.img == device)" \
-	sh -c "ip netns exec $C tloop verify '$dev' '$URI' > v.txt && cmp -s '$dev' export.img"
+	sh -c "/sbin/ip netns exec $C tloop verify '$dev' '$URI' > v.txt && cmp -s '$dev' export.img"
 
 # Another URI of the same export has its own baseline; each sync clears the device's set,
 # so the first URI's baseline no longer matches either.
 page "$dev" 5
+stop
+serve -U "$wd/nbd.sock" || bail "nbdkit on a Unix socket"
 tl sync --json "$dev" "nbd+unix:///?socket=$wd/nbd.sock" > out.json 2> err.txt
 res "nbd+unix:// URI: its own baseline, so a full copy; exact" \
 	sh -c "[ \"$(field mode out.json) $(field reason out.json)\" = 'full no-baseline' ] &&
 		cmp -s '$dev' export.img"
+stop
+serve || bail "nbdkit restart"
 page "$dev" 6
 tl sync --json "$dev" "$URI" > out.json 2> err.txt
 res "back to nbd://: full (the set was cleared by the other URI's sync), exact" \
@@ -186,7 +204,7 @@ res "back to nbd://: full (the set was cleared by the other URI's sync), exact" 
 # Pipelining: 10 ms each way on the client's link, 20 ms per write in the server.
 stop
 serve --filter=delay delay-write=20ms || bail "nbdkit with the delay filter"
-inc tc qdisc add dev tl68c root netem delay 10ms || bail "netem"
+inc /sbin/tc qdisc add dev tl68c root netem delay 10ms || bail "netem"
 round=netem
 pick 64 | awk 'NR == 1 || $1 > last + 1 { print; last = $1 }' > want.txt
 for p in $(cat want.txt); do page "$dev" "$p"; done
@@ -203,7 +221,7 @@ sent "$l0" > got.txt
 res "netem round: the server received exactly the written pages" cmp -s want.txt got.txt
 res "netem round: more than one write in flight at the server (pipelined)" \
 	[ "$(inflight "$l0")" -gt 1 ]
-inc tc qdisc del dev tl68c root
+inc /sbin/tc qdisc del dev tl68c root
 stop
 
 tloop detach "$dev" || failed=1

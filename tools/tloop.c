@@ -565,6 +565,21 @@ static int cmd_clear(const struct cli *c)
 	return EXIT_OK;
 }
 
+/*
+ * errstr_of() - ": <strerror>" unless @msg already ends with it (libnbd's
+ * messages name the errno themselves).
+ */
+static const char *errstr_of(const char *msg, int err, char *buf, size_t len)
+{
+	const char *e = strerror(err);
+	size_t m = strlen(msg), n = strlen(e);
+
+	if (m >= n && !strcmp(msg + m - n, e))
+		return "";
+	snprintf(buf, len, ": %s", e);
+	return buf;
+}
+
 /* Progress display: redrawn on a terminal, a line per second otherwise. */
 struct progress {
 	int tty;
@@ -608,7 +623,7 @@ static int cmd_sync(const struct cli *c)
 				     .state_dir = c->state_dir };
 	struct progress p = { .tty = isatty(STDERR_FILENO), .last = 0 };
 	struct tloop_sync_result r;
-	char path[PATH_MAX], a[32], b[32];
+	char path[PATH_MAX], a[32], b[32], errbuf[64];
 	struct json j;
 	int ret;
 
@@ -629,7 +644,7 @@ static int cmd_sync(const struct cli *c)
 		return EXIT_FAIL;
 	}
 	if (ret) {
-		errmsg("%s: sync: %s: %s", path, r.msg, strerror(-ret));
+		errmsg("%s: sync: %s%s", path, r.msg, errstr_of(r.msg, -ret, errbuf, sizeof(errbuf)));
 		if (r.pages || r.bytes)
 			errmsg("%s: the refresh of %s stopped midway; its baseline was removed, "
 			       "so the next sync copies everything", path, c->area2);
@@ -710,7 +725,7 @@ static int cmd_verify(const struct cli *c)
 	struct tloop_verify_opts o = { .sz = sizeof(o) };
 	struct tloop_verify_result r;
 	struct diff_out d = { .c = c };
-	char path[PATH_MAX];
+	char path[PATH_MAX], errbuf[64];
 	struct json j;
 	int ret;
 
@@ -744,7 +759,7 @@ static int cmd_verify(const struct cli *c)
 		json_obj_end(&j);
 	}
 	if (ret) {
-		errmsg("%s: verify: %s: %s", path, r.msg, strerror(-ret));
+		errmsg("%s: verify: %s%s", path, r.msg, errstr_of(r.msg, -ret, errbuf, sizeof(errbuf)));
 		return EXIT_FAIL;
 	}
 	if (!c->json) {
