@@ -12,10 +12,11 @@
 #           throughput for that many bytes, no per-request choice of ours)
 # and prints "# bench:" lines with medians of TLOOP_BENCH_REPEAT runs and the ratios.
 # Times come from /proc/uptime (10 ms resolution).
-# tloop-timeout: 3000
 set -u
 
-. "${0%/*}/lib/tlt.sh"
+diag() { printf '%s\n' "$*" | sed 's/^/# /'; }
+bail() { echo "Bail out! $*"; exit 1; }
+page_size() { tloop status --bytes "$1" | sed -n 's/^ *page size: *\([0-9][0-9]*\) .*/\1/p'; }
 
 MB=${TLOOP_BENCH_NBD_MB:-256}
 RTTS=$(echo "${TLOOP_BENCH_NBD_RTTS:-0,10}" | tr ',' ' ')
