@@ -117,6 +117,9 @@ int tloop_verify(const char *dev, const char *area2, const struct tloop_verify_o
 			goto out;
 		}
 		res->area2_size = (uint64_t)s;
+		s = nbd_get_block_size(h, LIBNBD_SIZE_MAXIMUM);
+		if (s > 0 && chunk > (uint64_t)s && (uint64_t)s >= ps)
+			chunk = (uint64_t)s - (uint64_t)s % ps;
 	} else {
 		afd = open(area2, O_RDONLY | O_CLOEXEC);
 		if (afd < 0) {
