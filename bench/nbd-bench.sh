@@ -9,7 +9,8 @@
 #   tloop   incremental `tloop sync DEV nbd://...` (the JSON's seconds and bytes)
 #   nbdcopy `nbdcopy --flush DEV nbd://...` of the whole device (what a user would run)
 #   limit   `nbdcopy --flush` of a file of exactly the bytes tloop sent (the link's
-#           throughput for that many bytes, no per-request choice of ours)
+#           throughput for that many bytes, with nbdcopy's own start-up cost), and those
+#           bytes at the rate of the full nbdcopy (no fixed cost at all)
 # and prints "# bench:" lines with medians of TLOOP_BENCH_REPEAT runs and the ratios.
 # Times come from /proc/uptime (10 ms resolution).
 set -u
@@ -127,11 +128,18 @@ for rtt in $RTTS; do
 		done
 		tl=$(median < tl.txt)
 		lim=$(median < lim.txt)
+		# The link's rate from the full copy: the bytes tloop sent at that rate.
+		bw=$(awk -v f="$full" -v m="$MB" -v b="$bytes" \
+			'BEGIN { printf "%.3f", (f > 0 ? b / (m * 1048576 / f) : 0) }')
 		echo "# bench: nbd rtt ${rtt} ms (ping ${ping:-?} ms) ${pct}% of ${MB} MiB: tloop sync" \
 			"$(printf %.2f "$tl") s ($((bytes >> 10)) KiB, $runs runs), full nbdcopy $full s," \
-			"limit $lim s; tloop/full $(awk -v a="$tl" -v b="$full" \
-			'BEGIN { printf "%.3f", a / b }'), tloop/limit $(awk -v a="$tl" -v b="$lim" \
-			'BEGIN { printf "%.2f", b > 0 ? a / b : 0 }')"
+			"limit: nbdcopy of those bytes $lim s, those bytes at the full copy's rate $bw s;" \
+			"tloop/full $(awk -v a="$tl" -v b="$full" \
+			'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')," \
+			"tloop/limit $(awk -v a="$tl" -v b="$lim" \
+			'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')" \
+			"(at the rate: $(awk -v a="$tl" -v b="$bw" \
+			'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'))"
 	done
 	if [ "$rtt" -gt 0 ]; then
 		inc /sbin/tc qdisc del dev tlbc root
