@@ -11,7 +11,7 @@
 # export (nbd+unix://, its own baseline: full), and a round under netem delay 10 ms with a
 # 20 ms server-side write delay where the log must show several writes in flight at once
 # (pipelining), without which that round takes at least one delay per request.
-# tloop-timeout: 400
+# tloop-timeout: 500
 set -u
 
 . "${0%/*}/lib/tlt.sh"

@@ -11,7 +11,7 @@
 #  - connection lost midway (nbdkit killed with SIGKILL while writes are in flight) -> the
 #    baseline is gone, the next sync is full;
 #  - the server stops answering (SIGSTOP) is not tested: it takes TLOOP_NBD_TIMEOUT_MS.
-# tloop-timeout: 300
+# tloop-timeout: 450
 set -u
 
 . "${0%/*}/lib/tlt.sh"
