@@ -267,6 +267,7 @@ int tloop_dev_create(const struct tloop_add *add, struct file *user,
 	dev->attach_id = get_random_u64();
 	mutex_init(&dev->lock);
 	tloop_written_init(&dev->written, DIV_ROUND_UP_ULL(size, PAGE_SIZE));
+	tloop_consumers_init(&dev->consumers);
 
 	dev->backing = tloop_open_backing(user, add->flags, bs);
 	if (IS_ERR(dev->backing)) {
@@ -377,6 +378,7 @@ void tloop_dev_destroy(struct tloop_device *dev)
 	blk_mq_free_tag_set(&dev->tag_set);
 	destroy_workqueue(dev->wq);
 	tloop_written_disable(&dev->written);
+	tloop_consumers_remove_all(dev);
 	fput(dev->backing);
 	kfree(dev);
 }
