@@ -220,6 +220,81 @@ int tloop_clear_all(int fd, uint64_t *generation);
  */
 int tloop_clear_range(int fd, uint64_t start, uint64_t end, uint64_t *generation);
 
+/* ---- named consumers -------------------------------------------------- */
+
+/**
+ * tloop_consumer_name_valid() - whether @name follows the naming rules of
+ * DOC: consumers in <linux/tloop.h> (1 to 31 bytes of [A-Za-z0-9._-],
+ * starting with a letter or digit).  "default" is valid: it names the
+ * default consumer.
+ * @name: the name (may be NULL).
+ * Return: 1 or 0.
+ */
+int tloop_consumer_name_valid(const char *name);
+
+/**
+ * tloop_consumer_add() - add a named consumer (tracking must be on).
+ * @fd: device descriptor (open for writing, or CAP_SYS_ADMIN).
+ * @name: its name.
+ * @mem_limit: bytes its set may use (0: no limit).
+ * Return: its id (> 0); -EINVAL (bad name), -EEXIST, -ENOSPC (the device
+ * has TLOOP_MAX_CONSUMERS), -ENODATA (tracking off), -EOPNOTSUPP (a module
+ * without TLOOP_FEAT_CONSUMERS), or -errno.
+ */
+int tloop_consumer_add(int fd, const char *name, uint64_t mem_limit);
+
+/**
+ * tloop_consumer_remove() - remove a named consumer and drop its set.
+ * @fd: device descriptor.
+ * @name: its name ("default" is -EINVAL).
+ * Return: 0, -ENOENT, -EOPNOTSUPP, or -errno.
+ */
+int tloop_consumer_remove(int fd, const char *name);
+
+/**
+ * tloop_consumer_list() - the consumers and the state of their sets.
+ * @fd: device descriptor.
+ * @ci: array of @cap entries (may be NULL with @cap 0).
+ * @cap: its capacity; TLOOP_MAX_CONSUMERS + 1 is always enough.
+ * @count: out (may be NULL): entries stored.
+ * Return: the number of consumers (the default one first; 0 while
+ * tracking is off), -EOPNOTSUPP, or -errno.
+ */
+int tloop_consumer_list(int fd, struct tloop_consumer_info *ci, size_t cap, size_t *count);
+
+/**
+ * tloop_consumer_lookup() - the id of consumer @name.
+ * @fd: device descriptor.
+ * @name: the name; NULL or "default" is the default consumer (id 0).
+ * @id: out.
+ * Return: 0, -ENOENT (no such consumer), -EINVAL (bad name), -EOPNOTSUPP,
+ * or -errno.
+ */
+int tloop_consumer_lookup(int fd, const char *name, uint32_t *id);
+
+/**
+ * tloop_consumer_status() - tloop_track_status() of consumer @id.
+ * @fd: device descriptor.
+ * @id: the consumer's id (0: default).
+ * @st: filled in.
+ * Return: 0, -ENOENT (no consumer @id), or -errno.
+ */
+int tloop_consumer_status(int fd, uint32_t id, struct tloop_track_status *st);
+
+/**
+ * tloop_consumer_clear() - TLOOP_CLEAR_WRITTEN on consumer @id's set.
+ * @fd: device descriptor.
+ * @id: the consumer's id (0: default).
+ * @flags: TLOOP_CLEAR_ALL (then @start and @end must be 0), or 0 for the
+ *	range [@start, @end).
+ * @start: first page index.
+ * @end: page index after the range.
+ * @generation: out (may be NULL): that set's generation after the clear.
+ * Return: 0, -ENOENT, -ENODATA, or -errno.
+ */
+int tloop_consumer_clear(int fd, uint32_t id, unsigned int flags, uint64_t start, uint64_t end,
+			 uint64_t *generation);
+
 /* ---- walking the written set ------------------------------------------ */
 
 /**
@@ -238,6 +313,8 @@ typedef int (*tloop_written_fn)(const uint64_t *pages, size_t n, void *arg);
  * @batch: entries per call (0: 16384; at most TLOOP_GET_MAX_BATCH).
  * @start: first page index to look at.
  * @end: page index to stop before (0: end of the device).
+ * @consumer: id of the consumer whose set is walked (0: the default one;
+ *	see tloop_consumer_lookup()).
  */
 struct tloop_walk_opts {
 	size_t sz;
@@ -245,6 +322,7 @@ struct tloop_walk_opts {
 	unsigned int batch;
 	uint64_t start;
 	uint64_t end;
+	uint32_t consumer;
 };
 
 /**
@@ -329,12 +407,18 @@ size_t tloop_plan_runs(const uint64_t *pages, size_t n, uint64_t max_pages,
  *	device's generation is still this one.
  * @dev_size: device size in bytes.
  * @page_size: tracking page size in bytes.
+ * @consumer_id: the id of the named consumer whose set the baseline
+ *	follows, 0 for the default consumer.
+ * @consumer: that consumer's name, NUL-padded (all zero for the default
+ *	consumer).
  */
 struct tloop_baseline {
 	uint64_t attach_id;
 	uint64_t generation;
 	uint64_t dev_size;
 	uint32_t page_size;
+	uint32_t consumer_id;
+	char consumer[TLOOP_CONSUMER_NAME_MAX];
 };
 
 /**
@@ -439,6 +523,7 @@ enum tloop_sync_why {
 	TLOOP_SYNC_WHY_CONCURRENT,	/* another consumer cleared during the walk */
 	TLOOP_SYNC_WHY_REQUESTED,	/* TLOOP_SYNC_FULL */
 	TLOOP_SYNC_WHY_DENSE,		/* so much written that a full copy is faster */
+	TLOOP_SYNC_WHY_OTHER_CONSUMER,	/* the baseline follows another consumer */
 };
 
 /**
@@ -484,6 +569,10 @@ typedef void (*tloop_progress_fn)(uint64_t done, uint64_t total, void *arg);
  * @full_pct: with a valid baseline, a full sequential copy is made instead
  *	when at least this percentage of the device's pages is written
  *	(0: 25; see TLOOP_SYNC_NO_AUTO_FULL).
+ * @consumer: the named consumer whose written set the refresh reads and
+ *	clears, or NULL (or "default") for the default consumer.  area2's
+ *	baseline records it: a baseline of another consumer (or of a consumer
+ *	removed and added again under the same name) means a full copy.
  */
 struct tloop_sync_opts {
 	size_t sz;
@@ -495,6 +584,7 @@ struct tloop_sync_opts {
 	unsigned int depth;
 	unsigned int full_pct;
 	uint64_t max_gap;
+	const char *consumer;
 };
 
 /**
@@ -514,6 +604,8 @@ struct tloop_sync_opts {
  * @direct: 1 if the device was read with O_DIRECT.
  * @seconds: wall time of the refresh.
  * @msg: on failure, which step failed and on what (NUL-terminated).
+ * @consumer_id: the id of the consumer whose set was used (0: default).
+ * @consumer: its name ("default" for the default consumer).
  */
 struct tloop_sync_result {
 	int full;
@@ -530,6 +622,8 @@ struct tloop_sync_result {
 	int direct;
 	double seconds;
 	char msg[256];
+	uint32_t consumer_id;
+	char consumer[TLOOP_CONSUMER_NAME_MAX];
 };
 
 /**

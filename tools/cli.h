@@ -20,6 +20,13 @@ enum cli_cmd {
 	CMD_WRITTEN,	/* tloop written (alias: tloop dirty) */
 	CMD_CLEAR,
 	CMD_SYNC,
+	CMD_CONSUMER,	/* tloop consumer list|add|remove */
+};
+
+enum cli_consumer_op {
+	CONSUMER_LIST,
+	CONSUMER_ADD,
+	CONSUMER_REMOVE,
 };
 
 struct cli {
@@ -51,6 +58,11 @@ struct cli {
 	unsigned int depth;		/* --queue-depth, 0: default */
 	uint64_t max_gap;		/* --max-gap, 0: default (or none, see sync_flags) */
 	unsigned int full_pct;		/* --full-at, 0: default */
+	/* written, clear, sync, status: --consumer NAME (NULL: the default consumer) */
+	const char *consumer;
+	/* consumer */
+	enum cli_consumer_op consumer_op;
+	const char *consumer_name;	/* add, remove: the NAME operand */
 };
 
 /* Exit statuses. */
