@@ -32,6 +32,7 @@ enum {
 	OPT_MAX_GAP,
 	OPT_FULL_AT,
 	OPT_CONSUMER,
+	OPT_STATE_DIR,
 };
 
 static const struct {
@@ -57,7 +58,12 @@ static const struct {
 	  "tloop sync [--progress] [--json] [--create] [--resize] [--full]\n"
 	  "           [--max-io BYTES] [--queue-depth N] [--max-gap BYTES]\n"
 	  "           [--full-at PERCENT] [--buffered] [--unsafe-no-fsync]\n"
-	  "           [--consumer NAME] DEV AREA2\n" },
+	  "           [--state-dir DIR] [--consumer NAME] DEV AREA2\n"
+	  "AREA2 is a file, a block device, or an NBD URI (nbd://HOST[:PORT]/EXPORT,\n"
+	  "nbd+unix:///EXPORT?socket=PATH).\n" },
+	{ "verify", CMD_VERIFY,
+	  "tloop verify [--json] DEV AREA2\n"
+	  "Exit status: 0 identical, 3 different, 1 failure.\n" },
 	{ "consumer", CMD_CONSUMER,
 	  "tloop consumer list [--json] DEV\n"
 	  "tloop consumer add [--mem-limit BYTES] [--json] DEV NAME\n"
@@ -77,7 +83,8 @@ static const char usage_all[] =
 	" tloop track on|off DEV           turn page-write tracking on or off\n"
 	" tloop written [--json] DEV       print the written pages (also: tloop dirty)\n"
 	" tloop clear DEV                  forget the written pages\n"
-	" tloop sync DEV AREA2             copy the written pages into AREA2\n"
+	" tloop sync DEV AREA2             copy the written pages into AREA2 (file, device, nbd://)\n"
+	" tloop verify DEV AREA2           compare DEV with AREA2, list the pages that differ\n"
 	" tloop consumer list|add|remove   named consumers, each with its written set\n"
 	" tloop help [COMMAND]             show the options of COMMAND\n"
 	" tloop --version\n"
@@ -146,6 +153,7 @@ static const struct option long_opts[] = {
 	{ "max-gap", required_argument, NULL, OPT_MAX_GAP },
 	{ "full-at", required_argument, NULL, OPT_FULL_AT },
 	{ "consumer", required_argument, NULL, OPT_CONSUMER },
+	{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -157,7 +165,8 @@ static int allowed(enum cli_cmd cmd, int opt)
 		return 1;
 	case 'J':
 		return cmd == CMD_LIST || cmd == CMD_STATUS || cmd == CMD_WRITTEN ||
-		       cmd == CMD_SYNC || cmd == CMD_CLEAR || cmd == CMD_CONSUMER;
+		       cmd == CMD_SYNC || cmd == CMD_CLEAR || cmd == CMD_CONSUMER ||
+		       cmd == CMD_VERIFY;
 	case OPT_CONSUMER:
 		return cmd == CMD_WRITTEN || cmd == CMD_CLEAR || cmd == CMD_SYNC ||
 		       cmd == CMD_STATUS;
@@ -175,7 +184,7 @@ static int allowed(enum cli_cmd cmd, int opt)
 		return cmd == CMD_WRITTEN;
 	case OPT_FSYNC: case OPT_PROGRESS: case OPT_CREATE: case OPT_RESIZE: case OPT_FULL:
 	case OPT_MAX_IO: case OPT_BUFFERED: case OPT_UNSAFE_NO_FSYNC:
-	case OPT_QUEUE_DEPTH: case OPT_MAX_GAP: case OPT_FULL_AT:
+	case OPT_QUEUE_DEPTH: case OPT_MAX_GAP: case OPT_FULL_AT: case OPT_STATE_DIR:
 		return cmd == CMD_SYNC;
 	}
 	return 0;
@@ -298,6 +307,11 @@ static int parse_opt(struct cli *c, int opt, const char *arg, char *err, size_t 
 			return usage_err(err, errlen, "--consumer: empty name");
 		c->consumer = arg;
 		break;
+	case OPT_STATE_DIR:
+		if (!*arg)
+			return usage_err(err, errlen, "--state-dir: empty");
+		c->state_dir = arg;
+		break;
 	case OPT_FULL_AT:
 		ret = size_arg("--full-at", arg, &v, err, errlen);
 		if (ret)
@@ -350,9 +364,10 @@ static int operands(struct cli *c, const char *name, int n, char **args, char *e
 		n--;
 		break;
 	case CMD_SYNC:
+	case CMD_VERIFY:
 		if (n != 2)
-			return usage_err(err, errlen, "sync: expected DEV and AREA2, got %d arguments",
-					 n);
+			return usage_err(err, errlen, "%s: expected DEV and AREA2, got %d arguments",
+					 name, n);
 		c->area2 = args[1];
 		n = 1;
 		break;

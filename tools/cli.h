@@ -20,6 +20,7 @@ enum cli_cmd {
 	CMD_WRITTEN,	/* tloop written (alias: tloop dirty) */
 	CMD_CLEAR,
 	CMD_SYNC,
+	CMD_VERIFY,
 	CMD_CONSUMER,	/* tloop consumer list|add|remove */
 };
 
@@ -58,6 +59,7 @@ struct cli {
 	unsigned int depth;		/* --queue-depth, 0: default */
 	uint64_t max_gap;		/* --max-gap, 0: default (or none, see sync_flags) */
 	unsigned int full_pct;		/* --full-at, 0: default */
+	const char *state_dir;		/* --state-dir (NBD area2) */
 	/* written, clear, sync, status: --consumer NAME (NULL: the default consumer) */
 	const char *consumer;
 	/* consumer */
@@ -69,6 +71,7 @@ struct cli {
 #define EXIT_OK		0
 #define EXIT_FAIL	1
 #define EXIT_USAGE	2
+#define EXIT_DIFFER	3	/* verify: the copies differ */
 
 /*
  * cli_parse() - parse @argc/@argv (argv[0] is the program).  Returns 0, or
