@@ -10,7 +10,12 @@
  *	generation <decimal>
  *	dev_size <decimal bytes>
  *	page_size <decimal bytes>
+ *	consumer <name>			(only for a named consumer)
+ *	consumer_id <decimal, not 0>	(only for a named consumer)
  *
+ * The two consumer lines are absent for the default consumer, so its
+ * sidecar is the same as before consumers existed; a tool that predates
+ * them rejects a named consumer's sidecar, which only costs a full copy.
  * Every line ends with '\n'.  Anything else (other keys, order, spacing,
  * signs, leading zeros, a missing final newline, trailing bytes) is rejected: an unreadable sidecar means "no baseline", so the next
  * refresh copies everything, which is always correct.
@@ -32,7 +37,7 @@
 
 int tloop_baseline_format(const struct tloop_baseline *b, char *buf, size_t len)
 {
-	int n;
+	int n, m;
 
 	n = snprintf(buf, len,
 		     BASELINE_MAGIC "\n"
@@ -43,7 +48,16 @@ int tloop_baseline_format(const struct tloop_baseline *b, char *buf, size_t len)
 		     b->attach_id, b->generation, b->dev_size, b->page_size);
 	if (n < 0 || (size_t)n >= len)
 		return -ENOSPC;
-	return n;
+	if (!b->consumer_id && !b->consumer[0])
+		return n;
+	if (!b->consumer_id || !tloop_consumer_name_valid(b->consumer) ||
+	    !strncmp(b->consumer, TLOOP_CONSUMER_DEFAULT, sizeof(b->consumer)))
+		return -EINVAL;
+	m = snprintf(buf + n, len - (size_t)n, "consumer %.*s\nconsumer_id %" PRIu32 "\n",
+		     (int)sizeof(b->consumer), b->consumer, b->consumer_id);
+	if (m < 0 || (size_t)m >= len - (size_t)n)
+		return -ENOSPC;
+	return n + m;
 }
 
 /*
@@ -114,7 +128,7 @@ int tloop_baseline_parse(const char *buf, size_t len, struct tloop_baseline *b)
 {
 	const char *p = buf, *end = buf + len;
 	struct tloop_baseline nb;
-	uint64_t page_size;
+	uint64_t page_size, cid;
 	char line[80];
 
 	if (!len || len > TLOOP_BASELINE_MAX || buf[len - 1] != '\n')
@@ -126,6 +140,19 @@ int tloop_baseline_parse(const char *buf, size_t len, struct tloop_baseline *b)
 	    parse_field(&p, end, "dev_size", 10, &nb.dev_size) ||
 	    parse_field(&p, end, "page_size", 10, &page_size))
 		return -EINVAL;
+	memset(nb.consumer, 0, sizeof(nb.consumer));
+	nb.consumer_id = 0;
+	if (p != end) {
+		/* A named consumer's two lines. */
+		if (take_line(&p, end, line, sizeof(line)) || strncmp(line, "consumer ", 9) ||
+		    !tloop_consumer_name_valid(line + 9) ||
+		    !strcmp(line + 9, TLOOP_CONSUMER_DEFAULT))
+			return -EINVAL;
+		memcpy(nb.consumer, line + 9, strlen(line + 9));
+		if (parse_field(&p, end, "consumer_id", 10, &cid) || !cid || cid > UINT32_MAX)
+			return -EINVAL;
+		nb.consumer_id = (uint32_t)cid;
+	}
 	if (p != end || !page_size || page_size > UINT32_MAX || !nb.dev_size)
 		return -EINVAL;
 	nb.page_size = (uint32_t)page_size;

@@ -75,6 +75,7 @@ unsigned int tloop_continue_flags(void);
  *	every call must report @generation + 1, then one more per call.
  * @generation: the set's generation before the walk (with
  *	@check_generation).
+ * @consumer: the consumer whose set is walked (0: the default one).
  */
 struct tloop_walk {
 	unsigned int flags;
@@ -84,6 +85,7 @@ struct tloop_walk {
 	unsigned int batch;
 	int check_generation;
 	uint64_t generation;
+	uint32_t consumer;
 };
 
 /* enum tloop_walk_stop - why tloop_walk() returned. */

@@ -269,6 +269,80 @@ typedef int (*tloop_snap_fn)(const uint64_t *pages, const void *data, size_t n, 
  */
 int tloop_snap_walk(int sfd, unsigned int batch, uint32_t page_size, tloop_snap_fn fn,
 		    void *arg, uint64_t *pages_read);
+/* ---- named consumers -------------------------------------------------- */
+
+/**
+ * tloop_consumer_name_valid() - whether @name follows the naming rules of
+ * DOC: consumers in <linux/tloop.h> (1 to 31 bytes of [A-Za-z0-9._-],
+ * starting with a letter or digit).  "default" is valid: it names the
+ * default consumer.
+ * @name: the name (may be NULL).
+ * Return: 1 or 0.
+ */
+int tloop_consumer_name_valid(const char *name);
+
+/**
+ * tloop_consumer_add() - add a named consumer (tracking must be on).
+ * @fd: device descriptor (open for writing, or CAP_SYS_ADMIN).
+ * @name: its name.
+ * @mem_limit: bytes its set may use (0: no limit).
+ * Return: its id (> 0); -EINVAL (bad name), -EEXIST, -ENOSPC (the device
+ * has TLOOP_MAX_CONSUMERS), -ENODATA (tracking off), -EOPNOTSUPP (a module
+ * without TLOOP_FEAT_CONSUMERS), or -errno.
+ */
+int tloop_consumer_add(int fd, const char *name, uint64_t mem_limit);
+
+/**
+ * tloop_consumer_remove() - remove a named consumer and drop its set.
+ * @fd: device descriptor.
+ * @name: its name ("default" is -EINVAL).
+ * Return: 0, -ENOENT, -EOPNOTSUPP, or -errno.
+ */
+int tloop_consumer_remove(int fd, const char *name);
+
+/**
+ * tloop_consumer_list() - the consumers and the state of their sets.
+ * @fd: device descriptor.
+ * @ci: array of @cap entries (may be NULL with @cap 0).
+ * @cap: its capacity; TLOOP_MAX_CONSUMERS + 1 is always enough.
+ * @count: out (may be NULL): entries stored.
+ * Return: the number of consumers (the default one first; 0 while
+ * tracking is off), -EOPNOTSUPP, or -errno.
+ */
+int tloop_consumer_list(int fd, struct tloop_consumer_info *ci, size_t cap, size_t *count);
+
+/**
+ * tloop_consumer_lookup() - the id of consumer @name.
+ * @fd: device descriptor.
+ * @name: the name; NULL or "default" is the default consumer (id 0).
+ * @id: out.
+ * Return: 0, -ENOENT (no such consumer), -EINVAL (bad name), -EOPNOTSUPP,
+ * or -errno.
+ */
+int tloop_consumer_lookup(int fd, const char *name, uint32_t *id);
+
+/**
+ * tloop_consumer_status() - tloop_track_status() of consumer @id.
+ * @fd: device descriptor.
+ * @id: the consumer's id (0: default).
+ * @st: filled in.
+ * Return: 0, -ENOENT (no consumer @id), or -errno.
+ */
+int tloop_consumer_status(int fd, uint32_t id, struct tloop_track_status *st);
+
+/**
+ * tloop_consumer_clear() - TLOOP_CLEAR_WRITTEN on consumer @id's set.
+ * @fd: device descriptor.
+ * @id: the consumer's id (0: default).
+ * @flags: TLOOP_CLEAR_ALL (then @start and @end must be 0), or 0 for the
+ *	range [@start, @end).
+ * @start: first page index.
+ * @end: page index after the range.
+ * @generation: out (may be NULL): that set's generation after the clear.
+ * Return: 0, -ENOENT, -ENODATA, or -errno.
+ */
+int tloop_consumer_clear(int fd, uint32_t id, unsigned int flags, uint64_t start, uint64_t end,
+			 uint64_t *generation);
 
 /* ---- walking the written set ------------------------------------------ */
 
@@ -288,6 +362,8 @@ typedef int (*tloop_written_fn)(const uint64_t *pages, size_t n, void *arg);
  * @batch: entries per call (0: 16384; at most TLOOP_GET_MAX_BATCH).
  * @start: first page index to look at.
  * @end: page index to stop before (0: end of the device).
+ * @consumer: id of the consumer whose set is walked (0: the default one;
+ *	see tloop_consumer_lookup()).
  */
 struct tloop_walk_opts {
 	size_t sz;
@@ -295,6 +371,7 @@ struct tloop_walk_opts {
 	unsigned int batch;
 	uint64_t start;
 	uint64_t end;
+	uint32_t consumer;
 };
 
 /**
@@ -379,12 +456,18 @@ size_t tloop_plan_runs(const uint64_t *pages, size_t n, uint64_t max_pages,
  *	device's generation is still this one.
  * @dev_size: device size in bytes.
  * @page_size: tracking page size in bytes.
+ * @consumer_id: the id of the named consumer whose set the baseline
+ *	follows, 0 for the default consumer.
+ * @consumer: that consumer's name, NUL-padded (all zero for the default
+ *	consumer).
  */
 struct tloop_baseline {
 	uint64_t attach_id;
 	uint64_t generation;
 	uint64_t dev_size;
 	uint32_t page_size;
+	uint32_t consumer_id;
+	char consumer[TLOOP_CONSUMER_NAME_MAX];
 };
 
 /**
@@ -496,6 +579,7 @@ enum tloop_sync_why {
 	TLOOP_SYNC_WHY_CONCURRENT,	/* another consumer cleared during the walk */
 	TLOOP_SYNC_WHY_REQUESTED,	/* TLOOP_SYNC_FULL */
 	TLOOP_SYNC_WHY_DENSE,		/* so much written that a full copy is faster */
+	TLOOP_SYNC_WHY_OTHER_CONSUMER,	/* the baseline follows another consumer */
 };
 
 /**
@@ -549,6 +633,10 @@ typedef void (*tloop_progress_fn)(uint64_t done, uint64_t total, void *arg);
  * @state_dir: where the baselines of NBD area2s are kept (NULL: the
  *	environment's TLOOP_STATE_DIR, else TLOOP_STATE_DIR_DEFAULT); see
  *	tloop_nbd_state_path().
+ * @consumer: the named consumer whose written set the refresh reads and
+ *	clears, or NULL (or "default") for the default consumer.  area2's
+ *	baseline records it: a baseline of another consumer (or of a consumer
+ *	removed and added again under the same name) means a full copy.
  *
  * With an NBD area2, @depth is the number of write requests in flight
  * (0: 16), @max_io the largest request (also at most the server's
@@ -569,6 +657,7 @@ struct tloop_sync_opts {
 	const char *state_dir;
 	const char *freeze;
 	uint64_t snap_mem_limit;
+	const char *consumer;
 };
 
 /**
@@ -592,6 +681,8 @@ struct tloop_sync_opts {
  * @snap_generation: the written set's generation just after the instant.
  * @preserved: pages the kernel preserved (copied before a write) for it.
  * @snap_mem_peak: the largest memory those copies used at once, in bytes.
+ * @consumer_id: the id of the consumer whose set was used (0: default).
+ * @consumer: its name ("default" for the default consumer).
  */
 struct tloop_sync_result {
 	int full;
@@ -612,6 +703,8 @@ struct tloop_sync_result {
 	uint64_t snap_generation;
 	uint64_t preserved;
 	uint64_t snap_mem_peak;
+	uint32_t consumer_id;
+	char consumer[TLOOP_CONSUMER_NAME_MAX];
 };
 
 /**

@@ -548,6 +548,14 @@ int tloop_sync_nbd(const char *dev, const char *uri, const struct tloop_sync_opt
 	}
 	if (c.o.sz < offsetof(struct tloop_sync_opts, state_dir) + sizeof(c.o.state_dir))
 		c.o.state_dir = NULL;
+	snprintf(res->consumer, sizeof(res->consumer), "%s", TLOOP_CONSUMER_DEFAULT);
+	/* Named consumers are not wired into the NBD engine yet: refuse, never ignore. */
+	if (c.o.sz >= offsetof(struct tloop_sync_opts, consumer) + sizeof(c.o.consumer) &&
+	    c.o.consumer && strcmp(c.o.consumer, TLOOP_CONSUMER_DEFAULT)) {
+		ret = nfail(&c, -EOPNOTSUPP, "consumer %s with an NBD area2 (not supported yet)",
+			    c.o.consumer);
+		goto out;
+	}
 
 	c.fd = tloop_dev_open_ctl(dev);
 	if (c.fd < 0) {

@@ -86,6 +86,7 @@ struct sync_ctx {
 	int bfd;		/* device, buffered: the fallback when O_DIRECT is refused */
 	atomic_int direct;	/* rfd still works with O_DIRECT */
 	int wfd;		/* area2 */
+	uint32_t consumer;	/* id of the consumer whose set is used (0: default) */
 	int tracking;
 	uint64_t nr_pages;
 	uint64_t total;		/* progress estimate */
@@ -118,6 +119,8 @@ static const struct {
 	[TLOOP_SYNC_WHY_REQUESTED] = { "requested", "a full copy was requested" },
 	[TLOOP_SYNC_WHY_DENSE] = { "dense",
 				   "so much was written that a full copy is faster" },
+	[TLOOP_SYNC_WHY_OTHER_CONSUMER] = { "other-consumer",
+					    "area2's baseline follows another consumer" },
 };
 
 const char *tloop_sync_why_str(enum tloop_sync_why why)
@@ -445,7 +448,7 @@ static int full_copy(struct sync_ctx *c, enum tloop_sync_why why)
 	c->res->why = why;
 	c->res->generation = 0;
 	if (c->tracking) {
-		ret = tloop_clear_all(c->fd, &gen);
+		ret = tloop_consumer_clear(c->fd, c->consumer, TLOOP_CLEAR_ALL, 0, 0, &gen);
 		if (ret == -ENODATA) {
 			c->tracking = 0;
 			c->res->why = TLOOP_SYNC_WHY_TRACK_OFF;
@@ -542,6 +545,7 @@ static int incremental(struct sync_ctx *c, uint64_t generation)
 		.batch = c->o.batch,
 		.check_generation = 1,
 		.generation = generation,
+		.consumer = c->consumer,
 	};
 	struct tloop_walk_result r;
 	enum tloop_walk_stop stop;
@@ -824,6 +828,9 @@ static enum tloop_sync_why decide(struct sync_ctx *c, const struct tloop_track_s
 		return TLOOP_SYNC_WHY_NO_BASELINE;
 	if (b.attach_id != c->res->attach_id)
 		return TLOOP_SYNC_WHY_OTHER_DEVICE;
+	/* Ids are never reused on a device: a consumer added again differs. */
+	if (b.consumer_id != c->consumer)
+		return TLOOP_SYNC_WHY_OTHER_CONSUMER;
 	if (b.dev_size != c->res->dev_size || b.page_size != c->res->page_size)
 		return TLOOP_SYNC_WHY_GEOMETRY;
 	if (b.generation != ts->generation)
@@ -893,9 +900,20 @@ int tloop_sync(const char *dev, const char *area2, const struct tloop_sync_opts 
 		ret = fail(&c, ret, "get the configuration of %s", dev);
 		goto out;
 	}
-	ret = tloop_track_status(c.fd, &ts);
+	ret = tloop_consumer_lookup(c.fd, c.o.consumer, &c.consumer);
 	if (ret) {
-		ret = fail(&c, ret, "get the tracking status of %s", dev);
+		ret = fail(&c, ret, ret == -ENOENT ? "%s has no consumer %s" :
+			   ret == -EOPNOTSUPP ? "%s: the tloop module has no named consumers (%s)" :
+			   "look up the consumer of %s named %s", dev, c.o.consumer);
+		goto out;
+	}
+	res->consumer_id = c.consumer;
+	snprintf(res->consumer, sizeof(res->consumer), "%s",
+		 c.consumer ? c.o.consumer : TLOOP_CONSUMER_DEFAULT);
+	ret = tloop_consumer_status(c.fd, c.consumer, &ts);
+	if (ret) {
+		ret = fail(&c, ret, "get the tracking status of %s (consumer %s)", dev,
+			   res->consumer);
 		goto out;
 	}
 	if (!ts.page_size || !info.dev_size) {
@@ -923,6 +941,12 @@ int tloop_sync(const char *dev, const char *area2, const struct tloop_sync_opts 
 		goto out;
 	if ((c.o.flags & TLOOP_SYNC_CONSISTENT) && !c.tracking) {
 		ret = fail(&c, -ENODATA, "a point-in-time refresh needs tracking on %s", dev);
+		goto out;
+	}
+	/* A snapshot moves the default consumer's set (TLOOP_SNAP_CREATE). */
+	if ((c.o.flags & TLOOP_SYNC_CONSISTENT) && c.consumer) {
+		ret = fail(&c, -EOPNOTSUPP, "--consistent works on the default consumer only, "
+			   "not on consumer %s", res->consumer);
 		goto out;
 	}
 	why = decide(&c, &ts, create || resize, &generation);
@@ -989,7 +1013,11 @@ int tloop_sync(const char *dev, const char *area2, const struct tloop_sync_opts 
 			.generation = res->generation,
 			.dev_size = info.dev_size,
 			.page_size = ts.page_size,
+			.consumer_id = c.consumer,
 		};
+
+		if (c.consumer)
+			memcpy(b.consumer, res->consumer, sizeof(b.consumer));
 
 		ret = tloop_baseline_store(area2, &b);
 		if (ret) {

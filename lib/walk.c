@@ -9,6 +9,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stddef.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +63,7 @@ int tloop_walk(int fd, const struct tloop_walk *wk, tloop_written_fn fn, void *a
 		w.pages = (uintptr_t)wk->buf;
 		w.capacity = wk->batch;
 		w.end = wk->end;
+		w.consumer = wk->consumer;
 		w.count = 0;
 		ret = tloop_get_written(fd, &w);
 		if (ret < 0) {
@@ -125,6 +127,8 @@ int tloop_walk_written(int fd, const struct tloop_walk_opts *opts, tloop_written
 		wk.flags = opts->flags;
 		wk.start = opts->start;
 		wk.end = opts->end;
+		if (opts->sz >= offsetof(struct tloop_walk_opts, consumer) + sizeof(opts->consumer))
+			wk.consumer = opts->consumer;
 	}
 	wk.batch = tloop_walk_batch(opts ? opts->batch : 0);
 	wk.buf = calloc(wk.batch, sizeof(*wk.buf));

@@ -268,6 +268,7 @@ int tloop_dev_create(const struct tloop_add *add, struct file *user,
 	mutex_init(&dev->lock);
 	tloop_written_init(&dev->written, DIV_ROUND_UP_ULL(size, PAGE_SIZE));
 	tloop_snap_init(dev);
+	tloop_consumers_init(&dev->consumers);
 
 	dev->backing = tloop_open_backing(user, add->flags, bs);
 	if (IS_ERR(dev->backing)) {
@@ -378,6 +379,7 @@ void tloop_dev_destroy(struct tloop_device *dev)
 	blk_mq_free_tag_set(&dev->tag_set);
 	destroy_workqueue(dev->wq);
 	tloop_written_disable(&dev->written);
+	tloop_consumers_remove_all(dev);
 	fput(dev->backing);
 	kfree(dev);
 }

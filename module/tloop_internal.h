@@ -11,6 +11,7 @@
  * tloop_uarg.c     copying extensible ioctl structs in and out
  * tloop_written.c  the written set (tloop_written.h)
  * tloop_snap.c     point-in-time snapshots (tloop_snap.h)
+ * tloop_consumer.c named consumers: written sets beside the default one
  * tloop_compat.h   kernel API differences between 6.1, 6.12 and 7.x
  */
 #ifndef TLOOP_INTERNAL_H
@@ -25,6 +26,7 @@
 
 #include "tloop_compat.h"
 #include "tloop_snap.h"
+#include "tloop_consumer.h"
 #include "tloop_written.h"
 
 /* Minors per device: the whole disk and up to 15 partitions. */
@@ -60,7 +62,8 @@ struct tloop_pcache {
  * @lock: protects @openers and @removing.
  * @openers: opens of the disk not yet released.
  * @removing: the device is being removed, opens fail.
- * @written: the written set.
+ * @written: the default consumer's written set (the one of ABI version 1).
+ * @consumers: the named consumers' sets.
  * @pcache: keeps the device's page cache in order-0 folios while tracking.
  * @snapshot: the device's point-in-time snapshot, if any.
  */
@@ -79,6 +82,7 @@ struct tloop_device {
 	unsigned int openers;
 	bool removing;
 	struct tloop_written_set written;
+	struct tloop_consumers consumers;
 	struct tloop_pcache pcache;
 	struct tloop_snap_slot snapshot;
 };

@@ -163,8 +163,8 @@ static void tloop_work(struct work_struct *work)
 	if (tloop_op_writes(req_op(rq)) && blk_rq_bytes(rq)) {
 		u64 start = (u64)blk_rq_pos(rq) << SECTOR_SHIFT;
 
-		tloop_written_record(&dev->written, start >> PAGE_SHIFT,
-				     (start + blk_rq_bytes(rq) - 1) >> PAGE_SHIFT);
+		tloop_consumers_record(dev, start >> PAGE_SHIFT,
+				       (start + blk_rq_bytes(rq) - 1) >> PAGE_SHIFT);
 	}
 	memalloc_noio_restore(noio);
 

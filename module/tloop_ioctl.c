@@ -208,15 +208,20 @@ static int tloop_ioc_status(struct tloop_device *dev,
 {
 	struct tloop_track_status ts;
 	struct tloop_written_status st;
+	struct tloop_written_set *set;
+	struct tloop_consumer *hold;
 	int ret;
 
 	ret = tloop_uarg_in(&ts, sizeof(ts), uarg);
 	if (ret)
 		return ret;
-	if (ts.reserved0 || !tloop_zeroed(ts.reserved, sizeof(ts.reserved)))
+	if (!tloop_zeroed(ts.reserved, sizeof(ts.reserved)))
 		return -EINVAL;
-
-	tloop_written_status(&dev->written, &st);
+	set = tloop_consumer_set(dev, ts.consumer, &hold);
+	if (IS_ERR(set))
+		return PTR_ERR(set);
+	tloop_written_status(set, &st);
+	tloop_consumer_put(hold);
 	ts.flags = (st.on ? TLOOP_TRACK_ON : 0) | (st.overflow ? TLOOP_TRACK_OVERFLOW : 0);
 	ts.generation = st.generation;
 	ts.written = st.written;
@@ -243,7 +248,8 @@ static int tloop_ioc_status(struct tloop_device *dev,
  * with a step the size of the batch: the cost of a call follows its batch,
  * not the device size, and a walk writes back each page about once.
  */
-static int tloop_get_collect(struct tloop_device *dev, bool nosync, u64 cursor,
+static int tloop_get_collect(struct tloop_device *dev, struct tloop_written_set *set,
+			     bool nosync, u64 cursor,
 			     u64 end, u64 *buf, unsigned int max, unsigned int *count,
 			     u64 *next, u64 *epoch, bool *overflow)
 {
@@ -269,7 +275,7 @@ static int tloop_get_collect(struct tloop_device *dev, bool nosync, u64 cursor,
 			if (ret)
 				return ret;
 		}
-		ret = tloop_written_collect(&dev->written, pos, stop, buf + n, max - n,
+		ret = tloop_written_collect(set, pos, stop, buf + n, max - n,
 					    &got, next, epoch, overflow);
 		if (ret)
 			return ret;
@@ -301,7 +307,7 @@ static int tloop_get_collect(struct tloop_device *dev, bool nosync, u64 cursor,
 }
 
 /* Put pages a failed GET+CLEAR had cleared back into the set. */
-static void tloop_get_restore(struct tloop_device *dev, const u64 *pages,
+static void tloop_get_restore(struct tloop_written_set *set, const u64 *pages,
 			      unsigned int count)
 {
 	unsigned int i = 0, j;
@@ -309,7 +315,7 @@ static void tloop_get_restore(struct tloop_device *dev, const u64 *pages,
 	while (i < count) {
 		for (j = i + 1; j < count && pages[j] == pages[j - 1] + 1; j++)
 			;
-		tloop_written_record(&dev->written, pages[i], pages[j - 1]);
+		tloop_written_record(set, pages[i], pages[j - 1]);
 		i = j;
 	}
 }
@@ -321,6 +327,8 @@ static int tloop_ioc_get(struct tloop_device *dev, bool may_change,
 	u64 nr_pages = dev->written.nr_pages;
 	unsigned int max, count = 0;
 	struct tloop_written_status st;
+	struct tloop_written_set *set;
+	struct tloop_consumer *hold;
 	bool overflow = false, cleared = false;
 	u64 next, epoch = 0;
 	u64 *buf;
@@ -329,7 +337,7 @@ static int tloop_ioc_get(struct tloop_device *dev, bool may_change,
 	ret = tloop_uarg_in(&w, sizeof(w), uarg);
 	if (ret)
 		return ret;
-	if ((w.flags & ~TLOOP_GET_FLAGS) || w.reserved0 ||
+	if ((w.flags & ~TLOOP_GET_FLAGS) ||
 	    !tloop_zeroed(w.reserved, sizeof(w.reserved)))
 		return -EINVAL;
 	if ((w.flags & TLOOP_GET_CLEAR) && !may_change)
@@ -345,12 +353,17 @@ static int tloop_ioc_get(struct tloop_device *dev, bool may_change,
 	if (ret)
 		return ret;
 
+	set = tloop_consumer_set(dev, w.consumer, &hold);
+	if (IS_ERR(set))
+		return PTR_ERR(set);
 	max = min(w.capacity, TLOOP_GET_MAX_BATCH);
 	buf = kvmalloc_array(max, sizeof(*buf), GFP_KERNEL);
-	if (!buf)
-		return -ENOMEM;
+	if (!buf) {
+		ret = -ENOMEM;
+		goto out_put;
+	}
 
-	ret = tloop_get_collect(dev, w.flags & TLOOP_GET_NOSYNC, w.cursor, w.end,
+	ret = tloop_get_collect(dev, set, w.flags & TLOOP_GET_NOSYNC, w.cursor, w.end,
 				buf, max, &count, &next, &epoch, &overflow);
 	if (!(w.flags & TLOOP_GET_NOSYNC))
 		tloop_pcache_check_all(dev);
@@ -362,13 +375,13 @@ static int tloop_ioc_get(struct tloop_device *dev, bool may_change,
 		goto out;
 	}
 	if ((w.flags & TLOOP_GET_CLEAR) && !overflow) {
-		ret = tloop_written_clear_pages(&dev->written, buf, count, epoch,
+		ret = tloop_written_clear_pages(set, buf, count, epoch,
 						&w.generation);
 		if (ret)
 			goto out;
 		cleared = true;
 	} else {
-		tloop_written_status(&dev->written, &st);
+		tloop_written_status(set, &st);
 		w.generation = st.generation;
 	}
 	w.count = count;
@@ -381,31 +394,41 @@ static int tloop_ioc_get(struct tloop_device *dev, bool may_change,
 	 * set loses nothing; the generation did change.
 	 */
 	if (ret && cleared)
-		tloop_get_restore(dev, buf, count);
+		tloop_get_restore(set, buf, count);
 out:
 	kvfree(buf);
+out_put:
+	tloop_consumer_put(hold);
 	return ret;
 }
 
 static int tloop_ioc_clear(struct tloop_device *dev, struct tloop_clear __user *uarg)
 {
+	struct tloop_written_set *set;
+	struct tloop_consumer *hold;
 	struct tloop_clear c;
 	int ret;
 
 	ret = tloop_uarg_in(&c, sizeof(c), uarg);
 	if (ret)
 		return ret;
-	if ((c.flags & ~TLOOP_CLEAR_ALL) || !tloop_zeroed(c.reserved, sizeof(c.reserved)))
+	if ((c.flags & ~TLOOP_CLEAR_ALL) || c.reserved0 || c.reserved1)
 		return -EINVAL;
 	if (c.flags & TLOOP_CLEAR_ALL) {
 		if (c.start || c.end)
 			return -EINVAL;
-		ret = tloop_written_clear_all(&dev->written, &c.generation);
 	} else {
 		if (c.start >= c.end || c.end > dev->written.nr_pages)
 			return -EINVAL;
-		ret = tloop_written_clear_range(&dev->written, c.start, c.end, &c.generation);
 	}
+	set = tloop_consumer_set(dev, c.consumer, &hold);
+	if (IS_ERR(set))
+		return PTR_ERR(set);
+	if (c.flags & TLOOP_CLEAR_ALL)
+		ret = tloop_written_clear_all(set, &c.generation);
+	else
+		ret = tloop_written_clear_range(set, c.start, c.end, &c.generation);
+	tloop_consumer_put(hold);
 	if (ret)
 		return ret;
 	return tloop_uarg_out(uarg, &c, sizeof(c));
@@ -445,6 +468,7 @@ int tloop_ioctl(struct block_device *bdev, tloop_blk_mode_t mode,
 			return -EPERM;
 		tloop_written_disable(&dev->written);
 		tloop_snap_tracking_off(dev);
+		tloop_consumers_remove_all(dev);
 		tloop_pcache_release(dev);
 		return 0;
 	}
@@ -452,5 +476,11 @@ int tloop_ioctl(struct block_device *bdev, tloop_blk_mode_t mode,
 		return may_change ? tloop_ioc_clear(dev, uarg) : -EPERM;
 	if (tloop_cmd_is(cmd, TLOOP_SNAP_CREATE))
 		return may_change ? tloop_snap_create(dev, uarg) : -EPERM;
+	if (tloop_cmd_is(cmd, TLOOP_CONSUMER_LIST))
+		return tloop_ioc_consumer_list(dev, uarg);
+	if (tloop_cmd_is(cmd, TLOOP_CONSUMER_ADD))
+		return may_change ? tloop_ioc_consumer_add(dev, uarg) : -EPERM;
+	if (tloop_cmd_is(cmd, TLOOP_CONSUMER_REMOVE))
+		return may_change ? tloop_ioc_consumer_remove(dev, uarg) : -EPERM;
 	return -ENOTTY;
 }

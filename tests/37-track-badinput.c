@@ -47,7 +47,7 @@ int main(void)
 	int ret;
 
 	tlt_require_tracking();
-	tlt_plan(46);
+	tlt_plan(48);
 	d = tlt_tdev_open("backing.img", DEV_SIZE, 0);
 	tlt_set_init(&want, d->nr_pages);
 	if (tlt_enable(d->fd, 0))
@@ -114,8 +114,8 @@ int main(void)
 	tlt_expect_errno(get(), EINVAL, "GET+CLEAR: unknown flag is EINVAL");
 	still_there("... and nothing was cleared");
 	w_init();
-	w.reserved0 = 1;
-	tlt_expect_errno(get(), EINVAL, "GET: reserved0 != 0 is EINVAL");
+	w.consumer = 1;
+	tlt_expect_errno(get(), ENOENT, "GET: a consumer id the device does not have is ENOENT");
 	w_init();
 	w.reserved[1] = 1;
 	tlt_expect_errno(get(), EINVAL, "GET: reserved[1] != 0 is EINVAL");
@@ -196,10 +196,20 @@ int main(void)
 	tlt_expect_errno(ioctl(d->fd, TLOOP_CLEAR_WRITTEN, &c), EINVAL,
 			 "CLEAR: unknown flag is EINVAL");
 	c.flags = TLOOP_CLEAR_ALL;
-	c.reserved[0] = 1;
+	c.reserved1 = 1;
 	tlt_expect_errno(ioctl(d->fd, TLOOP_CLEAR_WRITTEN, &c), EINVAL,
 			 "CLEAR: reserved != 0 is EINVAL");
-	c.reserved[0] = 0;
+	c.reserved1 = 0;
+	c.reserved0 = 1;
+	tlt_expect_errno(ioctl(d->fd, TLOOP_CLEAR_WRITTEN, &c), EINVAL,
+			 "CLEAR: reserved0 != 0 is EINVAL");
+	c.reserved0 = 0;
+	c.consumer = 7;
+	c.end = 0;	/* a valid CLEAR_ALL but for the consumer */
+	tlt_expect_errno(ioctl(d->fd, TLOOP_CLEAR_WRITTEN, &c), ENOENT,
+			 "CLEAR: a consumer id the device does not have is ENOENT");
+	c.consumer = 0;
+	c.end = 1;
 	c.size = 0;
 	tlt_expect_errno(ioctl(d->fd, TLOOP_CLEAR_WRITTEN, &c), EINVAL, "CLEAR: size 0 is EINVAL");
 	c.size = sizeof(c);

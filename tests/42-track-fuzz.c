@@ -750,7 +750,7 @@ static void build(struct call *c)
 		if (chance(10))
 			s->generation = rnd();
 		if (chance(5))
-			s->reserved0 = (uint32_t)rnd() | 1;
+			s->consumer = (uint32_t)rnd() | 1;
 		if (chance(5))
 			s->reserved[below(2)] = rnd() | 1;
 		break;
@@ -773,7 +773,7 @@ static void build(struct call *c)
 		if (chance(10))
 			w->next_cursor = rnd();
 		if (chance(4))
-			w->reserved0 = (uint32_t)rnd() | 1;
+			w->consumer = (uint32_t)rnd() | 1;
 		if (chance(4))
 			w->reserved[below(2)] = rnd() | 1;
 		break;
@@ -787,7 +787,11 @@ static void build(struct call *c)
 			cl->end = chance(80) ? cl->start + 1 + below(64) : rnd_u64();
 		}
 		if (chance(5))
-			cl->reserved[below(2)] = rnd() | 1;
+			cl->reserved1 = rnd() | 1;
+		if (chance(3))
+			cl->reserved0 = (uint32_t)rnd() | 1;
+		if (chance(3))
+			cl->consumer = (uint32_t)rnd() | 1;
 		break;
 	}
 	}
@@ -1198,6 +1202,7 @@ static void check_dev(struct call *c, struct result *r)
 		es_add(&allow, E2BIG);
 		es_add(&allow, ENODATA);
 		es_add(&allow, EBUSY);
+		es_add(&allow, ENOENT);	/* a consumer field flipped to an id nobody has */
 		judge(c, r, &allow, "racy argument");
 		if (isa)
 			a_gen_exact = false;
@@ -1281,8 +1286,14 @@ static void check_dev(struct call *c, struct result *r)
 	case C_STATUS: {
 		const struct tloop_track_status *s = ST(struct tloop_track_status);
 
-		if (s->reserved0 || any_nz(s->reserved, sizeof(s->reserved))) {
+		if (any_nz(s->reserved, sizeof(s->reserved))) {
 			es_add(&allow, EINVAL);
+			break;
+		}
+		if (s->consumer) {
+			/* No named consumer is ever added here: no such consumer. */
+			es_add(&allow, ENOENT);
+			es_add(&allow, EFAULT);
 			break;
 		}
 		es_add(&allow, c->p.wr < sizeof(*s) ? EFAULT : E_OK);
@@ -1293,7 +1304,7 @@ static void check_dev(struct call *c, struct result *r)
 			memcpy(&b, c->p.loc, sizeof(b));
 			if (b.nr_pages != nr || b.page_size != PG || b.written > nr ||
 			    (isa && ((b.flags & TLOOP_TRACK_ON) != 0) != a_on) ||
-			    (isa && a_on && b.mem_limit != a_limit) || b.reserved0 ||
+			    (isa && a_on && b.mem_limit != a_limit) || b.consumer ||
 			    any_nz(b.reserved, sizeof(b.reserved)) || (b.flags & ~3U))
 				violation("TRACK_STATUS on %s: flags %#x nr_pages %" PRIu64
 					  " page_size %u written %" PRIu64 " mem_limit %" PRIu64
@@ -1310,9 +1321,17 @@ static void check_dev(struct call *c, struct result *r)
 		uint64_t end = w->end ? w->end : nr, span, want_entries;
 		bool clear = w->flags & TLOOP_GET_CLEAR, bad;
 
-		if ((w->flags & ~TLOOP_GET_FLAGS) || w->reserved0 ||
+		if ((w->flags & ~TLOOP_GET_FLAGS) ||
 		    any_nz(w->reserved, sizeof(w->reserved))) {
 			es_add(&allow, EINVAL);
+			break;
+		}
+		if (w->consumer) {
+			/* Checked after the other fields and the reply. */
+			es_add(&allow, ENOENT);
+			es_add(&allow, EINVAL);
+			es_add(&allow, EFAULT);
+			es_add(&allow, EPERM);
 			break;
 		}
 		bad = !w->capacity || end > nr || w->cursor > end;
@@ -1401,7 +1420,13 @@ static void check_dev(struct call *c, struct result *r)
 		const struct tloop_clear *cl = ST(struct tloop_clear);
 		bool all = cl->flags & TLOOP_CLEAR_ALL;
 
-		if ((cl->flags & ~TLOOP_CLEAR_ALL) || any_nz(cl->reserved, sizeof(cl->reserved))) {
+		if ((cl->flags & ~TLOOP_CLEAR_ALL) || cl->reserved0 || cl->reserved1) {
+			es_add(&allow, EINVAL);
+			break;
+		}
+		if (cl->consumer) {
+			/* Checked after the other fields. */
+			es_add(&allow, ENOENT);
 			es_add(&allow, EINVAL);
 			break;
 		}
@@ -1770,6 +1795,10 @@ int main(void)
 			do
 				nr = chance(70) ? (unsigned int)below(0x18) : (unsigned int)below(256);
 			while (nr >= 0x20 && nr <= 0x2f);
+
+			/* 0x30-0x3f: the consumer commands (49-track-consumers tests them). */
+			if (nr >= 0x30 && nr <= 0x3f)
+				nr -= 0x30;
 			c->cmd = _IOC(dirs[below(4)], TLOOP_IOC_MAGIC, nr,
 				      (unsigned int)below(_IOC_SIZEMASK + 1));
 			c->k = cmd_lookup(c->cmd);

@@ -34,6 +34,7 @@ enum {
 	OPT_CONSISTENT,
 	OPT_FREEZE,
 	OPT_SNAP_MEM_LIMIT,
+	OPT_CONSUMER,
 	OPT_STATE_DIR,
 };
 
@@ -49,23 +50,30 @@ static const struct {
 	{ "list", CMD_LIST, "tloop list [--json] [--noheadings] [--bytes]\n" },
 	{ "status", CMD_STATUS, "tloop status [--json] [--bytes] DEV\n" },
 	{ "track", CMD_TRACK, "tloop track on [--mem-limit BYTES] DEV\ntloop track off DEV\n" },
-	{ "written", CMD_WRITTEN, "tloop written [--clear] [--ranges] [--json] DEV\n" },
+	{ "written", CMD_WRITTEN,
+	  "tloop written [--clear] [--ranges] [--json] [--consumer NAME] DEV\n" },
 	/* The first name of written, kept for scripts. */
 	{ "dirty", CMD_WRITTEN,
 	  "tloop dirty [--clear] [--ranges] [--json] DEV\n"
 	  "(dirty is another name of written: tloop help written)\n" },
-	{ "clear", CMD_CLEAR, "tloop clear DEV\n" },
+	{ "clear", CMD_CLEAR, "tloop clear [--json] [--consumer NAME] DEV\n" },
 	{ "sync", CMD_SYNC,
 	  "tloop sync [--progress] [--json] [--create] [--resize] [--full]\n"
 	  "           [--max-io BYTES] [--queue-depth N] [--max-gap BYTES]\n"
 	  "           [--full-at PERCENT] [--buffered] [--unsafe-no-fsync]\n"
 	  "           [--consistent [--freeze MOUNTPOINT] [--snap-mem-limit BYTES]]\n"
-	  "           [--state-dir DIR] DEV AREA2\n"
+	  "           [--state-dir DIR] [--consumer NAME] DEV AREA2\n"
 	  "AREA2 is a file, a block device, or an NBD URI (nbd://HOST[:PORT]/EXPORT,\n"
 	  "nbd+unix:///EXPORT?socket=PATH).\n" },
 	{ "verify", CMD_VERIFY,
 	  "tloop verify [--json] DEV AREA2\n"
 	  "Exit status: 0 identical, 3 different, 1 failure.\n" },
+	{ "consumer", CMD_CONSUMER,
+	  "tloop consumer list [--json] DEV\n"
+	  "tloop consumer add [--mem-limit BYTES] [--json] DEV NAME\n"
+	  "tloop consumer remove [--json] DEV NAME\n"
+	  "NAME: 1 to 31 of A-Z a-z 0-9 . _ -, starting with a letter or digit;\n"
+	  "\"default\" is the consumer of tloop written/clear/sync without --consumer.\n" },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -81,6 +89,7 @@ static const char usage_all[] =
 	" tloop clear DEV                  forget the written pages\n"
 	" tloop sync DEV AREA2             copy the written pages into AREA2 (file, device, nbd://)\n"
 	" tloop verify DEV AREA2           compare DEV with AREA2, list the pages that differ\n"
+	" tloop consumer list|add|remove   named consumers, each with its written set\n"
 	" tloop help [COMMAND]             show the options of COMMAND\n"
 	" tloop --version\n"
 	"\n"
@@ -150,6 +159,7 @@ static const struct option long_opts[] = {
 	{ "consistent", no_argument, NULL, OPT_CONSISTENT },
 	{ "freeze", required_argument, NULL, OPT_FREEZE },
 	{ "snap-mem-limit", required_argument, NULL, OPT_SNAP_MEM_LIMIT },
+	{ "consumer", required_argument, NULL, OPT_CONSUMER },
 	{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
 	{ NULL, 0, NULL, 0 },
 };
@@ -161,8 +171,12 @@ static int allowed(enum cli_cmd cmd, int opt)
 	case 'h':
 		return 1;
 	case 'J':
-		return cmd == CMD_LIST || cmd == CMD_STATUS || cmd == CMD_WRITTEN || cmd == CMD_SYNC ||
+		return cmd == CMD_LIST || cmd == CMD_STATUS || cmd == CMD_WRITTEN ||
+		       cmd == CMD_SYNC || cmd == CMD_CLEAR || cmd == CMD_CONSUMER ||
 		       cmd == CMD_VERIFY;
+	case OPT_CONSUMER:
+		return cmd == CMD_WRITTEN || cmd == CMD_CLEAR || cmd == CMD_SYNC ||
+		       cmd == CMD_STATUS;
 	case 'n':
 		return cmd == CMD_LIST;
 	case 'b':
@@ -172,7 +186,7 @@ static int allowed(enum cli_cmd cmd, int opt)
 	case 'a':
 		return cmd == CMD_DETACH;
 	case OPT_MEM_LIMIT:
-		return cmd == CMD_TRACK;
+		return cmd == CMD_TRACK || cmd == CMD_CONSUMER;
 	case 'c': case OPT_RANGES:
 		return cmd == CMD_WRITTEN;
 	case OPT_FSYNC: case OPT_PROGRESS: case OPT_CREATE: case OPT_RESIZE: case OPT_FULL:
@@ -304,6 +318,11 @@ static int parse_opt(struct cli *c, int opt, const char *arg, char *err, size_t 
 		else
 			c->sync_flags &= ~TLOOP_SYNC_NO_GAPS;
 		break;
+	case OPT_CONSUMER:
+		if (!arg[0])
+			return usage_err(err, errlen, "--consumer: empty name");
+		c->consumer = arg;
+		break;
 	case OPT_STATE_DIR:
 		if (!*arg)
 			return usage_err(err, errlen, "--state-dir: empty");
@@ -371,6 +390,29 @@ static int operands(struct cli *c, const char *name, int n, char **args, char *e
 			return usage_err(err, errlen, "sync: --freeze and --snap-mem-limit "
 					 "need --consistent");
 		break;
+	case CMD_CONSUMER:
+		if (!n)
+			return usage_err(err, errlen, "consumer: expected list, add or remove");
+		if (!strcmp(args[0], "list")) {
+			c->consumer_op = CONSUMER_LIST;
+			if (n != 2)
+				return usage_err(err, errlen, "consumer list: expected one DEV");
+		} else if (!strcmp(args[0], "add") || !strcmp(args[0], "remove")) {
+			c->consumer_op = args[0][0] == 'a' ? CONSUMER_ADD : CONSUMER_REMOVE;
+			if (n != 3)
+				return usage_err(err, errlen, "consumer %s: expected DEV and NAME",
+						 args[0]);
+			c->consumer_name = args[2];
+		} else {
+			return usage_err(err, errlen,
+					 "consumer: expected list, add or remove, not '%s'", args[0]);
+		}
+		if (c->consumer_op != CONSUMER_ADD && c->mem_limit)
+			return usage_err(err, errlen, "consumer %s: --mem-limit makes no sense",
+					 args[0]);
+		c->devs = args + 1;
+		c->ndevs = 1;
+		return 0;
 	case CMD_STATUS:
 	case CMD_WRITTEN:
 	case CMD_CLEAR:

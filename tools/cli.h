@@ -21,6 +21,13 @@ enum cli_cmd {
 	CMD_CLEAR,
 	CMD_SYNC,
 	CMD_VERIFY,
+	CMD_CONSUMER,	/* tloop consumer list|add|remove */
+};
+
+enum cli_consumer_op {
+	CONSUMER_LIST,
+	CONSUMER_ADD,
+	CONSUMER_REMOVE,
 };
 
 struct cli {
@@ -55,6 +62,11 @@ struct cli {
 	const char *state_dir;		/* --state-dir (NBD area2) */
 	const char *freeze;		/* --freeze MOUNTPOINT (with --consistent) */
 	uint64_t snap_mem_limit;	/* --snap-mem-limit, 0: none */
+	/* written, clear, sync, status: --consumer NAME (NULL: the default consumer) */
+	const char *consumer;
+	/* consumer */
+	enum cli_consumer_op consumer_op;
+	const char *consumer_name;	/* add, remove: the NAME operand */
 };
 
 /* Exit statuses. */

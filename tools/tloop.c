@@ -93,6 +93,31 @@ static int dev_open(const char *arg, char *path, size_t len, int ctl)
 	return fd;
 }
 
+/*
+ * consumer_id() - the id of consumer @name (NULL: the default consumer) of
+ * the device open at @fd; prints the error.
+ */
+static int consumer_id(int fd, const char *path, const char *name, uint32_t *id)
+{
+	int ret = tloop_consumer_lookup(fd, name, id);
+
+	if (ret == -EINVAL)
+		errmsg("%s: '%s' is not a valid consumer name (1 to 31 of A-Z a-z 0-9 . _ -, "
+		       "starting with a letter or digit)", path, name);
+	else if (ret == -ENOENT)
+		errmsg("%s: no consumer named '%s' (tloop consumer list %s)", path, name, path);
+	else if (ret == -EOPNOTSUPP)
+		errmsg("%s: the loaded tloop module has no named consumers", path);
+	else if (ret)
+		errmsg("%s: look up consumer '%s': %s", path, name, strerror(-ret));
+	return ret;
+}
+
+static const char *consumer_str(const char *name)
+{
+	return name ? name : TLOOP_CONSUMER_DEFAULT;
+}
+
 static int cmd_attach(const struct cli *c)
 {
 	struct tloop_attach_opts o = {
@@ -261,6 +286,21 @@ static void json_dev(struct json *j, const struct devstate *d, int full)
 	}
 }
 
+/* json_consumer() - the members of one consumer's object. */
+static void json_consumer(struct json *j, const struct tloop_consumer_info *ci)
+{
+	char name[TLOOP_CONSUMER_NAME_MAX + 1];
+
+	snprintf(name, sizeof(name), "%.*s", (int)sizeof(ci->name), ci->name);
+	json_str(j, "name", name);
+	json_u64(j, "id", ci->id);
+	json_bool(j, "overflow", ci->status & TLOOP_TRACK_OVERFLOW);
+	json_u64(j, "written_pages", ci->written);
+	json_u64(j, "generation", ci->generation);
+	json_u64(j, "mem_used", ci->mem_used);
+	json_u64(j, "mem_limit", ci->mem_limit);
+}
+
 static const char *size_col(uint64_t v, int bytes, char *buf, size_t len)
 {
 	if (bytes)
@@ -349,10 +389,25 @@ static int cmd_status(const struct cli *c)
 	struct json j;
 	int fd, ret;
 
+	struct tloop_consumer_info ci[TLOOP_MAX_CONSUMERS + 1];
+	size_t nci = 0, k;
+	uint32_t id = 0;
+
 	fd = dev_open(c->devs[0], path, sizeof(path), 0);
 	if (fd < 0)
 		return EXIT_FAIL;
 	ret = dev_state(fd, &d);
+	if (!ret && c->consumer) {
+		ret = consumer_id(fd, path, c->consumer, &id);
+		if (ret) {
+			close(fd);
+			return EXIT_FAIL;
+		}
+		d.have_ts = !tloop_consumer_status(fd, id, &d.ts);
+	}
+	/* A module without consumers lists none: that is not an error. */
+	if (!ret && tloop_consumer_list(fd, ci, TLOOP_MAX_CONSUMERS + 1, &nci) < 0)
+		nci = 0;
 	close(fd);
 	if (ret) {
 		errmsg("%s: %s", path, strerror(-ret));
@@ -362,6 +417,14 @@ static int cmd_status(const struct cli *c)
 		json_init(&j, stdout);
 		json_obj_begin(&j, NULL);
 		json_dev(&j, &d, 1);
+		json_str(&j, "consumer", consumer_str(c->consumer));
+		json_arr_begin(&j, "consumers", 0);
+		for (k = 0; k < nci; k++) {
+			json_obj_begin(&j, NULL);
+			json_consumer(&j, &ci[k]);
+			json_obj_end(&j);
+		}
+		json_arr_end(&j);
 		json_obj_end(&j);
 		return EXIT_OK;
 	}
@@ -393,6 +456,16 @@ static int cmd_status(const struct cli *c)
 			printf("%" PRIu64 " bytes\n", (uint64_t)d.ts.mem_limit);
 		else
 			printf("none\n");
+	}
+	if (c->consumer)
+		printf("  (the tracking lines are consumer %s's)\n", c->consumer);
+	if (nci > 1) {
+		printf("  consumers:     %zu\n", nci);
+		for (k = 0; k < nci; k++)
+			printf("    %-31.31s written %" PRIu64 " pages%s, generation %" PRIu64 "\n",
+			       ci[k].name, (uint64_t)ci[k].written,
+			       (ci[k].status & TLOOP_TRACK_OVERFLOW) ? " (overflowed)" : "",
+			       (uint64_t)ci[k].generation);
 	}
 	return EXIT_OK;
 }
@@ -486,7 +559,11 @@ static int cmd_written(const struct cli *c)
 	fd = dev_open(c->devs[0], path, sizeof(path), c->clear);
 	if (fd < 0)
 		return EXIT_FAIL;
-	ret = tloop_track_status(fd, &ts);
+	if (consumer_id(fd, path, c->consumer, &wo.consumer)) {
+		close(fd);
+		return EXIT_FAIL;
+	}
+	ret = tloop_consumer_status(fd, wo.consumer, &ts);
 	if (ret) {
 		errmsg("%s: %s", path, strerror(-ret));
 		close(fd);
@@ -501,6 +578,7 @@ static int cmd_written(const struct cli *c)
 		json_init(&o.j, stdout);
 		json_obj_begin(&o.j, NULL);
 		json_str(&o.j, "device", path);
+		json_str(&o.j, "consumer", consumer_str(c->consumer));
 		json_u64(&o.j, "page_size", ts.page_size);
 		json_bool(&o.j, "cleared", c->clear);
 		if (c->ranges)
@@ -530,7 +608,8 @@ static int cmd_written(const struct cli *c)
 	}
 	if (ret == -EOVERFLOW) {
 		errmsg("%s: the written set overflowed: every page counts as written "
-		       "(tloop clear %s, then copy everything)", path, path);
+		       "(tloop clear%s%s %s, then copy everything)", path,
+		       c->consumer ? " --consumer " : "", c->consumer ? c->consumer : "", path);
 		return EXIT_FAIL;
 	}
 	if (ret == -ENODATA) {
@@ -547,13 +626,28 @@ static int cmd_written(const struct cli *c)
 static int cmd_clear(const struct cli *c)
 {
 	char path[PATH_MAX];
+	uint64_t gen = 0;
+	uint32_t id = 0;
+	struct json j;
 	int fd, ret;
 
 	fd = dev_open(c->devs[0], path, sizeof(path), 1);
 	if (fd < 0)
 		return EXIT_FAIL;
-	ret = tloop_clear_all(fd, NULL);
+	if (consumer_id(fd, path, c->consumer, &id)) {
+		close(fd);
+		return EXIT_FAIL;
+	}
+	ret = tloop_consumer_clear(fd, id, TLOOP_CLEAR_ALL, 0, 0, &gen);
 	close(fd);
+	if (!ret && c->json) {
+		json_init(&j, stdout);
+		json_obj_begin(&j, NULL);
+		json_str(&j, "device", path);
+		json_str(&j, "consumer", consumer_str(c->consumer));
+		json_u64(&j, "generation", gen);
+		json_obj_end(&j);
+	}
 	if (ret == -ENODATA) {
 		errmsg("%s: tracking is off", path);
 		return EXIT_FAIL;
@@ -621,7 +715,7 @@ static int cmd_sync(const struct cli *c)
 				     .max_io = c->max_io, .depth = c->depth,
 				     .max_gap = c->max_gap, .full_pct = c->full_pct,
 				     .freeze = c->freeze, .snap_mem_limit = c->snap_mem_limit,
-				     .state_dir = c->state_dir };
+				     .state_dir = c->state_dir, .consumer = c->consumer };
 	struct progress p = { .tty = isatty(STDERR_FILENO), .last = 0 };
 	struct tloop_sync_result r;
 	char path[PATH_MAX], a[32], b[32], errbuf[64];
@@ -658,6 +752,7 @@ static int cmd_sync(const struct cli *c)
 		json_obj_begin(&j, NULL);
 		json_str(&j, "device", path);
 		json_str(&j, "area2", c->area2);
+		json_str(&j, "consumer", r.consumer);
 		json_str(&j, "mode", r.full ? "full" : "incremental");
 		json_str(&j, "reason", tloop_sync_why_name(r.why));
 		json_u64(&j, "pages", r.pages);
@@ -700,6 +795,94 @@ static int cmd_sync(const struct cli *c)
 	if (r.why == TLOOP_SYNC_WHY_TRACK_OFF)
 		errmsg("%s: tracking is off, so every refresh copies everything "
 		       "(tloop track on %s)", path, path);
+	return EXIT_OK;
+}
+
+static int cmd_consumer(const struct cli *c)
+{
+	struct tloop_consumer_info ci[TLOOP_MAX_CONSUMERS + 1];
+	char path[PATH_MAX];
+	size_t n = 0, k;
+	struct json j;
+	int fd, ret;
+
+	fd = dev_open(c->devs[0], path, sizeof(path), c->consumer_op != CONSUMER_LIST);
+	if (fd < 0)
+		return EXIT_FAIL;
+	switch (c->consumer_op) {
+	case CONSUMER_LIST:
+		ret = tloop_consumer_list(fd, ci, TLOOP_MAX_CONSUMERS + 1, &n);
+		break;
+	case CONSUMER_ADD:
+		ret = tloop_consumer_add(fd, c->consumer_name, c->mem_limit);
+		break;
+	default:
+		ret = tloop_consumer_remove(fd, c->consumer_name);
+		break;
+	}
+	close(fd);
+	if (ret == -EOPNOTSUPP) {
+		errmsg("%s: the loaded tloop module has no named consumers", path);
+		return EXIT_FAIL;
+	}
+	if (ret == -EINVAL && c->consumer_op != CONSUMER_LIST) {
+		if (!strcmp(c->consumer_name, TLOOP_CONSUMER_DEFAULT))
+			errmsg("%s: the default consumer cannot be removed "
+			       "(tloop track off %s ends it)", path, path);
+		else
+			errmsg("%s: '%s' is not a valid consumer name (1 to 31 of A-Z a-z 0-9 . _ -,"
+			       " starting with a letter or digit)", path, c->consumer_name);
+		return EXIT_FAIL;
+	}
+	if (ret < 0) {
+		static const char *const what[] = { "list consumers", "add consumer",
+						    "remove consumer" };
+
+		if (ret == -ENODATA)
+			errmsg("%s: tracking is off (tloop track on %s)", path, path);
+		else if (ret == -EEXIST)
+			errmsg("%s: a consumer named '%s' exists", path, c->consumer_name);
+		else if (ret == -ENOSPC)
+			errmsg("%s: already %d named consumers, the most a device has", path,
+			       TLOOP_MAX_CONSUMERS);
+		else if (ret == -ENOENT)
+			errmsg("%s: no consumer named '%s'", path, c->consumer_name);
+		else
+			errmsg("%s: %s%s%s: %s", path, what[c->consumer_op],
+			       c->consumer_name ? " " : "",
+			       c->consumer_name ? c->consumer_name : "", strerror(-ret));
+		return EXIT_FAIL;
+	}
+	if (c->json) {
+		json_init(&j, stdout);
+		json_obj_begin(&j, NULL);
+		json_str(&j, "device", path);
+		if (c->consumer_op == CONSUMER_LIST) {
+			json_arr_begin(&j, "consumers", 0);
+			for (k = 0; k < n; k++) {
+				json_obj_begin(&j, NULL);
+				json_consumer(&j, &ci[k]);
+				json_obj_end(&j);
+			}
+			json_arr_end(&j);
+		} else {
+			json_str(&j, "consumer", c->consumer_name);
+			if (c->consumer_op == CONSUMER_ADD)
+				json_u64(&j, "id", (uint64_t)ret);
+			json_bool(&j, "removed", c->consumer_op == CONSUMER_REMOVE);
+		}
+		json_obj_end(&j);
+		return EXIT_OK;
+	}
+	if (c->consumer_op == CONSUMER_LIST) {
+		if (!n)
+			printf("%s: tracking is off: no consumers\n", path);
+		for (k = 0; k < n; k++)
+			printf("%-31.31s id %-5u written %" PRIu64 " pages%s, generation %" PRIu64
+			       "\n", ci[k].name, ci[k].id, (uint64_t)ci[k].written,
+			       (ci[k].status & TLOOP_TRACK_OVERFLOW) ? " (overflowed)" : "",
+			       (uint64_t)ci[k].generation);
+	}
 	return EXIT_OK;
 }
 
@@ -810,6 +993,8 @@ static int run(const struct cli *c)
 		return cmd_clear(c);
 	case CMD_SYNC:
 		return cmd_sync(c);
+	case CMD_CONSUMER:
+		return cmd_consumer(c);
 	case CMD_VERIFY:
 		return cmd_verify(c);
 	}

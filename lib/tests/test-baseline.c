@@ -88,10 +88,49 @@ static void check_rejects(void)
 		      "truncation at %zu accepted", i);
 }
 
+/* A named consumer's sidecar: two more lines; the default consumer's has none. */
+static void check_consumer(void)
+{
+	static const char *const bad[] = {
+		"tloop-baseline 1\nattach_id 00c0ffee12345678\ngeneration 42\ndev_size 1\npage_size 4096\nconsumer a\n",
+		"tloop-baseline 1\nattach_id 00c0ffee12345678\ngeneration 42\ndev_size 1\npage_size 4096\nconsumer a\nconsumer_id 0\n",
+		"tloop-baseline 1\nattach_id 00c0ffee12345678\ngeneration 42\ndev_size 1\npage_size 4096\nconsumer default\nconsumer_id 3\n",
+		"tloop-baseline 1\nattach_id 00c0ffee12345678\ngeneration 42\ndev_size 1\npage_size 4096\nconsumer .a\nconsumer_id 3\n",
+		"tloop-baseline 1\nattach_id 00c0ffee12345678\ngeneration 42\ndev_size 1\npage_size 4096\nconsumer a b\nconsumer_id 3\n",
+		"tloop-baseline 1\nattach_id 00c0ffee12345678\ngeneration 42\ndev_size 1\npage_size 4096\nconsumer_id 3\nconsumer a\n",
+		"tloop-baseline 1\nattach_id 00c0ffee12345678\ngeneration 42\ndev_size 1\npage_size 4096\nconsumer a\nconsumer_id 4294967296\n",
+		"tloop-baseline 1\nattach_id 00c0ffee12345678\ngeneration 42\ndev_size 1\npage_size 4096\nconsumer abcdefghijklmnopqrstuvwxyz0123456\nconsumer_id 3\n",
+		"tloop-baseline 1\nattach_id 00c0ffee12345678\ngeneration 42\ndev_size 1\npage_size 4096\nconsumer a\nconsumer_id 3\nx\n",
+	};
+	struct tloop_baseline b = { .attach_id = 7, .generation = 9, .dev_size = 8192,
+				    .page_size = 4096, .consumer_id = 12, .consumer = "back-up.2" }, c;
+	char buf[TLOOP_BASELINE_MAX];
+	size_t i;
+	int n;
+
+	n = tloop_baseline_format(&b, buf, sizeof(buf));
+	CHECK(n > 0 && strstr(buf, "consumer back-up.2\nconsumer_id 12\n"),
+	      "a named consumer's sidecar:\n%s", n > 0 ? buf : "");
+	CHECK(n > 0 && tloop_baseline_parse(buf, (size_t)n, &c) == 0 && c.consumer_id == 12 &&
+	      !strcmp(c.consumer, "back-up.2") && c.generation == 9,
+	      "a named consumer's sidecar does not round-trip");
+	CHECK(tloop_baseline_parse(good, strlen(good), &c) == 0 && !c.consumer_id && !c.consumer[0],
+	      "a sidecar without consumer lines is not the default consumer's");
+	b.consumer_id = 0;
+	CHECK(tloop_baseline_format(&b, buf, sizeof(buf)) == -EINVAL, "a name without an id formatted");
+	b.consumer_id = 3;
+	strcpy(b.consumer, "default");
+	CHECK(tloop_baseline_format(&b, buf, sizeof(buf)) == -EINVAL, "\"default\" with an id formatted");
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK(tloop_baseline_parse(bad[i], strlen(bad[i]), &c) == -EINVAL,
+		      "malformed consumer sidecar %zu accepted:\n%s", i, bad[i]);
+}
+
 static void check_files(void)
 {
 	char dir[] = "/tmp/tloop-test-XXXXXX", area2[64], side[80], text[TLOOP_BASELINE_MAX];
-	struct tloop_baseline b = { 1, 2, 4096, 4096 }, c;
+	struct tloop_baseline b = { .attach_id = 1, .generation = 2, .dev_size = 4096,
+				    .page_size = 4096 }, c;
 	int fd;
 
 	CHECK(mkdtemp(dir) != NULL, "mkdtemp: %s", strerror(errno));
@@ -132,6 +171,7 @@ int main(void)
 {
 	check_roundtrip();
 	check_rejects();
+	check_consumer();
 	check_files();
 	if (failures) {
 		printf("test-baseline: %d failures\n", failures);

@@ -367,4 +367,23 @@ void tlt_jfree(struct tlt_json *v);
  */
 struct tlt_json *tlt_sync_json(const char *dev, const char *area2, const char *opts);
 
+/* Named consumers (consumer.c). */
+/* tlt_consumer_add() - TLOOP_CONSUMER_ADD of @name; its id, or -errno. */
+int64_t tlt_consumer_add(int fd, const char *name, uint64_t mem_limit);
+/* tlt_consumer_remove() - TLOOP_CONSUMER_REMOVE of @name; 0 or -errno. */
+int tlt_consumer_remove(int fd, const char *name);
+/* tlt_consumer_list() - TLOOP_CONSUMER_LIST into @ci (@cap entries); the total or -errno. */
+int tlt_consumer_list(int fd, struct tloop_consumer_info *ci, uint32_t cap, uint32_t *count);
+/* tlt_cget_one() - tlt_get_one() on consumer @id. */
+int tlt_cget_one(int fd, uint32_t id, unsigned int flags, uint64_t cursor, uint64_t end,
+		 uint64_t *buf, uint32_t capacity, struct tloop_written *w);
+/* tlt_cstatus() - TLOOP_TRACK_STATUS of consumer @id. */
+int tlt_cstatus(int fd, uint32_t id, struct tloop_track_status *st);
+/* tlt_cclear() - TLOOP_CLEAR_WRITTEN on consumer @id. */
+int tlt_cclear(int fd, uint32_t id, unsigned int flags, uint64_t start, uint64_t end,
+	       uint64_t *generation);
+/* tlt_cget_all() - tlt_get_all() on consumer @id (same checks). */
+int tlt_cget_all(int fd, uint32_t id, unsigned int flags, uint32_t capacity, uint64_t nr_pages,
+		 struct tlt_pages *out);
+
 #endif /* TLT_H */

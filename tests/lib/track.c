@@ -187,8 +187,15 @@ void tlt_pages_push(struct tlt_pages *p, uint64_t page)
 int tlt_get_one(int fd, unsigned int flags, uint64_t cursor, uint64_t end,
 		uint64_t *buf, uint32_t capacity, struct tloop_written *w)
 {
+	return tlt_cget_one(fd, 0, flags, cursor, end, buf, capacity, w);
+}
+
+int tlt_cget_one(int fd, uint32_t id, unsigned int flags, uint64_t cursor, uint64_t end,
+		 uint64_t *buf, uint32_t capacity, struct tloop_written *w)
+{
 	memset(w, 0, sizeof(*w));
 	w->size = sizeof(*w);
+	w->consumer = id;
 	w->flags = flags;
 	w->cursor = cursor;
 	w->end = end;
@@ -199,6 +206,12 @@ int tlt_get_one(int fd, unsigned int flags, uint64_t cursor, uint64_t end,
 
 int tlt_get_all(int fd, unsigned int flags, uint32_t capacity, uint64_t nr_pages,
 		struct tlt_pages *out)
+{
+	return tlt_cget_all(fd, 0, flags, capacity, nr_pages, out);
+}
+
+int tlt_cget_all(int fd, uint32_t id, unsigned int flags, uint32_t capacity, uint64_t nr_pages,
+		 struct tlt_pages *out)
 {
 	uint64_t *buf = malloc((size_t)capacity * sizeof(*buf));
 	uint64_t cursor = 0, last = 0;
@@ -211,7 +224,7 @@ int tlt_get_all(int fd, unsigned int flags, uint32_t capacity, uint64_t nr_pages
 	for (;;) {
 		struct tloop_written w;
 
-		ret = tlt_get_one(fd, flags, cursor, 0, buf, capacity, &w);
+		ret = tlt_cget_one(fd, id, flags, cursor, 0, buf, capacity, &w);
 		if (ret)
 			break;
 		out->calls++;

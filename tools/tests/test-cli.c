@@ -63,6 +63,24 @@ static void check_good(void)
 	CHECK(parse("written tloop0 --clear --ranges --json", &c, err, sizeof(err)) == 0 &&
 	      c.cmd == CMD_WRITTEN && c.clear && c.ranges && c.json && c.ndevs == 1,
 	      "written: %s", err);
+	CHECK(parse("written --consumer backup tloop0", &c, err, sizeof(err)) == 0 &&
+	      c.cmd == CMD_WRITTEN && c.consumer && !strcmp(c.consumer, "backup"),
+	      "written --consumer: %s", err);
+	CHECK(parse("clear --json --consumer b tloop0", &c, err, sizeof(err)) == 0 &&
+	      c.cmd == CMD_CLEAR && c.json && !strcmp(c.consumer, "b"), "clear --consumer: %s", err);
+	CHECK(parse("sync --consumer b tloop0 a2", &c, err, sizeof(err)) == 0 &&
+	      c.cmd == CMD_SYNC && !strcmp(c.consumer, "b") && !strcmp(c.area2, "a2"),
+	      "sync --consumer: %s", err);
+	CHECK(parse("consumer list --json tloop0", &c, err, sizeof(err)) == 0 &&
+	      c.cmd == CMD_CONSUMER && c.consumer_op == CONSUMER_LIST && c.json &&
+	      !strcmp(c.devs[0], "tloop0"), "consumer list: %s", err);
+	CHECK(parse("consumer add --mem-limit 1M tloop0 backup", &c, err, sizeof(err)) == 0 &&
+	      c.consumer_op == CONSUMER_ADD && c.mem_limit == 1048576 &&
+	      !strcmp(c.devs[0], "tloop0") && !strcmp(c.consumer_name, "backup"),
+	      "consumer add: %s", err);
+	CHECK(parse("consumer remove tloop0 backup", &c, err, sizeof(err)) == 0 &&
+	      c.consumer_op == CONSUMER_REMOVE && !strcmp(c.consumer_name, "backup"),
+	      "consumer remove: %s", err);
 	/* dirty: the first name of written, kept as an alias with the same options. */
 	CHECK(parse("dirty tloop0 --clear --ranges --json", &c, err, sizeof(err)) == 0 &&
 	      c.cmd == CMD_WRITTEN && c.clear && c.ranges && c.json && c.ndevs == 1,
@@ -141,7 +159,20 @@ static void check_bad(void)
 		"written --fsync tloop0",
 		"written --all tloop0",
 		"clear",
-		"clear --json tloop0",
+		"clear --clear tloop0",
+		"clear --consumer",
+		"consumer",
+		"consumer tloop0",
+		"consumer list",
+		"consumer list tloop0 x",
+		"consumer add tloop0",
+		"consumer add tloop0 a b",
+		"consumer remove tloop0",
+		"consumer rename tloop0 a",
+		"consumer remove --mem-limit 1M tloop0 a",
+		"consumer list --consumer a tloop0",
+		"track on --consumer a tloop0",
+		"attach --consumer a f",
 		"sync tloop0",
 		"sync tloop0 a b",
 		"sync --max-io 1 tloop0 a",

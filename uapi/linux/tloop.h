@@ -84,6 +84,14 @@
  * TLOOP_SNAP_CREATE and the commands of the snapshot file it returns.
  */
 #define TLOOP_FEAT_SNAPSHOT	(1ULL << 6)
+/* Bit 7 is free. */
+/**
+ * TLOOP_FEAT_CONSUMERS - named consumers: TLOOP_CONSUMER_ADD,
+ * TLOOP_CONSUMER_REMOVE, TLOOP_CONSUMER_LIST, and the consumer selectors
+ * &tloop_track_status.consumer, &tloop_written.consumer and
+ * &tloop_clear.consumer.
+ */
+#define TLOOP_FEAT_CONSUMERS	(1ULL << 8)
 
 /**
  * struct tloop_version - reply of TLOOP_CTL_VERSION.
@@ -247,7 +255,11 @@ struct tloop_track_enable {
  * @written: out: number of pages in the written set.
  * @nr_pages: out: number of pages of the device (the last may be partial).
  * @page_size: out: tracking granularity in bytes (the kernel's page size).
- * @reserved0: zero.
+ * @consumer: in: the consumer whose set is reported: 0 for the default
+ *	consumer (ABI-1 callers), else the id of a named consumer (see
+ *	TLOOP_CONSUMER_ADD; -ENOENT if there is none with that id).
+ *	@flags, @generation, @written, @mem_used and @mem_limit are then that
+ *	consumer's.  Unchanged on output.
  * @mem_used: out: bytes of memory the written set uses now.
  * @mem_limit: out: the limit given when tracking was enabled (0: none).
  * @reserved: zero.
@@ -259,7 +271,7 @@ struct tloop_track_status {
 	__u64 written;
 	__u64 nr_pages;
 	__u32 page_size;
-	__u32 reserved0;
+	__u32 consumer;
 	__u64 mem_used;
 	__u64 mem_limit;
 	__u64 reserved[2];
@@ -303,7 +315,9 @@ struct tloop_track_status {
  * @status: out: TLOOP_TRACK_* state.  With TLOOP_TRACK_OVERFLOW nothing is
  *	returned or cleared: treat every page as written, then use
  *	TLOOP_CLEAR_WRITTEN with TLOOP_CLEAR_ALL *before* copying.
- * @reserved0: must be zero.
+ * @consumer: in: 0 for the default consumer's set (ABI-1 callers), else
+ *	the id of a named consumer, whose set is read and cleared instead
+ *	(-ENOENT if there is none).  The write-back is the device's, shared.
  * @end: in: page index to stop before, 0 for the end of the device; an
  *	@end past the number of pages, or below @cursor, is -EINVAL.
  * @reserved: must be zero.
@@ -342,7 +356,7 @@ struct tloop_written {
 	__u64 next_cursor;
 	__u64 generation;
 	__u32 status;
-	__u32 reserved0;
+	__u32 consumer;
 	__u64 end;
 	__u64 reserved[2];
 };
@@ -358,7 +372,11 @@ struct tloop_written {
  * @end: in: page index after the range (0 with TLOOP_CLEAR_ALL); must
  *	satisfy @start < @end <= number of pages.
  * @generation: out: the generation after the clear.
- * @reserved: must be zero.
+ * @consumer: in: 0 for the default consumer's set (ABI-1 callers), else
+ *	the id of a named consumer, whose set is cleared instead (-ENOENT if
+ *	there is none).
+ * @reserved0: must be zero.
+ * @reserved1: must be zero.
  *
  * Clearing does not write back the page cache: a store still dirty there
  * is recorded when it is written back, after the clear, so a consumer that
@@ -372,6 +390,123 @@ struct tloop_clear {
 	__u64 start;
 	__u64 end;
 	__u64 generation;
+	__u32 consumer;
+	__u32 reserved0;
+	__u64 reserved1;
+};
+
+/**
+ * DOC: consumers
+ *
+ * A device that tracks has a default consumer (id 0, named "default"),
+ * whose written set is the one of ABI version 1: TLOOP_TRACK_ENABLE starts
+ * it, TLOOP_TRACK_DISABLE ends it.  While tracking is on, up to
+ * TLOOP_MAX_CONSUMERS named consumers can be added beside it.  Each has
+ * its own written set with its own generation, memory limit and
+ * overflowed state, read and cleared through the usual commands by giving
+ * its id in their consumer field; every write is recorded in every set.
+ * A named consumer's set starts empty when it is added (a store still
+ * dirty in the page cache then may be reported by it too).  Turning
+ * tracking off removes every named consumer.  Ids are never reused while
+ * the device exists, so an id kept by a consumer that was removed (and
+ * perhaps added again under the same name) fails with -ENOENT instead of
+ * reaching another set.
+ *
+ * Names are 1 to TLOOP_CONSUMER_NAME_MAX - 1 bytes of [A-Za-z0-9._-],
+ * starting with a letter or a digit, unique on the device; "default" is
+ * the default consumer's.  The name field holds the name, NUL-terminated
+ * and zero-padded (-EINVAL otherwise).
+ */
+/** TLOOP_MAX_CONSUMERS - named consumers per device, besides the default one. */
+#define TLOOP_MAX_CONSUMERS	16
+/** TLOOP_CONSUMER_NAME_MAX - size of a consumer name field (with its NUL). */
+#define TLOOP_CONSUMER_NAME_MAX	32
+/** TLOOP_CONSUMER_DEFAULT - the name of the default consumer (id 0). */
+#define TLOOP_CONSUMER_DEFAULT	"default"
+
+/**
+ * struct tloop_consumer_add - argument of TLOOP_CONSUMER_ADD.
+ * @size: in: sizeof(struct tloop_consumer_add).
+ * @flags: in: must be zero (no flags are defined).
+ * @mem_limit: in: as &tloop_track_enable.mem_limit, for this consumer's set.
+ * @name: in: the new consumer's name (see DOC: consumers).
+ * @id: out: its id (never 0, never reused while the device exists).
+ * @reserved0: must be zero.
+ * @reserved: must be zero.
+ *
+ * Returns 0; -ENODATA if tracking is off; -EINVAL for a bad name;
+ * -EEXIST if the device has a consumer of that name; -ENOSPC if it has
+ * TLOOP_MAX_CONSUMERS named consumers.
+ */
+struct tloop_consumer_add {
+	__u32 size;
+	__u32 flags;
+	__u64 mem_limit;
+	char name[TLOOP_CONSUMER_NAME_MAX];
+	__u32 id;
+	__u32 reserved0;
+	__u64 reserved[2];
+};
+
+/**
+ * struct tloop_consumer_remove - argument of TLOOP_CONSUMER_REMOVE.
+ * @size: in: sizeof(struct tloop_consumer_remove).
+ * @flags: in: must be zero (no flags are defined).
+ * @name: in: the consumer to remove.
+ * @reserved: must be zero.
+ *
+ * The consumer's set is dropped; a call on it that is in progress finishes
+ * on the old set.  Returns 0; -EINVAL for a bad name or "default" (the
+ * default consumer ends with TLOOP_TRACK_DISABLE); -ENOENT if there is no
+ * consumer of that name.
+ */
+struct tloop_consumer_remove {
+	__u32 size;
+	__u32 flags;
+	char name[TLOOP_CONSUMER_NAME_MAX];
+	__u64 reserved[2];
+};
+
+/**
+ * struct tloop_consumer_info - one entry of TLOOP_CONSUMER_LIST.
+ * @id: the consumer's id (0: the default consumer).
+ * @status: TLOOP_TRACK_* of its set.
+ * @generation: its set's generation (see &tloop_track_status.generation).
+ * @written: pages in its set.
+ * @mem_used: bytes its set uses.
+ * @mem_limit: its memory limit (0: none).
+ * @name: its name, NUL-terminated and zero-padded.
+ * @reserved: zero.
+ */
+struct tloop_consumer_info {
+	__u32 id;
+	__u32 status;
+	__u64 generation;
+	__u64 written;
+	__u64 mem_used;
+	__u64 mem_limit;
+	char name[TLOOP_CONSUMER_NAME_MAX];
+	__u64 reserved[2];
+};
+
+/**
+ * struct tloop_consumer_list - argument of TLOOP_CONSUMER_LIST.
+ * @size: in: sizeof(struct tloop_consumer_list).
+ * @capacity: in: entries at @consumers (0: only @total is reported).
+ * @consumers: in: user pointer to an array of @capacity
+ *	struct tloop_consumer_info, or 0 with @capacity 0.
+ * @count: out: entries stored: the default consumer first, then the named
+ *	ones in the order they were added; at most @capacity.
+ * @total: out: number of consumers, the default one included (1 plus
+ *	the named ones; 0 while tracking is off).
+ * @reserved: must be zero.
+ */
+struct tloop_consumer_list {
+	__u32 size;
+	__u32 capacity;
+	__u64 consumers;
+	__u32 count;
+	__u32 total;
 	__u64 reserved[2];
 };
 
@@ -401,6 +536,12 @@ struct tloop_clear {
 #define TLOOP_GET_WRITTEN	_IOWR(TLOOP_IOC_MAGIC, 0x14, struct tloop_written)
 /** TLOOP_CLEAR_WRITTEN - clear the whole set or a range of it. */
 #define TLOOP_CLEAR_WRITTEN	_IOW(TLOOP_IOC_MAGIC, 0x15, struct tloop_clear)
+/** TLOOP_CONSUMER_ADD - add a named consumer; needs write access. */
+#define TLOOP_CONSUMER_ADD	_IOWR(TLOOP_IOC_MAGIC, 0x30, struct tloop_consumer_add)
+/** TLOOP_CONSUMER_REMOVE - remove a named consumer; needs write access. */
+#define TLOOP_CONSUMER_REMOVE	_IOW(TLOOP_IOC_MAGIC, 0x31, struct tloop_consumer_remove)
+/** TLOOP_CONSUMER_LIST - list the consumers and the state of their sets. */
+#define TLOOP_CONSUMER_LIST	_IOWR(TLOOP_IOC_MAGIC, 0x32, struct tloop_consumer_list)
 
 /*
  * Point-in-time snapshots (TLOOP_FEAT_SNAPSHOT).
