@@ -484,6 +484,7 @@ typedef void (*tloop_progress_fn)(uint64_t done, uint64_t total, void *arg);
  * @full_pct: with a valid baseline, a full sequential copy is made instead
  *	when at least this percentage of the device's pages is written
  *	(0: 25; see TLOOP_SYNC_NO_AUTO_FULL).
+ * @via: where the bytes come from (enum tloop_sync_via; 0: auto).
  */
 struct tloop_sync_opts {
 	size_t sz;
@@ -495,7 +496,33 @@ struct tloop_sync_opts {
 	unsigned int depth;
 	unsigned int full_pct;
 	uint64_t max_gap;
+	unsigned int via;
 };
+
+/**
+ * enum tloop_sync_via - where a refresh reads the pages it copies.
+ * @TLOOP_SYNC_VIA_AUTO: the backing file with FICLONERANGE where area2 is
+ *	on the same filesystem and it can clone, else copy_file_range(2),
+ *	else the device (as for REFLINK).
+ * @TLOOP_SYNC_VIA_DEVICE: read the device (through the driver).
+ * @TLOOP_SYNC_VIA_BACKING: copy from the device's backing file
+ *	(copy_file_range(2), else read and write), after the query wrote the
+ *	pages back; the device when that is not certainly safe (the backing
+ *	file not reachable by its path here, a partition, a device that uses
+ *	direct I/O to its backing file).
+ * @TLOOP_SYNC_VIA_REFLINK: as BACKING, but first FICLONERANGE: area2
+ *	shares the backing file's extents (XFS with reflink, btrfs); runs the
+ *	filesystem cannot clone are copied.
+ */
+enum tloop_sync_via {
+	TLOOP_SYNC_VIA_AUTO,
+	TLOOP_SYNC_VIA_DEVICE,
+	TLOOP_SYNC_VIA_BACKING,
+	TLOOP_SYNC_VIA_REFLINK,
+};
+
+/* tloop_sync_via_name() - "auto", "device", "backing", "reflink". */
+const char *tloop_sync_via_name(enum tloop_sync_via via);
 
 /**
  * struct tloop_sync_result - what a refresh did.
@@ -514,6 +541,12 @@ struct tloop_sync_opts {
  * @direct: 1 if the device was read with O_DIRECT.
  * @seconds: wall time of the refresh.
  * @msg: on failure, which step failed and on what (NUL-terminated).
+ * @via: the source it settled on (TLOOP_SYNC_VIA_DEVICE, _BACKING or
+ *	_REFLINK; a refusal of one run falls back further, see the bytes).
+ * @bytes_reflink: bytes shared with the backing file by FICLONERANGE.
+ * @bytes_copy_range: bytes copied from it by copy_file_range(2).
+ * @bytes_backing_read: bytes read from it and written.
+ *	The rest of @bytes was read from the device.
  */
 struct tloop_sync_result {
 	int full;
@@ -530,6 +563,10 @@ struct tloop_sync_result {
 	int direct;
 	double seconds;
 	char msg[256];
+	enum tloop_sync_via via;
+	uint64_t bytes_reflink;
+	uint64_t bytes_copy_range;
+	uint64_t bytes_backing_read;
 };
 
 /**

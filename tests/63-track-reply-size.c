@@ -160,7 +160,8 @@ int main(void)
 	tlt_result(ret == 0 && w.next_cursor == TLOOP_CURSOR_END &&
 		   listed_exactly(&want, &w, 0, d->nr_pages),
 		   "GET+CLEAR, capacity %u: lists all %" PRIu64 " (count %u)", BIG_CAP, n, w.count);
-	tlt_result(tlt_status(d->fd, &st) == 0 && st.written == 0,
+	ret = tlt_status(d->fd, &st);
+	tlt_result(ret == 0 && st.written == 0,
 		   "and the set is empty afterwards (written %" PRIu64 ")", (uint64_t)st.written);
 	tlt_set_reset(&want);
 
@@ -195,6 +196,7 @@ int main(void)
 
 	tlt_set_free(&want);
 	free(buf);
-	tlt_tdev_close(d);
-	return tlt_results();
+	if (tlt_tdev_close(d))
+		tlt_diag("removing the device failed");
+	tlt_exit();
 }

@@ -31,6 +31,7 @@ enum {
 	OPT_QUEUE_DEPTH,
 	OPT_MAX_GAP,
 	OPT_FULL_AT,
+	OPT_VIA,
 };
 
 static const struct {
@@ -54,7 +55,8 @@ static const struct {
 	{ "sync", CMD_SYNC,
 	  "tloop sync [--progress] [--json] [--create] [--resize] [--full]\n"
 	  "           [--max-io BYTES] [--queue-depth N] [--max-gap BYTES]\n"
-	  "           [--full-at PERCENT] [--buffered] [--unsafe-no-fsync] DEV AREA2\n" },
+	  "           [--full-at PERCENT] [--via auto|device|backing|reflink]\n"
+	  "           [--buffered] [--unsafe-no-fsync] DEV AREA2\n" },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -135,6 +137,7 @@ static const struct option long_opts[] = {
 	{ "queue-depth", required_argument, NULL, OPT_QUEUE_DEPTH },
 	{ "max-gap", required_argument, NULL, OPT_MAX_GAP },
 	{ "full-at", required_argument, NULL, OPT_FULL_AT },
+	{ "via", required_argument, NULL, OPT_VIA },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -160,7 +163,7 @@ static int allowed(enum cli_cmd cmd, int opt)
 		return cmd == CMD_WRITTEN;
 	case OPT_FSYNC: case OPT_PROGRESS: case OPT_CREATE: case OPT_RESIZE: case OPT_FULL:
 	case OPT_MAX_IO: case OPT_BUFFERED: case OPT_UNSAFE_NO_FSYNC:
-	case OPT_QUEUE_DEPTH: case OPT_MAX_GAP: case OPT_FULL_AT:
+	case OPT_QUEUE_DEPTH: case OPT_MAX_GAP: case OPT_FULL_AT: case OPT_VIA:
 		return cmd == CMD_SYNC;
 	}
 	return 0;
@@ -277,6 +280,19 @@ static int parse_opt(struct cli *c, int opt, const char *arg, char *err, size_t 
 			c->sync_flags |= TLOOP_SYNC_NO_GAPS;
 		else
 			c->sync_flags &= ~TLOOP_SYNC_NO_GAPS;
+		break;
+	case OPT_VIA:
+		if (!strcmp(arg, "auto"))
+			c->via = TLOOP_SYNC_VIA_AUTO;
+		else if (!strcmp(arg, "device"))
+			c->via = TLOOP_SYNC_VIA_DEVICE;
+		else if (!strcmp(arg, "backing"))
+			c->via = TLOOP_SYNC_VIA_BACKING;
+		else if (!strcmp(arg, "reflink"))
+			c->via = TLOOP_SYNC_VIA_REFLINK;
+		else
+			return usage_err(err, errlen, "--via: must be auto, device, backing "
+					 "or reflink, not '%s'", arg);
 		break;
 	case OPT_FULL_AT:
 		ret = size_arg("--full-at", arg, &v, err, errlen);

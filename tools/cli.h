@@ -51,6 +51,7 @@ struct cli {
 	unsigned int depth;		/* --queue-depth, 0: default */
 	uint64_t max_gap;		/* --max-gap, 0: default (or none, see sync_flags) */
 	unsigned int full_pct;		/* --full-at, 0: default */
+	unsigned int via;		/* --via: enum tloop_sync_via */
 };
 
 /* Exit statuses. */

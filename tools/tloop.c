@@ -604,7 +604,8 @@ static int cmd_sync(const struct cli *c)
 {
 	struct tloop_sync_opts o = { .sz = sizeof(o), .flags = c->sync_flags,
 				     .max_io = c->max_io, .depth = c->depth,
-				     .max_gap = c->max_gap, .full_pct = c->full_pct };
+				     .max_gap = c->max_gap, .full_pct = c->full_pct,
+				     .via = c->via };
 	struct progress p = { .tty = isatty(STDERR_FILENO), .last = 0 };
 	struct tloop_sync_result r;
 	char path[PATH_MAX], a[32], b[32];
@@ -650,6 +651,10 @@ static int cmd_sync(const struct cli *c)
 		json_u64(&j, "generation", r.generation);
 		json_bool(&j, "baseline", r.baseline);
 		json_bool(&j, "direct_io", r.direct);
+		json_str(&j, "via", tloop_sync_via_name(r.via));
+		json_u64(&j, "bytes_reflink", r.bytes_reflink);
+		json_u64(&j, "bytes_copy_range", r.bytes_copy_range);
+		json_u64(&j, "bytes_backing_read", r.bytes_backing_read);
 		json_bool(&j, "fsync", !(c->sync_flags & TLOOP_SYNC_UNSAFE_NO_FSYNC));
 		json_double(&j, "seconds", r.seconds);
 		json_obj_end(&j);
