@@ -11,6 +11,8 @@
 #                                  "--queue-depth 8;--max-gap 0" (default none)
 #   TLOOP_BENCH_SYNC_VARIANT_MAX   variants only up to this density, per mille (default 300)
 #   TLOOP_BENCH_REPEAT             repetitions, medians printed (default 3)
+#   TLOOP_BENCH_SYNC_XFS           1: the files on an XFS with reflink=1 (on a loop device over
+#                                  the tmpfs; needs about 4x the device in VM memory)
 #   BENCH_SYNC_VM_MEM              VM memory in MiB (default 2048)
 
 TLOOP_BENCH_SYNC_MB ?= 256
@@ -18,6 +20,7 @@ TLOOP_BENCH_SYNC_DENSITIES ?= 1 10 100 300 1000
 TLOOP_BENCH_SYNC_VARIANTS ?=
 TLOOP_BENCH_SYNC_VARIANT_MAX ?= 300
 TLOOP_BENCH_REPEAT ?= 3
+TLOOP_BENCH_SYNC_XFS ?= 0
 BENCH_SYNC_VM_MEM ?= 2048
 BY_K := $(FIRST_KVER)
 by_empty :=
@@ -46,7 +49,8 @@ bench-sync: $(BY)/initramfs.cpio
 		TLOOP_BENCH_SYNC_DENSITIES=$(subst $(by_space),$(by_comma),$(strip $(TLOOP_BENCH_SYNC_DENSITIES))) \
 		TLOOP_BENCH_SYNC_VARIANTS=$(subst $(by_space),+,$(strip $(TLOOP_BENCH_SYNC_VARIANTS))) \
 		TLOOP_BENCH_SYNC_VARIANT_MAX=$(TLOOP_BENCH_SYNC_VARIANT_MAX) \
-		TLOOP_BENCH_REPEAT=$(TLOOP_BENCH_REPEAT)" test-vm/run.sh
+		TLOOP_BENCH_REPEAT=$(TLOOP_BENCH_REPEAT) \
+		TLOOP_BENCH_SYNC_XFS=$(TLOOP_BENCH_SYNC_XFS)" test-vm/run.sh
 	@grep -q '^ok [0-9]* 90-bench-sync' $(BY)/run/results.ktap || \
 		{ echo "bench-sync: the benchmark did not complete (see $(BY)/run)"; \
 		  cat $(BY)/run/results.ktap; exit 1; }
