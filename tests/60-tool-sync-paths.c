@@ -406,31 +406,40 @@ static uint64_t with_writers(const char *what, const char *dev, const char *area
 /* all_shared() - every extent of @path is shared, and they cover @size bytes. */
 static bool all_shared(const char *path, uint64_t size)
 {
-	size_t n = 512;
+	const size_t n = 256;
 	struct fiemap *fm = calloc(1, sizeof(*fm) + n * sizeof(struct fiemap_extent));
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	uint64_t covered = 0, unshared = 0;
+	uint64_t covered = 0, unshared = 0, start = 0, extents = 0;
+	bool last = false;
 
 	if (!fm || fd < 0)
 		tlt_bail("open %s", path);
-	fm->fm_length = FIEMAP_MAX_OFFSET;
-	fm->fm_flags = FIEMAP_FLAG_SYNC;
-	fm->fm_extent_count = (uint32_t)n;
-	if (ioctl(fd, FS_IOC_FIEMAP, fm) < 0)
-		tlt_bail("FIEMAP %s", path);
-	for (uint32_t i = 0; i < fm->fm_mapped_extents; i++) {
-		const struct fiemap_extent *e = &fm->fm_extents[i];
+	while (!last) {
+		memset(fm, 0, sizeof(*fm));
+		fm->fm_start = start;
+		fm->fm_length = FIEMAP_MAX_OFFSET - start;
+		fm->fm_flags = FIEMAP_FLAG_SYNC;
+		fm->fm_extent_count = (uint32_t)n;
+		if (ioctl(fd, FS_IOC_FIEMAP, fm) < 0)
+			tlt_bail("FIEMAP %s", path);
+		if (!fm->fm_mapped_extents)
+			break;
+		for (uint32_t i = 0; i < fm->fm_mapped_extents; i++) {
+			const struct fiemap_extent *e = &fm->fm_extents[i];
 
-		covered += e->fe_length;
-		if (!(e->fe_flags & FIEMAP_EXTENT_SHARED))
-			unshared += e->fe_length;
+			covered += e->fe_length;
+			if (!(e->fe_flags & FIEMAP_EXTENT_SHARED))
+				unshared += e->fe_length;
+			last = e->fe_flags & FIEMAP_EXTENT_LAST;
+			start = e->fe_logical + e->fe_length;
+		}
+		extents += fm->fm_mapped_extents;
 	}
-	tlt_diag("%s: %u extents, %" PRIu64 " bytes, %" PRIu64 " of them not shared", path,
-		 fm->fm_mapped_extents, covered, unshared);
+	tlt_diag("%s: %" PRIu64 " extents, %" PRIu64 " bytes, %" PRIu64 " of them not shared",
+		 path, extents, covered, unshared);
 	close(fd);
-	n = fm->fm_mapped_extents < n;
 	free(fm);
-	return n && covered >= size && !unshared;
+	return covered >= size && !unshared;
 }
 
 /* make_area1() - @path of the device's size, filled with version 0 of every page. */
