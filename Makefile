@@ -191,4 +191,5 @@ FORCE:
 .PHONY: all test test-locked selftest demo vm clean help tools-bin tests-bin FORCE
 
 # More targets, one file per subject (benchmarks, install, the debug kernel, fresh-check, ...).
+include mk/lib/bench-vm.mk
 include $(wildcard mk/*.mk)

@@ -22,38 +22,15 @@ TLOOP_BENCH_SYNC_VARIANT_MAX ?= 300
 TLOOP_BENCH_REPEAT ?= 3
 TLOOP_BENCH_SYNC_XFS ?= 0
 BENCH_SYNC_VM_MEM ?= 2048
-BY_K := $(FIRST_KVER)
 by_empty :=
 by_space := $(by_empty) $(by_empty)
 by_comma := ,
-BY := $(B)/bench-sync/$(BY_K)
-
-$(BY)/bin/90-bench-sync: bench/sync-bench.c $(TLT_LIB) uapi/linux/tloop.h
-	@mkdir -p $(@D)
-	$(CC) -std=gnu11 -Wall -Wextra -Werror -O2 -static -D_GNU_SOURCE -Itests/lib -Iuapi \
-		-o $@ $< $(TLT_LIB)
-	@sed -n 's/.*tloop-timeout:[[:space:]]*\([0-9][0-9]*\).*/90-bench-sync \1/p' $< > $(@D)/.timeouts
-
-$(BY)/tests.cpio: $(BY)/bin/90-bench-sync initramfs/mkpart.sh
-	initramfs/mkpart.sh tests $@ $(BY)/bin
-
-$(BY)/initramfs.cpio: $(IR)/base.cpio $(IR)/userland.cpio $(IR)/tools.cpio \
-		$(IR)/modules-$(BY_K).cpio $(BY)/tests.cpio
-	cat $^ > $@
-
 # The kernel command line splits at spaces: spaces in the lists travel as commas / '+'.
-bench-sync: $(BY)/initramfs.cpio
-	@echo "=== tloop sync benchmark on $(BY_K): console in $(BY)/run/console.log"
-	@KERNEL_DIR=$(KCACHE)/$(BY_K) INITRD=$< OUT=$(BY)/run MODE=test VM_TIMEOUT=3600 \
-		VM_MEM=$(BENCH_SYNC_VM_MEM) VM_APPEND="TLOOP_BENCH_SYNC_MB=$(TLOOP_BENCH_SYNC_MB) \
-		TLOOP_BENCH_SYNC_DENSITIES=$(subst $(by_space),$(by_comma),$(strip $(TLOOP_BENCH_SYNC_DENSITIES))) \
-		TLOOP_BENCH_SYNC_VARIANTS=$(subst $(by_space),+,$(strip $(TLOOP_BENCH_SYNC_VARIANTS))) \
-		TLOOP_BENCH_SYNC_VARIANT_MAX=$(TLOOP_BENCH_SYNC_VARIANT_MAX) \
-		TLOOP_BENCH_REPEAT=$(TLOOP_BENCH_REPEAT) \
-		TLOOP_BENCH_SYNC_XFS=$(TLOOP_BENCH_SYNC_XFS)" test-vm/run.sh
-	@grep -q '^ok [0-9]* 90-bench-sync' $(BY)/run/results.ktap || \
-		{ echo "bench-sync: the benchmark did not complete (see $(BY)/run)"; \
-		  cat $(BY)/run/results.ktap; exit 1; }
-	@sed -n 's/^ *# bench: //p' $(BY)/run/results.ktap
+BENCH_SYNC_APPEND = TLOOP_BENCH_SYNC_MB=$(TLOOP_BENCH_SYNC_MB) \
+	TLOOP_BENCH_SYNC_DENSITIES=$(subst $(by_space),$(by_comma),$(strip $(TLOOP_BENCH_SYNC_DENSITIES))) \
+	TLOOP_BENCH_SYNC_VARIANTS=$(subst $(by_space),+,$(strip $(TLOOP_BENCH_SYNC_VARIANTS))) \
+	TLOOP_BENCH_SYNC_VARIANT_MAX=$(TLOOP_BENCH_SYNC_VARIANT_MAX) \
+	TLOOP_BENCH_REPEAT=$(TLOOP_BENCH_REPEAT) \
+	TLOOP_BENCH_SYNC_XFS=$(TLOOP_BENCH_SYNC_XFS)
 
-.PHONY: bench-sync
+$(eval $(call bench_vm,sync,90-bench-sync,bench/sync-bench.c,3600,$(BENCH_SYNC_VM_MEM),BENCH_SYNC_APPEND,tloop sync benchmark))

@@ -16,30 +16,6 @@
 TLOOP_BENCH_SECONDS ?= 10
 TLOOP_BENCH_STACKS ?= 0
 TLOOP_BENCH_WBT ?=
-BW_K := $(FIRST_KVER)
-BW := $(B)/bench-walk/$(BW_K)
+BENCH_WALK_APPEND = TLOOP_BENCH_SECONDS=$(TLOOP_BENCH_SECONDS) TLOOP_BENCH_STACKS=$(TLOOP_BENCH_STACKS) TLOOP_BENCH_WBT=$(TLOOP_BENCH_WBT)
 
-$(BW)/bin/90-bench-walk: bench/walk-bench.c $(TLT_LIB) uapi/linux/tloop.h
-	@mkdir -p $(@D)
-	$(CC) -std=gnu11 -Wall -Wextra -Werror -O2 -static -pthread -D_GNU_SOURCE -Itests/lib -Iuapi \
-		-o $@ $< $(TLT_LIB)
-	@sed -n 's/.*tloop-timeout:[[:space:]]*\([0-9][0-9]*\).*/90-bench-walk \1/p' $< > $(@D)/.timeouts
-
-$(BW)/tests.cpio: $(BW)/bin/90-bench-walk initramfs/mkpart.sh
-	initramfs/mkpart.sh tests $@ $(BW)/bin
-
-$(BW)/initramfs.cpio: $(IR)/base.cpio $(IR)/userland.cpio $(IR)/tools.cpio \
-		$(IR)/modules-$(BW_K).cpio $(BW)/tests.cpio
-	cat $^ > $@
-
-bench-walk: $(BW)/initramfs.cpio
-	@echo "=== consumer/writer benchmark on $(BW_K): console in $(BW)/run/console.log"
-	@KERNEL_DIR=$(KCACHE)/$(BW_K) INITRD=$< OUT=$(BW)/run MODE=test VM_TIMEOUT=1200 \
-		VM_APPEND="TLOOP_BENCH_SECONDS=$(TLOOP_BENCH_SECONDS) \
-		TLOOP_BENCH_STACKS=$(TLOOP_BENCH_STACKS) TLOOP_BENCH_WBT=$(TLOOP_BENCH_WBT)" test-vm/run.sh
-	@grep -q '^ok [0-9]* 90-bench-walk' $(BW)/run/results.ktap || \
-		{ echo "bench-walk: the benchmark did not complete (see $(BW)/run)"; \
-		  cat $(BW)/run/results.ktap; exit 1; }
-	@sed -n 's/^ *# bench: //p' $(BW)/run/results.ktap
-
-.PHONY: bench-walk
+$(eval $(call bench_vm,walk,90-bench-walk,bench/walk-bench.c,1200,,BENCH_WALK_APPEND,consumer/writer benchmark))
