@@ -65,14 +65,24 @@ void copy_src_close(struct copy_src *s)
 	s->fd = -1;
 }
 
-/* whole_disk() - @st is a block device that is not a partition. */
-static int whole_disk(const struct stat *st)
+/*
+ * whole_disk() - the node open as @fd (stat @st) is the whole device of
+ * @size bytes, not a partition: sysfs has no "partition" for it (when sysfs
+ * is there to ask), and it has the device's size (a partition is smaller).
+ */
+static int whole_disk(int fd, const struct stat *st, uint64_t size)
 {
 	char p[64];
+	uint64_t bytes = 0;
 
+	if (!S_ISBLK(st->st_mode) || ioctl(fd, BLKGETSIZE64, &bytes) < 0 || bytes != size)
+		return 0;
+	snprintf(p, sizeof(p), "/sys/dev/block/%u:%u", major(st->st_rdev), minor(st->st_rdev));
+	if (access(p, F_OK) < 0)
+		return 1;	/* no sysfs here: the size decided */
 	snprintf(p, sizeof(p), "/sys/dev/block/%u:%u/partition", major(st->st_rdev),
 		 minor(st->st_rdev));
-	return S_ISBLK(st->st_mode) && access(p, F_OK) < 0 && errno == ENOENT;
+	return access(p, F_OK) < 0 && errno == ENOENT;
 }
 
 int copy_src_open(struct copy_src *s, enum tloop_sync_via via, int devfd,
@@ -96,7 +106,7 @@ int copy_src_open(struct copy_src *s, enum tloop_sync_via via, int devfd,
 		snprintf(why, whylen, "the device writes its backing file with direct I/O");
 		return -1;
 	}
-	if (!whole_disk(devst)) {
+	if (!whole_disk(devfd, devst, info.dev_size)) {
 		snprintf(why, whylen, "not the whole disk");
 		return -1;
 	}
