@@ -541,8 +541,9 @@ const char *tloop_sync_via_name(enum tloop_sync_via via);
  * @direct: 1 if the device was read with O_DIRECT.
  * @seconds: wall time of the refresh.
  * @msg: on failure, which step failed and on what (NUL-terminated).
- * @via: the source it settled on (TLOOP_SYNC_VIA_DEVICE, _BACKING or
- *	_REFLINK; a refusal of one run falls back further, see the bytes).
+ * @via: the source it settled on: TLOOP_SYNC_VIA_DEVICE, _BACKING (also
+ *	when the filesystem refused to clone), or _REFLINK (cloning was
+ *	possible and not refused); the bytes say what each way moved.
  * @bytes_reflink: bytes shared with the backing file by FICLONERANGE.
  * @bytes_copy_range: bytes copied from it by copy_file_range(2).
  * @bytes_backing_read: bytes read from it and written.

@@ -968,6 +968,8 @@ int tloop_sync(const char *dev, const char *area2, const struct tloop_sync_opts 
 	ret = 0;
 out:
 	pool_destroy(&c);
+	if (c.src.via == TLOOP_SYNC_VIA_REFLINK && !atomic_load(&c.src.reflink))
+		res->via = TLOOP_SYNC_VIA_BACKING;	/* the filesystem refused to clone */
 	res->bytes_reflink = atomic_load(&c.src.bytes_reflink);
 	res->bytes_copy_range = atomic_load(&c.src.bytes_cfr);
 	res->bytes_backing_read = atomic_load(&c.src.bytes_read);
