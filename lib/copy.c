@@ -86,12 +86,11 @@ static int whole_disk(int fd, const struct stat *st, uint64_t size)
 }
 
 int copy_src_open(struct copy_src *s, enum tloop_sync_via via, int devfd,
-		  const struct stat *devst, int wfd, char *why, size_t whylen)
+		  const struct stat *devst, char *why, size_t whylen)
 {
 	char path[PATH_MAX];
 	struct tloop_info info;
-	struct stat bst, wst;
-	struct statfs fs;
+	struct stat bst;
 	int ret;
 
 	s->via = TLOOP_SYNC_VIA_DEVICE;
@@ -130,18 +129,25 @@ int copy_src_open(struct copy_src *s, enum tloop_sync_via via, int devfd,
 	}
 	s->via = TLOOP_SYNC_VIA_BACKING;
 	s->cfr = 1;
-	s->reflink = via != TLOOP_SYNC_VIA_BACKING;
-	if (s->reflink) {
-		if (fstat(wfd, &wst) < 0 || !S_ISREG(wst.st_mode) || wst.st_dev != bst.st_dev ||
-		    fstatfs(wfd, &fs) < 0 || fs.f_bsize <= 0) {
-			s->reflink = 0;
-		} else {
-			s->block = (uint64_t)fs.f_bsize;
-			s->via = TLOOP_SYNC_VIA_REFLINK;
-		}
-	}
+	s->want_reflink = via != TLOOP_SYNC_VIA_BACKING;
 	return 0;
 }
+
+void copy_src_area2(struct copy_src *s, int wfd)
+{
+	struct stat bst, wst;
+	struct statfs fs;
+
+	if (s->fd < 0 || !s->want_reflink)
+		return;
+	if (fstat(s->fd, &bst) < 0 || fstat(wfd, &wst) < 0 || !S_ISREG(wst.st_mode) ||
+	    wst.st_dev != bst.st_dev || fstatfs(wfd, &fs) < 0 || fs.f_bsize <= 0)
+		return;
+	s->block = (uint64_t)fs.f_bsize;
+	atomic_store(&s->reflink, 1);
+	s->via = TLOOP_SYNC_VIA_REFLINK;
+}
+
 
 /* Count @n bytes moved by one of the ways. */
 static void add(atomic_uint_fast64_t *ctr, uint64_t n)

@@ -15,7 +15,8 @@
 /*
  * struct copy_src - the device's backing file as a source, when it is safe
  * (see copy.c).  @fd: the backing file, read-only, or -1 (read the device);
- * @via: what copy_src_open() settled on; @reflink, @cfr: FICLONERANGE and
+ * @via: what copy_src_open() and copy_src_area2() settled on;
+ * @want_reflink: the caller asked for clones; @reflink, @cfr: FICLONERANGE and
  * copy_file_range(2) still worth trying (the first refusal turns one off
  * for the rest of the refresh); @block: area2's filesystem block size (the
  * clone granularity); @bytes_*: bytes moved by each way.
@@ -23,6 +24,7 @@
 struct copy_src {
 	int fd;
 	enum tloop_sync_via via;
+	int want_reflink;
 	atomic_int reflink;
 	atomic_int cfr;
 	uint64_t block;
@@ -36,13 +38,19 @@ void copy_src_init(struct copy_src *s);
 
 /*
  * copy_src_open() - set @s up for @via (TLOOP_SYNC_VIA_*) for the device
- * open as @devfd (stat @devst) and area2 open as @wfd.  Return: 0, or -1
- * with @why saying why the backing file cannot be used (then @s reads the
- * device).
+ * open as @devfd (stat @devst).  Return: 0, or -1 with @why saying why the
+ * backing file cannot be used (then @s reads the device).  Changes nothing.
  */
 __attribute__((visibility("hidden")))
 int copy_src_open(struct copy_src *s, enum tloop_sync_via via, int devfd,
-		  const struct stat *devst, int wfd, char *why, size_t whylen);
+		  const struct stat *devst, char *why, size_t whylen);
+
+/*
+ * copy_src_area2() - once area2 is open as @wfd: clone into it where asked
+ * and it is a regular file on the backing file's filesystem.
+ */
+__attribute__((visibility("hidden")))
+void copy_src_area2(struct copy_src *s, int wfd);
 
 __attribute__((visibility("hidden")))
 void copy_src_close(struct copy_src *s);

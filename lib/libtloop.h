@@ -474,7 +474,8 @@ typedef void (*tloop_progress_fn)(uint64_t done, uint64_t total, void *arg);
  *	calling thread), or NULL.
  * @progress_arg: passed to @progress.
  * @depth: copies in flight at once, each a read of the device then a write
- *	of area2 by one of @depth threads (0: 8; 1: one after another in the
+ *	of area2 by one of @depth threads (0: 8 when reading the device, 1
+ *	when copying from the backing file; 1: one after another in the
  *	calling thread; at most 256, and at most 256 MiB of buffers: fewer
  *	with a large @max_io; with 0, also at most one thread per 128 pages
  *	to copy, so that a small refresh starts no thread).

@@ -739,6 +739,14 @@ static int setup_buffers(struct sync_ctx *c, uint64_t pages)
 	if (!c->max_io)
 		c->max_io = ps;
 	c->depth = c->o.depth ? c->o.depth : DEFAULT_DEPTH;
+	/*
+	 * From the backing file a copy costs a memory copy or a clone in the
+	 * kernel, no request through the device: threads only add their start
+	 * and their buffers (make bench-sync: 0.036 s with one, 0.21 s with 8,
+	 * at 1 % of 256 MiB on 6.12).
+	 */
+	if (!c->o.depth && c->src.fd >= 0)
+		c->depth = 1;
 	if (c->depth > MAX_DEPTH)
 		c->depth = MAX_DEPTH;
 	if (!c->o.depth && c->depth > pages / PAGES_PER_THREAD)
@@ -892,6 +900,10 @@ int tloop_sync(const char *dev, const char *area2, const struct tloop_sync_opts 
 	why = decide(&c, &ts, create || resize, &generation);
 	if (why == TLOOP_SYNC_WHY_INCREMENTAL && dense(&c, &ts))
 		why = TLOOP_SYNC_WHY_DENSE;
+	if (copy_src_open(&c.src, (enum tloop_sync_via)c.o.via, c.fd, &dst, why_dev,
+			  sizeof(why_dev)))
+		tloop_log(c.o.via == TLOOP_SYNC_VIA_AUTO ? TLOOP_LOG_DEBUG : TLOOP_LOG_INFO,
+			  "%s: reading the device, not its backing file: %s", dev, why_dev);
 	ret = setup_buffers(&c, why == TLOOP_SYNC_WHY_INCREMENTAL ? ts.written : c.nr_pages);
 	if (ret)
 		goto out;
@@ -918,10 +930,7 @@ int tloop_sync(const char *dev, const char *area2, const struct tloop_sync_opts 
 	ret = prepare_area2(&c, info.dev_size, create, resize);
 	if (ret)
 		goto out;
-	if (copy_src_open(&c.src, (enum tloop_sync_via)c.o.via, c.fd, &dst, c.wfd, why_dev,
-			  sizeof(why_dev)))
-		tloop_log(c.o.via == TLOOP_SYNC_VIA_AUTO ? TLOOP_LOG_DEBUG : TLOOP_LOG_INFO,
-			  "%s: reading the device, not its backing file: %s", dev, why_dev);
+	copy_src_area2(&c.src, c.wfd);
 	res->via = c.src.via;
 	/* The lock lives on in lockfd while area2 is closed (and checked) below. */
 	lockfd = dup(c.wfd);
