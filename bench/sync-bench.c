@@ -15,10 +15,12 @@
  *               tool), then each page copied by one O_DIRECT pread and one
  *               pwrite, one after the other (the floor the issue measured
  *               against); then `tloop sync --full`, timed as "tloop --full"
- *               (it also restores the baseline the walk invalidated);
- *   old         `tloop sync --queue-depth 1 --max-gap 0 --full-at 101`: one
- *               copy at a time, runs of consecutive written pages only, no
- *               switch to a full copy (the engine before issue 15);
+ *               (it also restores the baseline the walk invalidated), and
+ *               `tloop sync --full --via device';
+ *   old         `tloop sync --via device --queue-depth 1 --max-gap 0
+ *               --full-at 101`: device reads one copy at a time, runs of
+ *               consecutive written pages only, no switch to a full copy
+ *               (the engine before issue 15);
  *   device      `tloop sync --via device`: the defaults, but every byte read
  *               through the device (the engine of issue 15's first session);
  *   new         `tloop sync` with its defaults (--via auto: from the backing
@@ -214,6 +216,7 @@ int main(void)
 	char *vars[MAX_VAR], *vs, *save = NULL, *tok;
 	uint64_t size = env_ul("TLOOP_BENCH_SYNC_MB", 256) * MIB;
 	double dd[MAX_REP], full_all[MAX_REP * MAX_DENS], dd_med, full_med;
+	double full_dev[MAX_REP * MAX_DENS], full_dev_med;
 	unsigned int nfull = 0;
 	const char *s;
 	uint32_t ver = 1;
@@ -286,9 +289,10 @@ int main(void)
 			store(ver++);
 			query_loop(&q[r], &l[r]);
 			full_all[nfull++] = tool_time("--full", "full", NULL);
+			full_dev[nfull - 1] = tool_time("--full --via device", "full", NULL);
 			store(ver++);
-			o[r] = tool_time("--queue-depth 1 --max-gap 0 --full-at 101", "incremental",
-					 NULL);
+			o[r] = tool_time("--via device --queue-depth 1 --max-gap 0 --full-at 101",
+					 "incremental", NULL);
 			for (unsigned int k = 0; k < nvar && dens[i] <= var_max; k++) {
 				store(ver++);
 				v[k][r] = tool_time(vars[k], NULL, NULL);
@@ -319,7 +323,10 @@ int main(void)
 			tlt_diag("first difference at byte %lld", (long long)diff);
 	}
 	full_med = median(full_all, nfull);
-	tlt_diag("bench: full copy by tloop sync --full: %.3f s (median of %u)", full_med, nfull);
+	full_dev_med = median(full_dev, nfull);
+	tlt_diag("bench: full copy by tloop sync --full: %.3f s (median of %u; via %s)", full_med,
+		 nfull, rows[0].via);
+	tlt_diag("bench: full copy by tloop sync --full --via device: %.3f s", full_dev_med);
 	tlt_diag("bench: fastest full copy F = %.3f s", dd_med < full_med ? dd_med : full_med);
 	if (full_med > dd_med)
 		full_med = dd_med;
