@@ -129,19 +129,36 @@ int copy_src_open(struct copy_src *s, enum tloop_sync_via via, int devfd,
 	}
 	s->via = TLOOP_SYNC_VIA_BACKING;
 	s->cfr = 1;
-	s->want_reflink = via != TLOOP_SYNC_VIA_BACKING;
+	s->want_reflink = via == TLOOP_SYNC_VIA_REFLINK ? 1 : via == TLOOP_SYNC_VIA_AUTO ? 2 : 0;
 	return 0;
 }
+
+/* Filesystems whose copy_file_range(2) within one filesystem clones. */
+#define XFS_MAGIC	0x58465342
+#define BTRFS_MAGIC	0x9123683e
 
 void copy_src_area2(struct copy_src *s, int wfd)
 {
 	struct stat bst, wst;
 	struct statfs fs;
 
-	if (s->fd < 0 || !s->want_reflink)
+	if (s->fd < 0)
 		return;
 	if (fstat(s->fd, &bst) < 0 || fstat(wfd, &wst) < 0 || !S_ISREG(wst.st_mode) ||
 	    wst.st_dev != bst.st_dev || fstatfs(wfd, &fs) < 0 || fs.f_bsize <= 0)
+		return;
+	if (s->want_reflink == 2) {
+		/*
+		 * auto: no clones of scattered runs.  Cloning 1 % of 128 MiB
+		 * page by page on XFS took 2.0 s against 0.94 s through the
+		 * device (make bench-sync TLOOP_BENCH_SYNC_XFS=1), and there
+		 * copy_file_range clones as well: read and write instead.
+		 */
+		if ((unsigned long)fs.f_type == XFS_MAGIC || (unsigned long)fs.f_type == BTRFS_MAGIC)
+			atomic_store(&s->cfr, 0);
+		return;
+	}
+	if (!s->want_reflink)
 		return;
 	s->block = (uint64_t)fs.f_bsize;
 	atomic_store(&s->reflink, 1);

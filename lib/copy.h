@@ -16,7 +16,7 @@
  * struct copy_src - the device's backing file as a source, when it is safe
  * (see copy.c).  @fd: the backing file, read-only, or -1 (read the device);
  * @via: what copy_src_open() and copy_src_area2() settled on;
- * @want_reflink: the caller asked for clones; @reflink, @cfr: FICLONERANGE and
+ * @want_reflink: 1: the caller asked for clones; 2: auto (no clones); @reflink, @cfr: FICLONERANGE and
  * copy_file_range(2) still worth trying (the first refusal turns one off
  * for the rest of the refresh); @block: area2's filesystem block size (the
  * clone granularity); @bytes_*: bytes moved by each way.

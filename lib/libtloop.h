@@ -502,9 +502,9 @@ struct tloop_sync_opts {
 
 /**
  * enum tloop_sync_via - where a refresh reads the pages it copies.
- * @TLOOP_SYNC_VIA_AUTO: the backing file with FICLONERANGE where area2 is
- *	on the same filesystem and it can clone, else copy_file_range(2),
- *	else the device (as for REFLINK).
+ * @TLOOP_SYNC_VIA_AUTO: as BACKING, but never cloning: on XFS and btrfs,
+ *	whose copy_file_range(2) clones, the backing file is read and area2
+ *	written (cloning scattered pages measured slower than device reads).
  * @TLOOP_SYNC_VIA_DEVICE: read the device (through the driver).
  * @TLOOP_SYNC_VIA_BACKING: copy from the device's backing file
  *	(copy_file_range(2), else read and write), after the query wrote the

@@ -29,7 +29,8 @@
  * refresh with the writers stopped makes area2 equal the device:
  *   - --via device, --via backing (copy_file_range from the backing file);
  *   - --via reflink on XFS (reflink=1, on a loop device): the refreshes
- *     clone, and FIEMAP shows every extent of area2 shared;
+ *     clone, and FIEMAP shows every extent of area2 shared; the default
+ *     (--via auto) there reads the backing file and clones nothing;
  *   - the fallback to the device: a backing file that was unlinked (its
  *     path no longer names it), a device with direct I/O to its backing
  *     file (XFS): "via" is "device", area2 exact.
@@ -472,7 +473,7 @@ static void first_full(const char *what, const char *dev, const char *area2,
 	tlt_jfree(j);
 }
 
-#define XFS_CASES 8
+#define XFS_CASES 11
 
 /* xfs_cases() - reflink and direct I/O on an XFS with reflink=1. */
 static void xfs_cases(void)
@@ -507,6 +508,8 @@ static void xfs_cases(void)
 		   cloned);
 	tlt_result(all_shared("x/a2.img", dev_size()),
 		   "XFS --via reflink: every extent of area2 is shared with the backing file");
+	cloned = with_writers("XFS --via auto", dev2, "x/a2.img", "", "backing");
+	tlt_result(cloned == 0, "XFS --via auto: nothing cloned (%" PRIu64 " bytes)", cloned);
 
 	make_area1("x/a3.img");
 	i3 = tlt_tool_attach("x/a3.img", 0, "--track --direct-io", dev3, sizeof(dev3));
