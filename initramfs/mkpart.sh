@@ -6,7 +6,7 @@
 # does not end on a 4-byte boundary). Parts are concatenated into one initramfs:
 #   base                         busybox (static), /init, /usr/bin/tloop-cut, the skeleton
 #   userland                     real e2fsprogs, fio, dmsetup, blkdiscard and their libraries
-#   tools <tloop binary>         /usr/bin/tloop
+#   tools <tloop binary>         /usr/bin/tloop and its libraries (libnbd, ...)
 #   modules <modules dir> <ko>   /lib/modules/<release>/ from the kernel cache + extra/tloop.ko
 #   tests <dir> [<extra dir>]    /tests (built tests, .timeouts) and /tests-extra
 #   demo <dir>                   /demo (demo/run.sh and its files)
@@ -80,8 +80,9 @@ userland)
 	;;
 tools)
 	[ $# -eq 1 ] && [ -x "$1" ] || die "usage: mkpart.sh tools <out> <tloop binary>"
-	mkdir -p "$root/usr/bin"
-	install -m 0755 "$1" "$root/usr/bin/tloop"
+	# Dynamic (libnbd): with its libraries and the loader.
+	copy_bin "$1" /usr/bin/tloop
+	chmod 0755 "$root/usr/bin/tloop"
 	;;
 modules)
 	[ $# -eq 2 ] || die "usage: mkpart.sh modules <out> <modules dir> <tloop.ko>"

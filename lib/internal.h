@@ -74,4 +74,27 @@ __attribute__((visibility("hidden")))
 int tloop_walk(int fd, const struct tloop_walk *wk, tloop_written_fn fn, void *arg,
 	       struct tloop_walk_result *res, enum tloop_walk_stop *stop);
 
+struct nbd_handle;
+
+/* tloop_sync_nbd() - tloop_sync() to an NBD URI (nbd.c). */
+__attribute__((visibility("hidden")))
+int tloop_sync_nbd(const char *dev, const char *uri, const struct tloop_sync_opts *opts,
+		   struct tloop_sync_result *res);
+
+/*
+ * tloop_nbd_connect() - a connected handle to @uri in *@out, within
+ * TLOOP_NBD_TIMEOUT_MS; 0, or -errno with the reason in @msg.
+ */
+__attribute__((visibility("hidden")))
+int tloop_nbd_connect(const char *uri, struct nbd_handle **out, char *msg, size_t len);
+
+/*
+ * tloop_nbd_wait() - one nbd_poll() of at most a second; fails when the
+ * connection is lost or nothing happened for TLOOP_NBD_TIMEOUT_MS since
+ * *@idle_since (updated on progress).
+ */
+__attribute__((visibility("hidden")))
+int tloop_nbd_wait(struct nbd_handle *h, const char *uri, int64_t *idle_since, char *msg,
+		   size_t len);
+
 #endif /* TLOOP_INTERNAL_H */

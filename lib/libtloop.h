@@ -485,7 +485,16 @@ typedef void (*tloop_progress_fn)(uint64_t done, uint64_t total, void *arg);
  * @full_pct: with a valid baseline, a full sequential copy is made instead
  *	when at least this percentage of the device's pages is written
  *	(0: 25; see TLOOP_SYNC_NO_AUTO_FULL).
+ * @state_dir: where the baselines of NBD area2s are kept (NULL: the
+ *	environment's TLOOP_STATE_DIR, else TLOOP_STATE_DIR_DEFAULT); see
+ *	tloop_nbd_state_path().
  * @via: where the bytes come from (enum tloop_sync_via; 0: auto).
+ *
+ * With an NBD area2, @depth is the number of write requests in flight
+ * (0: 16), @max_io the largest request (also at most the server's
+ * maximum), and @max_gap and @full_pct do not apply: only written pages are
+ * sent, never a gap (each coalesced run of written pages is one or more
+ * requests).
  */
 struct tloop_sync_opts {
 	size_t sz;
@@ -497,6 +506,7 @@ struct tloop_sync_opts {
 	unsigned int depth;
 	unsigned int full_pct;
 	uint64_t max_gap;
+	const char *state_dir;
 	unsigned int via;
 };
 
@@ -597,10 +607,123 @@ struct tloop_sync_result {
  * sidecar cannot be replaced (-EACCES, -EROFS), not writable; a missing
  * area2 is -ENOENT unless TLOOP_SYNC_CREATE.
  *
+ * An @area2 for which tloop_is_nbd_uri() holds is an NBD export (libnbd):
+ * the same order, with the baseline in the state directory
+ * (tloop_nbd_state_path()), the connection and the export's checks (not
+ * read-only, at least the device's size) among the checks of step 1, and
+ * NBD_CMD_FLUSH answered in step 5 (a server that cannot flush gets no
+ * baseline: every refresh is then full).  Failures: -ECONNREFUSED,
+ * -ETIMEDOUT (no answer for TLOOP_NBD_TIMEOUT_MS), -EROFS, -ENOSPC (export
+ * smaller than the device), or libnbd's errno (-ECONNRESET, -ENOTCONN, ...
+ * when the connection is lost midway).
+ *
  * Return: 0 or -errno.
  */
 int tloop_sync(const char *dev, const char *area2, const struct tloop_sync_opts *opts,
 	       struct tloop_sync_result *res);
+
+/* ---- area2 on an NBD export ------------------------------------------- */
+
+/** TLOOP_STATE_DIR_DEFAULT - the default state directory of NBD baselines. */
+#define TLOOP_STATE_DIR_DEFAULT	"/var/lib/tloop"
+
+/** TLOOP_NBD_TIMEOUT_MS - connect or wait for a reply at most this long. */
+#define TLOOP_NBD_TIMEOUT_MS	30000
+
+/**
+ * tloop_is_nbd_uri() - whether @s is an NBD URI ("nbd://", "nbds://",
+ * "nbd+unix://", "nbds+unix://", "nbd+vsock://", ...) rather than a path.
+ * @s: an area2 argument.
+ * Return: 1 or 0.
+ */
+int tloop_is_nbd_uri(const char *s);
+
+/**
+ * tloop_state_dir() - the state directory: @dir if given, else the
+ * environment's TLOOP_STATE_DIR, else TLOOP_STATE_DIR_DEFAULT.
+ * @dir: the caller's choice, or NULL.
+ * Return: a string (@dir, the environment's, or a static one).
+ */
+const char *tloop_state_dir(const char *dir);
+
+/**
+ * tloop_nbd_state_path() - where the baseline of an NBD area2 lives, minus
+ * TLOOP_BASELINE_SUFFIX: "<state dir>/<@uri percent-encoded>" (every byte
+ * but ASCII letters, digits, '.', '-' and '_' as %xx).  The URI is the key,
+ * as written: two spellings of one export have two baselines (safe: each
+ * refresh clears the device's set, so the other's generation no longer
+ * matches and its next refresh is full).
+ * @state_dir: as for tloop_state_dir().
+ * @uri: the NBD URI.
+ * @buf: output buffer.
+ * @len: size of @buf.
+ * Return: 0 or -ENAMETOOLONG.
+ */
+int tloop_nbd_state_path(const char *state_dir, const char *uri, char *buf, size_t len);
+
+/* ---- verify ------------------------------------------------------------ */
+
+/**
+ * struct tloop_verify_opts - options of tloop_verify().
+ * @sz: sizeof(struct tloop_verify_opts).
+ * @page_size: the unit of comparison (0: the system's page size).
+ * @chunk: bytes read from each side at once (0: 4 MiB).
+ */
+struct tloop_verify_opts {
+	size_t sz;
+	uint32_t page_size;
+	uint64_t chunk;
+};
+
+/**
+ * struct tloop_verify_result - what tloop_verify() compared.
+ * @size: bytes compared (the size of @dev).
+ * @area2_size: the size of area2 (at least @size).
+ * @page_size: the unit of comparison.
+ * @pages: pages compared.
+ * @differing: pages that differ.
+ * @bytes: bytes read from each side.
+ * @seconds: wall time.
+ * @msg: on failure, which step failed and on what.
+ */
+struct tloop_verify_result {
+	uint64_t size;
+	uint64_t area2_size;
+	uint32_t page_size;
+	uint64_t pages;
+	uint64_t differing;
+	uint64_t bytes;
+	double seconds;
+	char msg[256];
+};
+
+/**
+ * tloop_diff_fn - called by tloop_verify() for each run of differing pages,
+ * in ascending order.
+ * @start: first page index of the run.
+ * @count: number of pages.
+ * @arg: the caller's argument.
+ * Return: 0 to go on, or a negative errno to stop with it.
+ */
+typedef int (*tloop_diff_fn)(uint64_t start, uint64_t count, void *arg);
+
+/**
+ * tloop_verify() - compare @dev with @area2 byte for byte.
+ * @dev: a device (or any file) read through its page cache.
+ * @area2: a file, block device, or an NBD URI (tloop_is_nbd_uri()).
+ * @opts: options, or NULL.
+ * @fn: called for every run of differing pages, or NULL.
+ * @arg: passed to @fn.
+ * @res: out (required).
+ *
+ * Only the first @res->size bytes of area2 are compared.  Pages written to
+ * @dev while it runs may differ; compare a device nobody writes to.
+ *
+ * Return: 0 if the comparison was made (@res->differing says whether they
+ * differ), -EINVAL if area2 is smaller than @dev, or -errno.
+ */
+int tloop_verify(const char *dev, const char *area2, const struct tloop_verify_opts *opts,
+		 tloop_diff_fn fn, void *arg, struct tloop_verify_result *res);
 
 #ifdef __cplusplus
 }

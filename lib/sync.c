@@ -843,6 +843,10 @@ int tloop_sync(const char *dev, const char *area2, const struct tloop_sync_opts 
 	double t0 = now();
 	int create, resize, lockfd = -1, ret;
 
+	/* The NBD target has its own engine (nbd.c), with the same order. */
+	if (tloop_is_nbd_uri(area2))
+		return tloop_sync_nbd(dev, area2, opts, res);
+
 	memset(res, 0, sizeof(*res));
 	copy_src_init(&c.src);
 	if (opts) {

@@ -31,6 +31,7 @@ enum {
 	OPT_QUEUE_DEPTH,
 	OPT_MAX_GAP,
 	OPT_FULL_AT,
+	OPT_STATE_DIR,
 	OPT_VIA,
 };
 
@@ -56,7 +57,13 @@ static const struct {
 	  "tloop sync [--progress] [--json] [--create] [--resize] [--full]\n"
 	  "           [--max-io BYTES] [--queue-depth N] [--max-gap BYTES]\n"
 	  "           [--full-at PERCENT] [--via auto|device|backing|reflink]\n"
-	  "           [--buffered] [--unsafe-no-fsync] DEV AREA2\n" },
+	  "           [--buffered] [--unsafe-no-fsync]\n"
+	  "           [--state-dir DIR] DEV AREA2\n"
+	  "AREA2 is a file, a block device, or an NBD URI (nbd://HOST[:PORT]/EXPORT,\n"
+	  "nbd+unix:///EXPORT?socket=PATH).\n" },
+	{ "verify", CMD_VERIFY,
+	  "tloop verify [--json] DEV AREA2\n"
+	  "Exit status: 0 identical, 3 different, 1 failure.\n" },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -70,7 +77,8 @@ static const char usage_all[] =
 	" tloop track on|off DEV           turn page-write tracking on or off\n"
 	" tloop written [--json] DEV       print the written pages (also: tloop dirty)\n"
 	" tloop clear DEV                  forget the written pages\n"
-	" tloop sync DEV AREA2             copy the written pages into AREA2\n"
+	" tloop sync DEV AREA2             copy the written pages into AREA2 (file, device, nbd://)\n"
+	" tloop verify DEV AREA2           compare DEV with AREA2, list the pages that differ\n"
 	" tloop help [COMMAND]             show the options of COMMAND\n"
 	" tloop --version\n"
 	"\n"
@@ -137,6 +145,7 @@ static const struct option long_opts[] = {
 	{ "queue-depth", required_argument, NULL, OPT_QUEUE_DEPTH },
 	{ "max-gap", required_argument, NULL, OPT_MAX_GAP },
 	{ "full-at", required_argument, NULL, OPT_FULL_AT },
+	{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
 	{ "via", required_argument, NULL, OPT_VIA },
 	{ NULL, 0, NULL, 0 },
 };
@@ -148,7 +157,8 @@ static int allowed(enum cli_cmd cmd, int opt)
 	case 'h':
 		return 1;
 	case 'J':
-		return cmd == CMD_LIST || cmd == CMD_STATUS || cmd == CMD_WRITTEN || cmd == CMD_SYNC;
+		return cmd == CMD_LIST || cmd == CMD_STATUS || cmd == CMD_WRITTEN || cmd == CMD_SYNC ||
+		       cmd == CMD_VERIFY;
 	case 'n':
 		return cmd == CMD_LIST;
 	case 'b':
@@ -163,7 +173,8 @@ static int allowed(enum cli_cmd cmd, int opt)
 		return cmd == CMD_WRITTEN;
 	case OPT_FSYNC: case OPT_PROGRESS: case OPT_CREATE: case OPT_RESIZE: case OPT_FULL:
 	case OPT_MAX_IO: case OPT_BUFFERED: case OPT_UNSAFE_NO_FSYNC:
-	case OPT_QUEUE_DEPTH: case OPT_MAX_GAP: case OPT_FULL_AT: case OPT_VIA:
+	case OPT_QUEUE_DEPTH: case OPT_MAX_GAP: case OPT_FULL_AT: case OPT_STATE_DIR:
+	case OPT_VIA:
 		return cmd == CMD_SYNC;
 	}
 	return 0;
@@ -281,6 +292,11 @@ static int parse_opt(struct cli *c, int opt, const char *arg, char *err, size_t 
 		else
 			c->sync_flags &= ~TLOOP_SYNC_NO_GAPS;
 		break;
+	case OPT_STATE_DIR:
+		if (!*arg)
+			return usage_err(err, errlen, "--state-dir: empty");
+		c->state_dir = arg;
+		break;
 	case OPT_VIA:
 		if (!strcmp(arg, "auto"))
 			c->via = TLOOP_SYNC_VIA_AUTO;
@@ -346,9 +362,10 @@ static int operands(struct cli *c, const char *name, int n, char **args, char *e
 		n--;
 		break;
 	case CMD_SYNC:
+	case CMD_VERIFY:
 		if (n != 2)
-			return usage_err(err, errlen, "sync: expected DEV and AREA2, got %d arguments",
-					 n);
+			return usage_err(err, errlen, "%s: expected DEV and AREA2, got %d arguments",
+					 name, n);
 		c->area2 = args[1];
 		n = 1;
 		break;

@@ -20,6 +20,7 @@ enum cli_cmd {
 	CMD_WRITTEN,	/* tloop written (alias: tloop dirty) */
 	CMD_CLEAR,
 	CMD_SYNC,
+	CMD_VERIFY,
 };
 
 struct cli {
@@ -51,6 +52,7 @@ struct cli {
 	unsigned int depth;		/* --queue-depth, 0: default */
 	uint64_t max_gap;		/* --max-gap, 0: default (or none, see sync_flags) */
 	unsigned int full_pct;		/* --full-at, 0: default */
+	const char *state_dir;		/* --state-dir (NBD area2) */
 	unsigned int via;		/* --via: enum tloop_sync_via */
 };
 
@@ -58,6 +60,7 @@ struct cli {
 #define EXIT_OK		0
 #define EXIT_FAIL	1
 #define EXIT_USAGE	2
+#define EXIT_DIFFER	3	/* verify: the copies differ */
 
 /*
  * cli_parse() - parse @argc/@argv (argv[0] is the program).  Returns 0, or

@@ -565,6 +565,21 @@ static int cmd_clear(const struct cli *c)
 	return EXIT_OK;
 }
 
+/*
+ * errstr_of() - ": <strerror>" unless @msg already ends with it (libnbd's
+ * messages name the errno themselves).
+ */
+static const char *errstr_of(const char *msg, int err, char *buf, size_t len)
+{
+	const char *e = strerror(err);
+	size_t m = strlen(msg), n = strlen(e);
+
+	if (m >= n && !strcmp(msg + m - n, e))
+		return "";
+	snprintf(buf, len, ": %s", e);
+	return buf;
+}
+
 /* Progress display: redrawn on a terminal, a line per second otherwise. */
 struct progress {
 	int tty;
@@ -605,10 +620,10 @@ static int cmd_sync(const struct cli *c)
 	struct tloop_sync_opts o = { .sz = sizeof(o), .flags = c->sync_flags,
 				     .max_io = c->max_io, .depth = c->depth,
 				     .max_gap = c->max_gap, .full_pct = c->full_pct,
-				     .via = c->via };
+				     .state_dir = c->state_dir, .via = c->via };
 	struct progress p = { .tty = isatty(STDERR_FILENO), .last = 0 };
 	struct tloop_sync_result r;
-	char path[PATH_MAX], a[32], b[32];
+	char path[PATH_MAX], a[32], b[32], errbuf[64];
 	struct json j;
 	int ret;
 
@@ -629,10 +644,12 @@ static int cmd_sync(const struct cli *c)
 		return EXIT_FAIL;
 	}
 	if (ret) {
-		errmsg("%s: sync: %s: %s", path, r.msg, strerror(-ret));
+		errmsg("%s: sync: %s%s", path, r.msg, errstr_of(r.msg, -ret, errbuf, sizeof(errbuf)));
 		if (r.pages || r.bytes)
 			errmsg("%s: the refresh of %s stopped midway; its baseline was removed, "
 			       "so the next sync copies everything", path, c->area2);
+		else if (tloop_is_nbd_uri(c->area2))
+			errmsg("%s: nothing was sent to %s", path, c->area2);
 		return EXIT_FAIL;
 	}
 	if (c->json) {
@@ -656,6 +673,12 @@ static int cmd_sync(const struct cli *c)
 		json_u64(&j, "bytes_copy_range", r.bytes_copy_range);
 		json_u64(&j, "bytes_backing_read", r.bytes_backing_read);
 		json_bool(&j, "fsync", !(c->sync_flags & TLOOP_SYNC_UNSAFE_NO_FSYNC));
+		if (tloop_is_nbd_uri(c->area2)) {
+			char st[PATH_MAX];
+
+			if (!tloop_nbd_state_path(c->state_dir, c->area2, st, sizeof(st)))
+				json_str(&j, "baseline_file", strcat(st, TLOOP_BASELINE_SUFFIX));
+		}
 		json_double(&j, "seconds", r.seconds);
 		json_obj_end(&j);
 	} else {
@@ -671,6 +694,86 @@ static int cmd_sync(const struct cli *c)
 		errmsg("%s: tracking is off, so every refresh copies everything "
 		       "(tloop track on %s)", path, path);
 	return EXIT_OK;
+}
+
+struct diff_out {
+	const struct cli *c;
+	struct json *j;
+	uint64_t shown;
+};
+
+/* At most this many runs are printed (all of them with --json). */
+#define VERIFY_SHOW 64
+
+static int diff_cb(uint64_t start, uint64_t count, void *arg)
+{
+	struct diff_out *d = arg;
+
+	if (d->c->json) {
+		json_arr_begin(d->j, NULL, 1);
+		json_u64(d->j, NULL, start);
+		json_u64(d->j, NULL, count);
+		json_arr_end(d->j);
+	} else if (d->shown++ < VERIFY_SHOW) {
+		if (count == 1)
+			printf("  page %" PRIu64 "\n", start);
+		else
+			printf("  pages %" PRIu64 "-%" PRIu64 " (%" PRIu64 ")\n", start,
+			       start + count - 1, count);
+	}
+	return 0;
+}
+
+static int cmd_verify(const struct cli *c)
+{
+	struct tloop_verify_opts o = { .sz = sizeof(o) };
+	struct tloop_verify_result r;
+	struct diff_out d = { .c = c };
+	char path[PATH_MAX], errbuf[64];
+	struct json j;
+	int ret;
+
+	if (dev_path(c->devs[0], path, sizeof(path))) {
+		errmsg("%s: %s", c->devs[0], strerror(ENAMETOOLONG));
+		return EXIT_FAIL;
+	}
+	if (c->json) {
+		d.j = &j;
+		json_init(&j, stdout);
+		json_obj_begin(&j, NULL);
+		json_str(&j, "device", path);
+		json_str(&j, "area2", c->area2);
+		json_arr_begin(&j, "differing_runs", 0);
+	} else {
+		printf("%s vs %s:\n", path, c->area2);
+	}
+	ret = tloop_verify(path, c->area2, &o, diff_cb, &d, &r);
+	if (c->json) {
+		json_arr_end(&j);
+		json_bool(&j, "ok", !ret);
+		if (ret)
+			json_str(&j, "error", r.msg);
+		json_u64(&j, "size", r.size);
+		json_u64(&j, "area2_size", r.area2_size);
+		json_u64(&j, "page_size", r.page_size);
+		json_u64(&j, "pages", r.pages);
+		json_u64(&j, "differing_pages", r.differing);
+		json_bool(&j, "identical", !ret && !r.differing);
+		json_double(&j, "seconds", r.seconds);
+		json_obj_end(&j);
+	}
+	if (ret) {
+		errmsg("%s: verify: %s%s", path, r.msg, errstr_of(r.msg, -ret, errbuf, sizeof(errbuf)));
+		return EXIT_FAIL;
+	}
+	if (!c->json) {
+		if (d.shown > VERIFY_SHOW)
+			printf("  ... %" PRIu64 " more runs\n", d.shown - VERIFY_SHOW);
+		printf("%s: %" PRIu64 " of %" PRIu64 " pages differ (%u bytes each), %.3f s\n",
+		       r.differing ? "different" : "identical", r.differing, r.pages,
+		       r.page_size, r.seconds);
+	}
+	return r.differing ? EXIT_DIFFER : EXIT_OK;
 }
 
 static int run(const struct cli *c)
@@ -700,6 +803,8 @@ static int run(const struct cli *c)
 		return cmd_clear(c);
 	case CMD_SYNC:
 		return cmd_sync(c);
+	case CMD_VERIFY:
+		return cmd_verify(c);
 	}
 	return EXIT_FAIL;
 }

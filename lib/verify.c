@@ -1,0 +1,210 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * verify.c - compare a device (or any file) with its area2, local or on an
+ * NBD export, page by page, and report the runs of pages that differ.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libnbd.h>
+#include <linux/fs.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define VERIFY_DEFAULT_CHUNK	(4U << 20)
+
+static __attribute__((format(printf, 3, 4)))
+int vfail(struct tloop_verify_result *res, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(res->msg, sizeof(res->msg), fmt, ap);
+	va_end(ap);
+	tloop_log(TLOOP_LOG_WARN, "verify: %s: %s", res->msg, strerror(-err));
+	return err;
+}
+
+static int fd_size(int fd, uint64_t *size)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (S_ISREG(st.st_mode)) {
+		*size = (uint64_t)st.st_size;
+		return 0;
+	}
+	if (S_ISBLK(st.st_mode))
+		return ioctl(fd, BLKGETSIZE64, size) < 0 ? -errno : 0;
+	return -EINVAL;
+}
+
+static int pread_full(int fd, void *buf, size_t len, uint64_t off)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pread(fd, (char *)buf + done, len - done, (off_t)(off + done));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (!n)
+			return -EIO;
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+static double vnow(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int tloop_verify(const char *dev, const char *area2, const struct tloop_verify_opts *opts,
+		 tloop_diff_fn fn, void *arg, struct tloop_verify_result *res)
+{
+	struct tloop_verify_opts o = { 0 };
+	struct nbd_handle *h = NULL;
+	int dfd = -1, afd = -1, ret;
+	char *a = NULL, *b = NULL;
+	uint64_t off, ps, chunk, run_start = 0, run_len = 0;
+	double t0 = vnow();
+
+	memset(res, 0, sizeof(*res));
+	if (opts)
+		memcpy(&o, opts, opts->sz < sizeof(o) ? opts->sz : sizeof(o));
+	ps = o.page_size ? o.page_size : (uint64_t)sysconf(_SC_PAGESIZE);
+	chunk = o.chunk ? o.chunk : VERIFY_DEFAULT_CHUNK;
+	chunk -= chunk % ps;
+	if (!chunk)
+		chunk = ps;
+	res->page_size = (uint32_t)ps;
+
+	dfd = open(dev, O_RDONLY | O_CLOEXEC);
+	if (dfd < 0) {
+		ret = vfail(res, -errno, "open %s", dev);
+		goto out;
+	}
+	ret = fd_size(dfd, &res->size);
+	if (ret) {
+		ret = vfail(res, ret, "size of %s", dev);
+		goto out;
+	}
+	if (tloop_is_nbd_uri(area2)) {
+		int64_t s;
+
+		ret = tloop_nbd_connect(area2, &h, res->msg, sizeof(res->msg));
+		if (ret)
+			goto out;
+		s = nbd_get_size(h);
+		if (s < 0) {
+			ret = vfail(res, -EIO, "size of %s: %s", area2, nbd_get_error());
+			goto out;
+		}
+		res->area2_size = (uint64_t)s;
+		s = nbd_get_block_size(h, LIBNBD_SIZE_MAXIMUM);
+		if (s > 0 && chunk > (uint64_t)s && (uint64_t)s >= ps)
+			chunk = (uint64_t)s - (uint64_t)s % ps;
+	} else {
+		afd = open(area2, O_RDONLY | O_CLOEXEC);
+		if (afd < 0) {
+			ret = vfail(res, -errno, "open %s", area2);
+			goto out;
+		}
+		ret = fd_size(afd, &res->area2_size);
+		if (ret) {
+			ret = vfail(res, ret, "size of %s", area2);
+			goto out;
+		}
+	}
+	if (res->area2_size < res->size) {
+		ret = vfail(res, -EINVAL, "%s is %" PRIu64 " bytes, %s is %" PRIu64 " bytes",
+			    area2, res->area2_size, dev, res->size);
+		goto out;
+	}
+	a = malloc((size_t)chunk);
+	b = malloc((size_t)chunk);
+	if (!a || !b) {
+		ret = vfail(res, -ENOMEM, "allocate %" PRIu64 " bytes", chunk);
+		goto out;
+	}
+	for (off = 0; off < res->size; off += chunk) {
+		uint64_t len = res->size - off < chunk ? res->size - off : chunk, p;
+
+		ret = pread_full(dfd, a, (size_t)len, off);
+		if (ret) {
+			ret = vfail(res, ret, "read %s at offset %" PRIu64, dev, off);
+			goto out;
+		}
+		if (h) {
+			if (nbd_pread(h, b, (size_t)len, off, 0) == -1) {
+				int e = nbd_get_errno();
+
+				ret = vfail(res, e > 0 ? -e : -EIO, "read %s at offset %" PRIu64
+					    ": %s", area2, off, nbd_get_error());
+				goto out;
+			}
+		} else {
+			ret = pread_full(afd, b, (size_t)len, off);
+			if (ret) {
+				ret = vfail(res, ret, "read %s at offset %" PRIu64, area2, off);
+				goto out;
+			}
+		}
+		for (p = 0; p < len; p += ps) {
+			uint64_t n = len - p < ps ? len - p : ps;
+			uint64_t page = (off + p) / ps;
+
+			res->pages++;
+			if (!memcmp(a + p, b + p, (size_t)n))
+				continue;
+			res->differing++;
+			if (run_len && run_start + run_len == page) {
+				run_len++;
+				continue;
+			}
+			if (run_len && fn) {
+				ret = fn(run_start, run_len, arg);
+				if (ret)
+					goto out;
+			}
+			run_start = page;
+			run_len = 1;
+		}
+		res->bytes += len;
+	}
+	if (run_len && fn) {
+		ret = fn(run_start, run_len, arg);
+		if (ret)
+			goto out;
+	}
+	ret = 0;
+out:
+	if (h) {
+		nbd_shutdown(h, 0);
+		nbd_close(h);
+	}
+	free(a);
+	free(b);
+	if (afd >= 0)
+		close(afd);
+	if (dfd >= 0)
+		close(dfd);
+	res->seconds = vnow() - t0;
+	return ret;
+}
