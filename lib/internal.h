@@ -12,6 +12,43 @@ __attribute__((visibility("hidden")))
 void tloop_log(enum tloop_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/*
+ * struct tloop_snap_refresh_opts - a point-in-time refresh (snap.c): copy
+ * the pages of a snapshot of the device into area2 (@wfd).
+ * @all: every page (TLOOP_SNAP_ALL), else the written set's pages.
+ * @check_generation: without @all, the set's generation before P must be
+ *	@generation (area2's baseline), else every page is copied.
+ */
+struct tloop_snap_refresh_opts {
+	int all;
+	int check_generation;
+	uint64_t generation;
+	uint64_t mem_limit;
+	const char *freeze;
+	unsigned int batch;
+	uint32_t page_size;
+	uint64_t dev_size;
+};
+
+/* struct tloop_snap_refresh_result - what tloop_snap_refresh() did. */
+struct tloop_snap_refresh_result {
+	int all;		/* every page was copied */
+	int concurrent;		/* because someone else cleared the set */
+	uint64_t generation;	/* the set's generation after P */
+	uint64_t pending;	/* pages of P */
+	uint64_t pages;		/* pages copied */
+	uint64_t bytes;
+	uint64_t preserved;
+	uint64_t mem_peak;
+	int error;		/* the snapshot's failure, if it failed */
+	char msg[200];
+};
+
+/* tloop_snap_refresh() - see snap.c; 0 or -errno (@res->msg says what failed). */
+__attribute__((visibility("hidden")))
+int tloop_snap_refresh(int fd, int wfd, const struct tloop_snap_refresh_opts *o,
+		       struct tloop_snap_refresh_result *res);
+
 /* tloop_ioctl() - ioctl(2) returning its result or -errno. */
 __attribute__((visibility("hidden")))
 int tloop_ioctl(int fd, unsigned long cmd, void *arg);

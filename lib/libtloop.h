@@ -220,6 +220,56 @@ int tloop_clear_all(int fd, uint64_t *generation);
  */
 int tloop_clear_range(int fd, uint64_t start, uint64_t end, uint64_t *generation);
 
+/* ---- point-in-time snapshots (snap.c) ----------------------------------- */
+
+/**
+ * tloop_snap_create() - TLOOP_SNAP_CREATE: fix an instant P of the device.
+ * @fd: the device, open for writing (or with CAP_SYS_ADMIN).
+ * @flags: TLOOP_SNAP_ALL or 0.
+ * @mem_limit: bytes of pages the kernel may preserve (0: no limit).
+ * @out: the kernel's reply, or NULL.
+ *
+ * Return: the snapshot's file descriptor (close-on-exec; closing it ends
+ * the snapshot and puts its pages back into the written set), or -errno
+ * (see struct tloop_snap_create in <linux/tloop.h>).
+ */
+int tloop_snap_create(int fd, unsigned int flags, uint64_t mem_limit,
+		      struct tloop_snap_create *out);
+/** tloop_snap_status() - TLOOP_SNAP_STATUS of snapshot @sfd into @st; 0 or -errno. */
+int tloop_snap_status(int sfd, struct tloop_snap_status *st);
+/** tloop_snap_end() - TLOOP_SNAP_END with @flags (TLOOP_SNAP_END_COPIED); 0 or -errno. */
+int tloop_snap_end(int sfd, unsigned int flags);
+
+/**
+ * tloop_snap_fn - called by tloop_snap_walk() for each batch.
+ * @pages: @n page indices, ascending.
+ * @data: @n pages of content as of P, in the same order.
+ * @n: entries.
+ * @arg: the caller's argument.
+ *
+ * Return: 0 to continue, or a negative errno to stop the walk with it.
+ */
+typedef int (*tloop_snap_fn)(const uint64_t *pages, const void *data, size_t n, void *arg);
+
+/**
+ * tloop_snap_walk() - read every pending page of snapshot @sfd.
+ * @sfd: the snapshot.
+ * @batch: pages per TLOOP_SNAP_READ (0: 256; at most TLOOP_SNAP_MAX_BATCH).
+ * @page_size: the tracking page size (TLOOP_TRACK_STATUS).
+ * @fn: called with each batch.
+ * @arg: passed to @fn.
+ * @pages_read: out: pages read, or NULL.
+ *
+ * Each page is returned once; the pages read are done in the kernel's
+ * eyes (they go back into the written set only if the snapshot ends
+ * without TLOOP_SNAP_END_COPIED, or failed).
+ *
+ * Return: 0; -ESTALE if the snapshot failed (tloop_snap_status() says why);
+ * @fn's error; or another -errno.
+ */
+int tloop_snap_walk(int sfd, unsigned int batch, uint32_t page_size, tloop_snap_fn fn,
+		    void *arg, uint64_t *pages_read);
+
 /* ---- walking the written set ------------------------------------------ */
 
 /**
@@ -425,6 +475,13 @@ int tloop_baseline_remove(const char *area2);
  * are written that a full sequential copy would be faster.
  */
 #define TLOOP_SYNC_NO_AUTO_FULL	(1U << 7)
+/**
+ * TLOOP_SYNC_CONSISTENT - point in time: copy the device as it was at one
+ * instant P (a snapshot, TLOOP_SNAP_CREATE) while writers go on; needs
+ * tracking on and TLOOP_FEAT_SNAPSHOT (-EOPNOTSUPP otherwise).  See
+ * &tloop_sync_opts.freeze and &tloop_sync_opts.snap_mem_limit.
+ */
+#define TLOOP_SYNC_CONSISTENT	(1U << 12)
 
 /** enum tloop_sync_why - why a refresh copied what it copied. */
 enum tloop_sync_why {
@@ -485,6 +542,11 @@ typedef void (*tloop_progress_fn)(uint64_t done, uint64_t total, void *arg);
  * @full_pct: with a valid baseline, a full sequential copy is made instead
  *	when at least this percentage of the device's pages is written
  *	(0: 25; see TLOOP_SYNC_NO_AUTO_FULL).
+ * @freeze: with TLOOP_SYNC_CONSISTENT, the mount point of a filesystem on
+ *	the device to freeze (FIFREEZE) just before the instant and thaw
+ *	(FITHAW) right after it, or NULL.
+ * @snap_mem_limit: with TLOOP_SYNC_CONSISTENT, bytes of pages the kernel
+ *	may preserve for the snapshot (0: no limit but memory).
  * @state_dir: where the baselines of NBD area2s are kept (NULL: the
  *	environment's TLOOP_STATE_DIR, else TLOOP_STATE_DIR_DEFAULT); see
  *	tloop_nbd_state_path().
@@ -507,6 +569,8 @@ struct tloop_sync_opts {
 	unsigned int full_pct;
 	uint64_t max_gap;
 	const char *state_dir;
+	const char *freeze;
+	uint64_t snap_mem_limit;
 	unsigned int via;
 };
 
@@ -552,6 +616,10 @@ const char *tloop_sync_via_name(enum tloop_sync_via via);
  * @direct: 1 if the device was read with O_DIRECT.
  * @seconds: wall time of the refresh.
  * @msg: on failure, which step failed and on what (NUL-terminated).
+ * @consistent: 1 if area2 was refreshed to one instant (TLOOP_SYNC_CONSISTENT).
+ * @snap_generation: the written set's generation just after the instant.
+ * @preserved: pages the kernel preserved (copied before a write) for it.
+ * @snap_mem_peak: the largest memory those copies used at once, in bytes.
  * @via: the source it settled on: TLOOP_SYNC_VIA_DEVICE, _BACKING (also
  *	when the filesystem refused to clone), or _REFLINK (cloning was
  *	possible and not refused); the bytes say what each way moved.
@@ -575,6 +643,10 @@ struct tloop_sync_result {
 	int direct;
 	double seconds;
 	char msg[256];
+	int consistent;
+	uint64_t snap_generation;
+	uint64_t preserved;
+	uint64_t snap_mem_peak;
 	enum tloop_sync_via via;
 	uint64_t bytes_reflink;
 	uint64_t bytes_copy_range;

@@ -20,6 +20,7 @@
 #include <linux/capability.h>
 #include <linux/fs.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -593,6 +594,44 @@ static int incremental(struct sync_ctx *c, uint64_t generation)
 	return fail(c, ret, "get the written set of %s", c->dev);
 }
 
+/*
+ * consistent() - TLOOP_SYNC_CONSISTENT: copy a snapshot of one instant
+ * (snap.c) instead of the live set: the written pages when the baseline
+ * allows it (@why incremental or dense), every page otherwise.
+ */
+static int consistent(struct sync_ctx *c, enum tloop_sync_why why, uint64_t generation)
+{
+	int written = why == TLOOP_SYNC_WHY_INCREMENTAL || why == TLOOP_SYNC_WHY_DENSE;
+	struct tloop_snap_refresh_opts o = {
+		.all = !written, .check_generation = written, .generation = generation,
+		.mem_limit = c->o.snap_mem_limit, .freeze = c->o.freeze, .batch = c->o.batch,
+		.page_size = c->res->page_size, .dev_size = c->res->dev_size,
+	};
+	struct tloop_snap_refresh_result r;
+	int ret;
+
+	ret = tloop_snap_refresh(c->fd, c->wfd, &o, &r);
+	c->res->full = r.all;
+	if (r.concurrent)
+		c->res->why = TLOOP_SYNC_WHY_CONCURRENT;
+	else if (r.all && written)
+		c->res->why = TLOOP_SYNC_WHY_OVERFLOW;
+	else
+		c->res->why = r.all ? why : TLOOP_SYNC_WHY_INCREMENTAL;
+	c->res->pages = r.pages;
+	c->res->bytes = r.bytes;
+	c->res->snap_generation = r.generation;
+	c->res->preserved = r.preserved;
+	c->res->snap_mem_peak = r.mem_peak;
+	if (ret == -ENOTTY)
+		ret = -EOPNOTSUPP;	/* a module without TLOOP_FEAT_SNAPSHOT */
+	if (ret)
+		return fail(c, ret, "%s", r.msg);
+	c->res->consistent = 1;
+	c->res->generation = r.generation;
+	return 0;
+}
+
 /* area2_size() - size of a regular file or block device. */
 static int area2_size(int fd, const struct stat *st, uint64_t *size)
 {
@@ -844,8 +883,16 @@ int tloop_sync(const char *dev, const char *area2, const struct tloop_sync_opts 
 	int create, resize, lockfd = -1, ret;
 
 	/* The NBD target has its own engine (nbd.c), with the same order. */
-	if (tloop_is_nbd_uri(area2))
+	if (tloop_is_nbd_uri(area2)) {
+		if (opts && opts->sz > offsetof(struct tloop_sync_opts, flags) &&
+		    (opts->flags & TLOOP_SYNC_CONSISTENT)) {
+			memset(res, 0, sizeof(*res));
+			snprintf(res->msg, sizeof(res->msg),
+				 "--consistent is not supported with an NBD area2 (yet)");
+			return -EOPNOTSUPP;
+		}
 		return tloop_sync_nbd(dev, area2, opts, res);
+	}
 
 	memset(res, 0, sizeof(*res));
 	copy_src_init(&c.src);
@@ -901,10 +948,16 @@ int tloop_sync(const char *dev, const char *area2, const struct tloop_sync_opts 
 	ret = check_dir(&c);
 	if (ret)
 		goto out;
+	if ((c.o.flags & TLOOP_SYNC_CONSISTENT) && !c.tracking) {
+		ret = fail(&c, -ENODATA, "a point-in-time refresh needs tracking on %s", dev);
+		goto out;
+	}
 	why = decide(&c, &ts, create || resize, &generation);
 	if (why == TLOOP_SYNC_WHY_INCREMENTAL && dense(&c, &ts))
 		why = TLOOP_SYNC_WHY_DENSE;
-	if (copy_src_open(&c.src, (enum tloop_sync_via)c.o.via, c.fd, &dst, why_dev,
+	/* --consistent copies from its snapshot (snap.c), never from here. */
+	if (!(c.o.flags & TLOOP_SYNC_CONSISTENT) &&
+	    copy_src_open(&c.src, (enum tloop_sync_via)c.o.via, c.fd, &dst, why_dev,
 			  sizeof(why_dev)))
 		tloop_log(c.o.via == TLOOP_SYNC_VIA_AUTO ? TLOOP_LOG_DEBUG : TLOOP_LOG_INFO,
 			  "%s: reading the device, not its backing file: %s", dev, why_dev);
@@ -944,7 +997,9 @@ int tloop_sync(const char *dev, const char *area2, const struct tloop_sync_opts 
 	}
 	/* 4. */
 	c.total = why == TLOOP_SYNC_WHY_INCREMENTAL ? ts.written * ts.page_size : info.dev_size;
-	if (why == TLOOP_SYNC_WHY_INCREMENTAL)
+	if (c.o.flags & TLOOP_SYNC_CONSISTENT)
+		ret = consistent(&c, why, generation);
+	else if (why == TLOOP_SYNC_WHY_INCREMENTAL)
 		ret = incremental(&c, generation);
 	else
 		ret = full_copy(&c, why);

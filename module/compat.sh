@@ -59,6 +59,9 @@ has_decl linux/blk-mq.h "$init_req, ?unsigned int, ?int\\)" && add TLOOP_HAVE_IN
 has linux/pagemap.h 'define AS_FOLIO_ORDER_MASK' && add TLOOP_HAVE_FOLIO_ORDER_RANGE
 # struct folio_batch moved from linux/pagevec.h to linux/folio_batch.h (7.x).
 has linux/folio_batch.h 'struct folio_batch' && add TLOOP_HAVE_FOLIO_BATCH_H
+# blk_mq_freeze_queue() returns the memalloc flags that unfreeze restores (6.15+).
+has linux/blk-mq.h 'blk_mq_unfreeze_queue\(struct request_queue \*q, *unsigned int memflags\)' &&
+	add TLOOP_HAVE_FREEZE_MEMFLAGS
 
 # The block device's page cache is bd_mapping (6.10+), not bd_inode->i_mapping.
 has linux/blk_types.h 'struct address_space[[:space:]]+\*bd_mapping;' && add TLOOP_HAVE_BD_MAPPING

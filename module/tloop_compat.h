@@ -12,6 +12,7 @@
 #include <linux/blk-mq.h>
 #include <linux/blkdev.h>
 #include <linux/fs.h>
+#include <linux/sched/mm.h>
 #ifdef TLOOP_HAVE_FOLIO_BATCH_H
 #include <linux/folio_batch.h>
 #else
@@ -140,5 +141,35 @@ static inline struct address_space *tloop_bdev_mapping(struct block_device *bdev
 	return bdev->bd_inode->i_mapping;
 #endif
 }
+
+/*
+ * Freeze a queue with I/O from reclaim off until it is unfrozen: since 6.15
+ * blk_mq_freeze_queue() does that itself and returns the flags to restore.
+ */
+#ifdef TLOOP_HAVE_FREEZE_MEMFLAGS
+static inline unsigned int tloop_freeze_queue(struct request_queue *q)
+{
+	return blk_mq_freeze_queue(q);
+}
+
+static inline void tloop_unfreeze_queue(struct request_queue *q, unsigned int memflags)
+{
+	blk_mq_unfreeze_queue(q, memflags);
+}
+#else
+static inline unsigned int tloop_freeze_queue(struct request_queue *q)
+{
+	unsigned int memflags = memalloc_noio_save();
+
+	blk_mq_freeze_queue(q);
+	return memflags;
+}
+
+static inline void tloop_unfreeze_queue(struct request_queue *q, unsigned int memflags)
+{
+	blk_mq_unfreeze_queue(q);
+	memalloc_noio_restore(memflags);
+}
+#endif
 
 #endif /* TLOOP_COMPAT_H */

@@ -267,6 +267,7 @@ int tloop_dev_create(const struct tloop_add *add, struct file *user,
 	dev->attach_id = get_random_u64();
 	mutex_init(&dev->lock);
 	tloop_written_init(&dev->written, DIV_ROUND_UP_ULL(size, PAGE_SIZE));
+	tloop_snap_init(dev);
 
 	dev->backing = tloop_open_backing(user, add->flags, bs);
 	if (IS_ERR(dev->backing)) {
@@ -354,7 +355,7 @@ int tloop_dev_begin_remove(struct tloop_device *dev)
 
 	lockdep_assert_held(&tloop_ctl_mutex);
 	mutex_lock(&dev->lock);
-	if (dev->openers)
+	if (dev->openers || tloop_snap_active(dev))
 		ret = -EBUSY;
 	else
 		dev->removing = true;

@@ -10,6 +10,7 @@
  * tloop_ioctl.c    the per-device ioctls (info, tracking)
  * tloop_uarg.c     copying extensible ioctl structs in and out
  * tloop_written.c  the written set (tloop_written.h)
+ * tloop_snap.c     point-in-time snapshots (tloop_snap.h)
  * tloop_compat.h   kernel API differences between 6.1, 6.12 and 7.x
  */
 #ifndef TLOOP_INTERNAL_H
@@ -23,6 +24,7 @@
 #include <linux/tloop.h>
 
 #include "tloop_compat.h"
+#include "tloop_snap.h"
 #include "tloop_written.h"
 
 /* Minors per device: the whole disk and up to 15 partitions. */
@@ -60,6 +62,7 @@ struct tloop_pcache {
  * @removing: the device is being removed, opens fail.
  * @written: the written set.
  * @pcache: keeps the device's page cache in order-0 folios while tracking.
+ * @snapshot: the device's point-in-time snapshot, if any.
  */
 struct tloop_device {
 	int index;
@@ -77,6 +80,7 @@ struct tloop_device {
 	bool removing;
 	struct tloop_written_set written;
 	struct tloop_pcache pcache;
+	struct tloop_snap_slot snapshot;
 };
 
 /**
@@ -107,6 +111,7 @@ void tloop_pcache_check_all(struct tloop_device *dev);
 void tloop_pcache_last_close(struct tloop_device *dev);
 
 /* tloop_ioctl.c */
+int tloop_sync_pages(struct tloop_device *dev, u64 first, u64 last);
 int tloop_ioctl(struct block_device *bdev, tloop_blk_mode_t mode,
 		unsigned int cmd, unsigned long arg);
 

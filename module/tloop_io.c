@@ -152,6 +152,13 @@ static void tloop_work(struct work_struct *work)
 
 	/* Allocations below must not recurse into block I/O (ours). */
 	noio = memalloc_noio_save();
+	if (tloop_op_writes(req_op(rq)) && blk_rq_bytes(rq)) {
+		u64 start = (u64)blk_rq_pos(rq) << SECTOR_SHIFT;
+
+		/* A snapshot's pages first keep their content as of its instant. */
+		tloop_snap_before_write(dev, start >> PAGE_SHIFT,
+					(start + blk_rq_bytes(rq) - 1) >> PAGE_SHIFT);
+	}
 	ret = tloop_serve(dev, rq);
 	if (tloop_op_writes(req_op(rq)) && blk_rq_bytes(rq)) {
 		u64 start = (u64)blk_rq_pos(rq) << SECTOR_SHIFT;

@@ -23,17 +23,22 @@ static bool tloop_zeroed(const void *p, size_t len)
 	return !memchr_inv(p, 0, len);
 }
 
-/*
- * Write back the dirty page cache of device pages [@first, @last) (every
+/**
+ * tloop_sync_pages() - write back the dirty page cache of device pages
+ * [@first, @last) (every
  * partition's part of it: each partition has its own page cache), so that
  * mmap stores made there before the call are written, recorded, and their
  * pages write-protected again.  No tloop lock is held: the write-back I/O is
  * served by this device's own worker.
  *
+ * @dev: the device.
+ * @first: first page.
+ * @last: page after the range.
+ *
  * Return: 0, or the write-back's error (-EIO, -ENOSPC, ...): a write-back
  * of the page cache involved failed since that error was last reported.
  */
-static int tloop_sync_pages(struct tloop_device *dev, u64 first, u64 last)
+int tloop_sync_pages(struct tloop_device *dev, u64 first, u64 last)
 {
 	struct gendisk *disk = dev->disk;
 	loff_t start = (loff_t)first << PAGE_SHIFT;
@@ -493,10 +498,13 @@ int tloop_ioctl(struct block_device *bdev, tloop_blk_mode_t mode,
 		if (!may_change)
 			return -EPERM;
 		tloop_written_disable(&dev->written);
+		tloop_snap_tracking_off(dev);
 		tloop_pcache_release(dev);
 		return 0;
 	}
 	if (tloop_cmd_is(cmd, TLOOP_CLEAR_WRITTEN))
 		return may_change ? tloop_ioc_clear(dev, uarg) : -EPERM;
+	if (tloop_cmd_is(cmd, TLOOP_SNAP_CREATE))
+		return may_change ? tloop_snap_create(dev, uarg) : -EPERM;
 	return -ENOTTY;
 }

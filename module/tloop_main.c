@@ -45,7 +45,8 @@ static int tloop_ctl_version(struct tloop_version __user *uarg)
 	v.abi_version = TLOOP_ABI_VERSION;
 	v.features = TLOOP_FEAT_TRACKING | TLOOP_FEAT_DIRECT_IO |
 		     TLOOP_FEAT_PARTSCAN | TLOOP_FEAT_MEM_LIMIT |
-		     TLOOP_FEAT_WALK_SYNC | TLOOP_FEAT_WB_ERROR;
+		     TLOOP_FEAT_WALK_SYNC | TLOOP_FEAT_WB_ERROR |
+		     TLOOP_FEAT_SNAPSHOT;
 	v.max_devices = TLOOP_MAX_DEVICES;
 	return tloop_uarg_out(uarg, &v, sizeof(v));
 }

@@ -825,3 +825,112 @@ int tloop_written_clear_all(struct tloop_written_set *set, u64 *generation)
 	tloop_written_free_tree(set, root, set->height);
 	return 0;
 }
+
+/**
+ * tloop_written_move() - move the content of @from into @to, atomically:
+ * @from is empty afterwards (its generation grows by one, as for a clear),
+ * and every page recorded before the move is in @to.
+ * @from: a set with tracking on.
+ * @to: a set of the same number of pages, tracking on, empty, that nobody
+ *	else uses yet (not published).
+ * @allow_overflow: move an overflowed set too (@to is then overflowed).
+ * @prev_gen: @from's generation before the move.
+ * @gen: @from's generation after the move.
+ *
+ * Return: 0; -ENODATA if @from is off; -EOVERFLOW if @from overflowed and
+ * !@allow_overflow (nothing moved then).
+ */
+int tloop_written_move(struct tloop_written_set *from, struct tloop_written_set *to,
+		       bool allow_overflow, u64 *prev_gen, u64 *gen)
+{
+	u64 nr_set, mem_used;
+	bool overflow;
+	void *root;
+
+	down_write(&from->lock);
+	if (!from->on) {
+		up_write(&from->lock);
+		return -ENODATA;
+	}
+	overflow = from->overflow;
+	if (overflow && !allow_overflow) {
+		up_write(&from->lock);
+		return -EOVERFLOW;
+	}
+	nr_set = atomic64_read(&from->nr_set);
+	mem_used = atomic64_read(&from->mem_used);
+	*prev_gen = atomic64_read(&from->generation);
+	root = tloop_written_detach(from);
+	*gen = atomic64_inc_return(&from->generation);
+	up_write(&from->lock);
+
+	/* @to is private to the caller: its lock only orders the stores. */
+	down_write(&to->lock);
+	root = xchg(&to->root, root);
+	atomic64_set(&to->nr_set, nr_set);
+	atomic64_set(&to->mem_used, mem_used);
+	to->overflow = overflow;
+	to->epoch++;
+	up_write(&to->lock);
+	WARN_ON_ONCE(root);
+	return 0;
+}
+
+/**
+ * tloop_written_test() - whether @page is in the set.
+ * @set: the set.
+ * @page: page index (below the number of pages).
+ * @clear: also remove it.
+ *
+ * Return: true if it was in the set (an overflowed set counts every page;
+ * it is not cleared then).
+ */
+bool tloop_written_test(struct tloop_written_set *set, u64 page, bool clear)
+{
+	struct tloop_leaf *leaf;
+	bool ret = false;
+	u32 off = page & TLOOP_REGION_MASK;
+
+	down_read(&set->lock);
+	if (!set->on)
+		goto out;
+	if (READ_ONCE(set->overflow)) {
+		ret = true;
+		goto out;
+	}
+	leaf = tloop_written_leaf(set, page >> TLOOP_REGION_SHIFT, false);
+	if (!leaf)
+		goto out;
+	spin_lock(&leaf->lock);
+	if (clear) {
+		ret = tloop_leaf_clear_one(leaf, off);
+		if (ret)
+			tloop_leaf_shrink(set, leaf);
+	} else if (leaf->cap == TLOOP_LEAF_BITMAP) {
+		ret = test_bit(off, leaf->bits);
+	} else {
+		u16 *arr = tloop_leaf_array(leaf);
+		unsigned int p = tloop_lower_bound(arr, leaf->count, off);
+
+		ret = p < leaf->count && arr[p] == off;
+	}
+	spin_unlock(&leaf->lock);
+	if (ret && clear)
+		atomic64_dec(&set->nr_set);
+out:
+	up_read(&set->lock);
+	return ret;
+}
+
+/**
+ * tloop_written_set_overflow() - put the set in the overflowed state (every
+ * page counts as written), if tracking is on.
+ * @set: the set.
+ */
+void tloop_written_set_overflow(struct tloop_written_set *set)
+{
+	down_read(&set->lock);
+	if (set->on)
+		WRITE_ONCE(set->overflow, true);
+	up_read(&set->lock);
+}

@@ -86,5 +86,9 @@ int tloop_written_clear_pages(struct tloop_written_set *set, const u64 *pages,
 int tloop_written_clear_range(struct tloop_written_set *set, u64 start, u64 end,
 			      u64 *generation);
 int tloop_written_clear_all(struct tloop_written_set *set, u64 *generation);
+int tloop_written_move(struct tloop_written_set *from, struct tloop_written_set *to,
+		       bool allow_overflow, u64 *prev_gen, u64 *gen);
+bool tloop_written_test(struct tloop_written_set *set, u64 page, bool clear);
+void tloop_written_set_overflow(struct tloop_written_set *set);
 
 #endif /* TLOOP_WRITTEN_H */

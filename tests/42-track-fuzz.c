@@ -1760,8 +1760,17 @@ int main(void)
 			static const unsigned int dirs[] = { _IOC_NONE, _IOC_READ, _IOC_WRITE,
 							     _IOC_READ | _IOC_WRITE };
 
-			c->cmd = _IOC(dirs[below(4)], TLOOP_IOC_MAGIC,
-				      chance(70) ? (unsigned int)below(0x18) : (unsigned int)below(256),
+			unsigned int nr;
+
+			/*
+			 * Not the snapshot commands (0x20-0x2f, 47-track-snap): a
+			 * snapshot would hold the device (removal is EBUSY) and
+			 * outlive the call.
+			 */
+			do
+				nr = chance(70) ? (unsigned int)below(0x18) : (unsigned int)below(256);
+			while (nr >= 0x20 && nr <= 0x2f);
+			c->cmd = _IOC(dirs[below(4)], TLOOP_IOC_MAGIC, nr,
 				      (unsigned int)below(_IOC_SIZEMASK + 1));
 			c->k = cmd_lookup(c->cmd);
 		} else {

@@ -31,6 +31,9 @@ enum {
 	OPT_QUEUE_DEPTH,
 	OPT_MAX_GAP,
 	OPT_FULL_AT,
+	OPT_CONSISTENT,
+	OPT_FREEZE,
+	OPT_SNAP_MEM_LIMIT,
 	OPT_STATE_DIR,
 	OPT_VIA,
 };
@@ -58,6 +61,7 @@ static const struct {
 	  "           [--max-io BYTES] [--queue-depth N] [--max-gap BYTES]\n"
 	  "           [--full-at PERCENT] [--via auto|device|backing|reflink]\n"
 	  "           [--buffered] [--unsafe-no-fsync]\n"
+	  "           [--consistent [--freeze MOUNTPOINT] [--snap-mem-limit BYTES]]\n"
 	  "           [--state-dir DIR] DEV AREA2\n"
 	  "AREA2 is a file, a block device, or an NBD URI (nbd://HOST[:PORT]/EXPORT,\n"
 	  "nbd+unix:///EXPORT?socket=PATH).\n" },
@@ -145,6 +149,9 @@ static const struct option long_opts[] = {
 	{ "queue-depth", required_argument, NULL, OPT_QUEUE_DEPTH },
 	{ "max-gap", required_argument, NULL, OPT_MAX_GAP },
 	{ "full-at", required_argument, NULL, OPT_FULL_AT },
+	{ "consistent", no_argument, NULL, OPT_CONSISTENT },
+	{ "freeze", required_argument, NULL, OPT_FREEZE },
+	{ "snap-mem-limit", required_argument, NULL, OPT_SNAP_MEM_LIMIT },
 	{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
 	{ "via", required_argument, NULL, OPT_VIA },
 	{ NULL, 0, NULL, 0 },
@@ -174,6 +181,7 @@ static int allowed(enum cli_cmd cmd, int opt)
 	case OPT_FSYNC: case OPT_PROGRESS: case OPT_CREATE: case OPT_RESIZE: case OPT_FULL:
 	case OPT_MAX_IO: case OPT_BUFFERED: case OPT_UNSAFE_NO_FSYNC:
 	case OPT_QUEUE_DEPTH: case OPT_MAX_GAP: case OPT_FULL_AT: case OPT_STATE_DIR:
+	case OPT_CONSISTENT: case OPT_FREEZE: case OPT_SNAP_MEM_LIMIT:
 	case OPT_VIA:
 		return cmd == CMD_SYNC;
 	}
@@ -265,6 +273,14 @@ static int parse_opt(struct cli *c, int opt, const char *arg, char *err, size_t 
 	case OPT_UNSAFE_NO_FSYNC:
 		c->sync_flags |= TLOOP_SYNC_UNSAFE_NO_FSYNC;
 		break;
+	case OPT_CONSISTENT:
+		c->sync_flags |= TLOOP_SYNC_CONSISTENT;
+		break;
+	case OPT_FREEZE:
+		c->freeze = arg;
+		break;
+	case OPT_SNAP_MEM_LIMIT:
+		return size_arg("--snap-mem-limit", arg, &c->snap_mem_limit, err, errlen);
 	case OPT_MAX_IO:
 		ret = size_arg("--max-io", arg, &c->max_io, err, errlen);
 		if (ret)
@@ -368,6 +384,9 @@ static int operands(struct cli *c, const char *name, int n, char **args, char *e
 					 name, n);
 		c->area2 = args[1];
 		n = 1;
+		if ((c->freeze || c->snap_mem_limit) && !(c->sync_flags & TLOOP_SYNC_CONSISTENT))
+			return usage_err(err, errlen, "sync: --freeze and --snap-mem-limit "
+					 "need --consistent");
 		break;
 	case CMD_STATUS:
 	case CMD_WRITTEN:

@@ -620,7 +620,9 @@ static int cmd_sync(const struct cli *c)
 	struct tloop_sync_opts o = { .sz = sizeof(o), .flags = c->sync_flags,
 				     .max_io = c->max_io, .depth = c->depth,
 				     .max_gap = c->max_gap, .full_pct = c->full_pct,
-				     .state_dir = c->state_dir, .via = c->via };
+				     .freeze = c->freeze, .snap_mem_limit = c->snap_mem_limit,
+				     .state_dir = c->state_dir,
+				     .via = c->via };
 	struct progress p = { .tty = isatty(STDERR_FILENO), .last = 0 };
 	struct tloop_sync_result r;
 	char path[PATH_MAX], a[32], b[32], errbuf[64];
@@ -680,6 +682,12 @@ static int cmd_sync(const struct cli *c)
 				json_str(&j, "baseline_file", strcat(st, TLOOP_BASELINE_SUFFIX));
 		}
 		json_double(&j, "seconds", r.seconds);
+		if (c->sync_flags & TLOOP_SYNC_CONSISTENT) {
+			json_bool(&j, "consistent", r.consistent);
+			json_u64(&j, "snapshot_generation", r.snap_generation);
+			json_u64(&j, "pages_preserved", r.preserved);
+			json_u64(&j, "preserved_peak_bytes", r.snap_mem_peak);
+		}
 		json_obj_end(&j);
 	} else {
 		printf("%s -> %s: %s copy, %" PRIu64 " page%s (%s) in %" PRIu64
@@ -689,6 +697,10 @@ static int cmd_sync(const struct cli *c)
 		       r.seconds, format_size(r.dev_size, b, sizeof(b)));
 		if (r.full)
 			printf("  (full because %s)\n", tloop_sync_why_str(r.why));
+		if (r.consistent)
+			printf("  point in time: generation %" PRIu64 ", %" PRIu64
+			       " page%s preserved before writes\n", r.snap_generation, r.preserved,
+			       r.preserved == 1 ? "" : "s");
 	}
 	if (r.why == TLOOP_SYNC_WHY_TRACK_OFF)
 		errmsg("%s: tracking is off, so every refresh copies everything "

@@ -79,6 +79,11 @@
  * file.
  */
 #define TLOOP_FEAT_WB_ERROR	(1ULL << 5)
+/**
+ * TLOOP_FEAT_SNAPSHOT - point-in-time snapshots of the written set:
+ * TLOOP_SNAP_CREATE and the commands of the snapshot file it returns.
+ */
+#define TLOOP_FEAT_SNAPSHOT	(1ULL << 6)
 
 /**
  * struct tloop_version - reply of TLOOP_CTL_VERSION.
@@ -398,5 +403,193 @@ struct tloop_clear {
 #define TLOOP_GET_WRITTEN	_IOWR(TLOOP_IOC_MAGIC, 0x14, struct tloop_written)
 /** TLOOP_CLEAR_WRITTEN - clear the whole set or a range of it. */
 #define TLOOP_CLEAR_WRITTEN	_IOW(TLOOP_IOC_MAGIC, 0x15, struct tloop_clear)
+
+/*
+ * Point-in-time snapshots (TLOOP_FEAT_SNAPSHOT).
+ *
+ * TLOOP_SNAP_CREATE fixes an instant P.  It writes back the device's dirty
+ * page cache, waits for every write request in flight to complete, and
+ * moves the written set's pages into the snapshot's *pending* set: the live
+ * written set starts empty at P (its generation grows by one, as for a
+ * clearing call) and records the writes made after P, so none is lost.
+ * Every write that completed before P is in the view, none after.  A store
+ * through mmap counts once it was written back: an application makes P a
+ * consistent point for itself by calling msync(2) (or fsync(2)) at its own
+ * consistency point and not writing until TLOOP_SNAP_CREATE returns; a
+ * filesystem mounted on the device is frozen (FIFREEZE) around the call
+ * and thawed (FITHAW) right after it: the freeze covers the instant, not
+ * the copy.
+ *
+ * From then on, before a write (or discard, write-zeroes) reaches the
+ * backing file, each page it covers that is still pending is first copied
+ * from the backing file into memory (copy-before-write; the writer waits for
+ * at most these page copies).  TLOOP_SNAP_READ returns pending pages with
+ * their content as of P (the preserved copy, or the backing file's bytes if
+ * no write came) and marks them done, freeing their copies.  The memory of
+ * preserved copies is bounded by &tloop_snap_create.mem_limit; a write that
+ * would pass it *fails the snapshot* (the write itself succeeds): every
+ * later TLOOP_SNAP_READ fails with -ESTALE, and when the snapshot ends all
+ * its pages (pending and done) go back into the live written set, so the
+ * next refresh copies them.  Tracking switched off also fails it.
+ *
+ * The snapshot is a file (the ioctl's return value, close-on-exec): it
+ * ends with TLOOP_SNAP_END or when it is closed (a killed consumer).  An
+ * end without TLOOP_SNAP_END_COPIED puts every page of the snapshot back
+ * into the live set; one with it drops the done pages (the consumer has
+ * stored them durably) and puts back only the pages it did not read.
+ * A device has at most one snapshot (-EBUSY); a device with a snapshot
+ * cannot be removed (-EBUSY).
+ */
+
+/** TLOOP_SNAP_ALL - (create) every page of the device is pending (a full copy of P). */
+#define TLOOP_SNAP_ALL		(1U << 0)
+/** TLOOP_SNAP_CREATE_FLAGS - every flag TLOOP_SNAP_CREATE accepts. */
+#define TLOOP_SNAP_CREATE_FLAGS	TLOOP_SNAP_ALL
+
+/**
+ * struct tloop_snap_create - argument of TLOOP_SNAP_CREATE (on a device node).
+ * @size: in: sizeof(struct tloop_snap_create).
+ * @flags: in: TLOOP_SNAP_ALL or 0.
+ * @mem_limit: in: at most this many bytes of preserved page copies (0: no
+ *	limit but the memory the kernel can give without waiting for I/O).
+ *	Each preserved page counts as one page size.
+ * @fd: out: the snapshot's file descriptor (also the ioctl's return value).
+ * @reserved0: must be zero.
+ * @prev_generation: out: the live set's generation just before P.
+ * @generation: out: the live set's generation just after P
+ *	(@prev_generation + 1).  A consumer whose baseline names
+ *	@prev_generation knows that nobody cleared the set since its last
+ *	refresh; it records @generation once area2 equals the view.
+ * @pending: out: pages pending at P (the view's pages to copy).
+ * @reserved: must be zero.
+ *
+ * Returns the new file descriptor; -ENODATA if tracking is off;
+ * -EOVERFLOW if the written set overflowed (nothing is known to be
+ * unwritten: use TLOOP_SNAP_ALL); -EBUSY if the device has a snapshot;
+ * -ENOMEM; or the error of the write-back (see &struct tloop_written),
+ * then nothing changed.
+ */
+struct tloop_snap_create {
+	__u32 size;
+	__u32 flags;
+	__u64 mem_limit;
+	__s32 fd;
+	__u32 reserved0;
+	__u64 prev_generation;
+	__u64 generation;
+	__u64 pending;
+	__u64 reserved[4];
+};
+
+/** TLOOP_SNAP_MAX_BATCH - at most this many pages are returned per TLOOP_SNAP_READ. */
+#define TLOOP_SNAP_MAX_BATCH	1024U
+
+/**
+ * struct tloop_snap_read - argument of TLOOP_SNAP_READ (on a snapshot file).
+ * @size: in: sizeof(struct tloop_snap_read).
+ * @flags: in: must be zero.
+ * @cursor: in: first page index to look at (0 to start).
+ * @end: in: page index to stop before, 0 for the end of the device.
+ * @pages: in: user pointer to @capacity __u64: the page indices returned,
+ *	ascending.
+ * @data: in: user pointer to @capacity pages of &tloop_track_status.page_size
+ *	bytes: entry i receives the content of page @pages[i] as of P (bytes
+ *	past the end of the device read as zero).
+ * @capacity: in: number of entries; 0 is -EINVAL.
+ * @count: out: entries stored (at most TLOOP_SNAP_MAX_BATCH).
+ * @next_cursor: out: the cursor for the next call, or TLOOP_CURSOR_END
+ *	when no pending page is left in [@cursor, @end).
+ * @reserved: must be zero.
+ *
+ * Each page is returned once: it is done after this call.  Returns 0;
+ * -ESTALE if the snapshot failed or ended (&struct tloop_snap_status says
+ * why); -EFAULT (the snapshot fails: the pages of this call could not be
+ * delivered); or the error of reading the backing file (the page stays
+ * pending).
+ */
+struct tloop_snap_read {
+	__u32 size;
+	__u32 flags;
+	__u64 cursor;
+	__u64 end;
+	__u64 pages;
+	__u64 data;
+	__u32 capacity;
+	__u32 count;
+	__u64 next_cursor;
+	__u64 reserved[4];
+};
+
+/* struct tloop_snap_status.flags */
+/** TLOOP_SNAP_FAILED - the snapshot failed: its view is no longer available. */
+#define TLOOP_SNAP_FAILED	(1U << 0)
+/** TLOOP_SNAP_ENDED - TLOOP_SNAP_END was called. */
+#define TLOOP_SNAP_ENDED	(1U << 1)
+
+/**
+ * struct tloop_snap_status - reply of TLOOP_SNAP_STATUS (on a snapshot file).
+ * @size: in: sizeof(struct tloop_snap_status).
+ * @flags: out: TLOOP_SNAP_FAILED, TLOOP_SNAP_ENDED.
+ * @error: out: why it failed: -ENOSPC (the memory limit of preserved
+ *	pages was reached), -ENOMEM, -ENODATA (tracking was switched off),
+ *	-EFAULT (a TLOOP_SNAP_READ could not deliver its pages), -EIO (the
+ *	backing file could not be read for a copy); 0 if it did not fail.
+ * @reserved0: zero.
+ * @generation: out: &tloop_snap_create.generation.
+ * @pending: out: pages still pending.
+ * @done: out: pages returned by TLOOP_SNAP_READ.
+ * @preserved: out: pages preserved now (copied before a write, not yet read).
+ * @preserved_total: out: pages preserved since the snapshot was created.
+ * @mem_used: out: bytes of preserved copies now.
+ * @mem_peak: out: the largest @mem_used so far.
+ * @mem_limit: out: &tloop_snap_create.mem_limit.
+ * @reserved: zero.
+ */
+struct tloop_snap_status {
+	__u32 size;
+	__u32 flags;
+	__s32 error;
+	__u32 reserved0;
+	__u64 generation;
+	__u64 pending;
+	__u64 done;
+	__u64 preserved;
+	__u64 preserved_total;
+	__u64 mem_used;
+	__u64 mem_peak;
+	__u64 mem_limit;
+	__u64 reserved[4];
+};
+
+/** TLOOP_SNAP_END_COPIED - (end) the done pages are stored: drop them from the snapshot. */
+#define TLOOP_SNAP_END_COPIED	(1U << 0)
+
+/**
+ * struct tloop_snap_end - argument of TLOOP_SNAP_END (on a snapshot file).
+ * @size: in: sizeof(struct tloop_snap_end).
+ * @flags: in: TLOOP_SNAP_END_COPIED or 0.
+ * @reserved: must be zero.
+ *
+ * Ends the snapshot (closing its file does too, without
+ * TLOOP_SNAP_END_COPIED).  The pages that go back into the live set are
+ * recorded there as written (they are not lost if the live set cannot
+ * grow: it overflows).  With TLOOP_SNAP_END_COPIED on a failed snapshot
+ * every page goes back anyway, and the call returns -ESTALE.  A second
+ * end is -ESTALE.
+ */
+struct tloop_snap_end {
+	__u32 size;
+	__u32 flags;
+	__u64 reserved[3];
+};
+
+/** TLOOP_SNAP_CREATE - (device) fix an instant; returns the snapshot's fd. */
+#define TLOOP_SNAP_CREATE	_IOWR(TLOOP_IOC_MAGIC, 0x20, struct tloop_snap_create)
+/** TLOOP_SNAP_READ - (snapshot) return pending pages with their content as of P. */
+#define TLOOP_SNAP_READ		_IOWR(TLOOP_IOC_MAGIC, 0x21, struct tloop_snap_read)
+/** TLOOP_SNAP_STATUS - (snapshot) report its state. */
+#define TLOOP_SNAP_STATUS	_IOWR(TLOOP_IOC_MAGIC, 0x22, struct tloop_snap_status)
+/** TLOOP_SNAP_END - (snapshot) end it. */
+#define TLOOP_SNAP_END		_IOW(TLOOP_IOC_MAGIC, 0x23, struct tloop_snap_end)
 
 #endif /* _UAPI_LINUX_TLOOP_H */

@@ -1,0 +1,445 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * 62-tool-consistent: `tloop sync --consistent` while writers keep writing.
+ * tloop-timeout: 400
+ *
+ * Writers (an O_DIRECT thread, a buffered thread, an mmap thread; each owns
+ * the pages p % 3 == its number, above the accounts) and an accounts thread
+ * (32 counters on different pages, constant sum, msync under a lock after
+ * each transfer: its consistent points).  Each round pauses them all,
+ * reads the device as the expected state, starts the tool, and resumes
+ * them as soon as the written set's generation moves (the tool's instant
+ * P), so the refresh runs under writes.  area2 must then equal the
+ * expected state byte for byte, its counters must sum to the constant, and
+ * --json must report the instant's generation.  The same rounds with the
+ * plain `tloop sync` must give a torn area2 at least once.
+ *
+ * Then: a preserved-page limit too small fails visibly (exit 1, "snapshot
+ * failed") and the next refresh recovers with nothing lost; a consumer
+ * killed mid-refresh loses nothing; tracking off is refused; an ext4
+ * filesystem mounted on the device and written to is frozen for the
+ * instant only, and every area2 passes e2fsck.
+ */
+#include "tlt.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+
+#define DEV_SIZE	(8ULL << 20)
+#define NACC		32
+#define ACC_PAGES	64
+#define ACC_TOTAL	(1000000ULL * NACC)
+#define NW		3
+
+extern char **environ;
+
+static char node[64];
+static uint64_t nr;
+static int dfd;			/* the device, for ioctls */
+static uint8_t *map;
+static pthread_mutex_t acc_lock = PTHREAD_MUTEX_INITIALIZER;
+static int pause_req, paused[NW], stop_all;
+static uint64_t writes[NW];
+
+static uint64_t *acc(uint8_t *base, int i)
+{
+	return (uint64_t *)(base + (uint64_t)i * 2 * TLT_PAGE);
+}
+
+static uint64_t acc_sum(uint8_t *base)
+{
+	uint64_t s = 0;
+
+	for (int i = 0; i < NACC; i++)
+		s += *acc(base, i);
+	return s;
+}
+
+static void *writer(void *arg)
+{
+	int id = (int)(intptr_t)arg, fd = -1;
+	uint64_t rs = 0x62000ULL + (uint64_t)id, ver = 1;
+	uint8_t *buf = tlt_alloc(TLT_PAGE);
+
+	if (id == 0)
+		fd = open(node, O_RDWR | O_DIRECT);
+	else if (id == 1)
+		fd = open(node, O_RDWR);
+	if (id != 2 && fd < 0)
+		tlt_bail("writer %d: open", id);
+	while (!__atomic_load_n(&stop_all, __ATOMIC_ACQUIRE)) {
+		uint64_t p;
+
+		if (__atomic_load_n(&pause_req, __ATOMIC_ACQUIRE)) {
+			if (id == 2 && msync(map, DEV_SIZE, MS_SYNC))
+				tlt_bail("msync");
+			__atomic_store_n(&paused[id], 1, __ATOMIC_RELEASE);
+			while (__atomic_load_n(&pause_req, __ATOMIC_ACQUIRE))
+				usleep(50);
+			__atomic_store_n(&paused[id], 0, __ATOMIC_RELEASE);
+		}
+		do {
+			p = ACC_PAGES + tlt_rand_r(&rs) % (nr - ACC_PAGES);
+		} while (p % NW != (uint64_t)id);
+		tlt_page_pattern(buf, p, (uint32_t)(ver++ * NW + id));
+		if (id == 2)
+			memcpy(map + p * TLT_PAGE, buf, TLT_PAGE);
+		else
+			tlt_pwrite_all(fd, buf, TLT_PAGE, (off_t)(p * TLT_PAGE));
+		__atomic_add_fetch(&writes[id], 1, __ATOMIC_RELAXED);
+		if (!(ver % 8))
+			usleep(1000);
+	}
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	return NULL;
+}
+
+static void *accounts(void *arg)
+{
+	uint64_t rs = 0x62acULL;
+
+	(void)arg;
+	while (!__atomic_load_n(&stop_all, __ATOMIC_ACQUIRE)) {
+		int a = (int)(tlt_rand_r(&rs) % NACC), b = (int)(tlt_rand_r(&rs) % NACC);
+		uint64_t x;
+
+		pthread_mutex_lock(&acc_lock);
+		x = tlt_rand_r(&rs) % (*acc(map, a) / 2 + 1);
+		*acc(map, a) -= x;
+		*acc(map, b) += x;
+		msync(acc(map, a), TLT_PAGE, MS_SYNC);
+		msync(acc(map, b), TLT_PAGE, MS_SYNC);
+		pthread_mutex_unlock(&acc_lock);
+		usleep(200);
+	}
+	return NULL;
+}
+
+static void pause_all(void)
+{
+	pthread_mutex_lock(&acc_lock);
+	__atomic_store_n(&pause_req, 1, __ATOMIC_RELEASE);
+	for (int i = 0; i < NW; i++)
+		while (!__atomic_load_n(&paused[i], __ATOMIC_ACQUIRE))
+			usleep(50);
+}
+
+static void resume_all(void)
+{
+	__atomic_store_n(&pause_req, 0, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&acc_lock);
+}
+
+static uint64_t generation(void)
+{
+	struct tloop_track_status st;
+
+	if (tlt_status(dfd, &st))
+		tlt_bail("TRACK_STATUS");
+	return st.generation;
+}
+
+/* Start "tloop sync @opts node area2" with stdout/stderr into out.txt/err.txt. */
+static pid_t spawn_sync(const char *opts)
+{
+	char *argv[16], buf[256];
+	posix_spawn_file_actions_t fa;
+	int n = 0;
+	pid_t pid;
+
+	snprintf(buf, sizeof(buf), "%s", opts);
+	argv[n++] = "tloop";
+	argv[n++] = "sync";
+	for (char *t = strtok(buf, " "); t && n < 12; t = strtok(NULL, " "))
+		argv[n++] = t;
+	argv[n++] = node;
+	argv[n++] = "area2.img";
+	argv[n] = NULL;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 1, "out.txt", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	posix_spawn_file_actions_addopen(&fa, 2, "err.txt", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (posix_spawn(&pid, TLT_TOOL, &fa, NULL, argv, environ))
+		tlt_bail("posix_spawn tloop");
+	posix_spawn_file_actions_destroy(&fa);
+	return pid;
+}
+
+static int wait_status(pid_t pid)
+{
+	int st;
+
+	if (waitpid(pid, &st, 0) < 0)
+		tlt_bail("waitpid");
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* Resume the writers once the generation leaves @gen0 (P passed) or the tool ended. */
+static void resume_at_p(pid_t pid, uint64_t gen0, int *status, bool *done)
+{
+	*done = false;
+	for (;;) {
+		int st;
+
+		if (generation() != gen0)
+			break;
+		if (waitpid(pid, &st, WNOHANG) == pid) {
+			*status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+			*done = true;
+			break;
+		}
+		usleep(100);
+	}
+	resume_all();
+	if (!*done)
+		*status = wait_status(pid);
+}
+
+static void show_files(void)
+{
+	char b[4096];
+
+	tlt_slurp("out.txt", b, sizeof(b));
+	tlt_diag("stdout: %s", b);
+	tlt_slurp("err.txt", b, sizeof(b));
+	tlt_diag("stderr: %s", b);
+}
+
+static uint64_t differ(const uint8_t *a, const uint8_t *b)
+{
+	uint64_t n = 0;
+
+	for (uint64_t p = 0; p < nr; p++)
+		n += !!memcmp(a + p * TLT_PAGE, b + p * TLT_PAGE, TLT_PAGE);
+	return n;
+}
+
+/* One round: P with everyone paused, the tool started, writers resumed at P. */
+static int round_once(const char *opts, uint8_t *expect, uint8_t *area2, int *status,
+		      struct tlt_json **json)
+{
+	int afd;
+	bool done;
+	pid_t pid;
+	uint64_t gen0;
+	char *out = malloc(65536);
+
+	usleep(30000);
+	pause_all();
+	tlt_pread_all(dfd, expect, DEV_SIZE, 0);
+	gen0 = generation();
+	pid = spawn_sync(opts);
+	resume_at_p(pid, gen0, status, &done);
+	afd = open("area2.img", O_RDONLY);
+	if (afd < 0)
+		tlt_bail("open area2.img");
+	tlt_pread_all(afd, area2, DEV_SIZE, 0);
+	close(afd);
+	if (json) {
+		*json = NULL;
+		tlt_slurp("out.txt", out, 65536);
+		*json = *status ? NULL : tlt_jparse(out);
+	}
+	free(out);
+	return (int)differ(expect, area2);
+}
+
+static void ext4_case(void)
+{
+	struct tlt_tool_run *r = malloc(sizeof(*r));
+	int ok = 1, rounds = 3;
+	pid_t w;
+
+	if (tlt_need_ext4()) {
+		tlt_skip("ext4 frozen for the instant", "no ext4 in this kernel");
+		tlt_skip("the filesystem is thawed after the refresh", "no ext4 in this kernel");
+		free(r);
+		return;
+	}
+	if (tlt_run(TLT_MKE2FS " -q -F -t ext4 %s", node) ||
+	    mkdir("mnt", 0755) || mount(node, "mnt", "ext4", 0, NULL))
+		tlt_bail("mkfs/mount ext4 on %s", node);
+	w = fork();
+	if (w == 0) {
+		/* Files rewritten and fsync'd without a pause. */
+		uint8_t buf[16384];
+
+		for (unsigned int i = 0;; i++) {
+			char name[64];
+			int fd;
+
+			snprintf(name, sizeof(name), "mnt/f%u", i % 50);
+			memset(buf, (int)i, sizeof(buf));
+			fd = open(name, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+			if (fd < 0 || write(fd, buf, sizeof(buf)) != (ssize_t)sizeof(buf))
+				_exit(1);
+			fsync(fd);
+			close(fd);
+		}
+	}
+	for (int i = 0; i < rounds; i++) {
+		usleep(200000);
+		tlt_tool(r, "sync --consistent --freeze mnt --json %s area2.img", node);
+		if (r->status) {
+			tlt_tool_show("sync --consistent --freeze", r);
+			ok = 0;
+			break;
+		}
+		if (tlt_run(TLT_E2FSCK " -fn area2.img")) {
+			tlt_diag("round %d: e2fsck of area2 failed", i);
+			ok = 0;
+		}
+	}
+	tlt_result(ok, "ext4 frozen for the instant: %d refreshes under writes, e2fsck -fn clean", rounds);
+	tlt_result(!tlt_run("touch mnt/after-thaw"), "the filesystem is thawed after the refresh");
+	kill(w, SIGKILL);
+	waitpid(w, NULL, 0);
+	if (umount("mnt"))
+		tlt_bail("umount");
+	free(r);
+}
+
+int main(void)
+{
+	uint64_t feat = tlt_require_tracking();
+	int rounds = 4 * tlt_scale(), torn = 0, status, ok_sum = 1, fails = 0;
+	uint8_t *expect, *area2;
+	pthread_t th[NW], at;
+	struct tlt_json *j;
+	uint64_t preserved = 0;
+
+	if (!(feat & TLOOP_FEAT_SNAPSHOT))
+		tlt_skip_all("the module has no TLOOP_FEAT_SNAPSHOT");
+	tlt_seed(0x62c0ULL);
+	tlt_plan(rounds + 12);
+	tlt_tool_attach("backing.img", DEV_SIZE, "--track", node, sizeof(node));
+	dfd = open(node, O_RDWR | O_DIRECT);
+	if (dfd < 0)
+		tlt_bail("open %s", node);
+	nr = DEV_SIZE / TLT_PAGE;
+	map = tlt_map(dfd, DEV_SIZE, 0);
+	for (int i = 0; i < NACC; i++)
+		*acc(map, i) = ACC_TOTAL / NACC;
+	msync(map, DEV_SIZE, MS_SYNC);
+	expect = tlt_alloc(DEV_SIZE);
+	area2 = tlt_alloc(DEV_SIZE);
+	for (int i = 0; i < NW; i++)
+		pthread_create(&th[i], NULL, writer, (void *)(intptr_t)i);
+	pthread_create(&at, NULL, accounts, NULL);
+
+	for (int r = 0; r < rounds; r++) {
+		int nd = round_once(r ? "--consistent --json" : "--consistent --json --create",
+				    expect, area2, &status, &j);
+		uint64_t g = j ? tlt_ju64(j, "snapshot_generation", 0) : 0;
+		bool good = !status && j && tlt_jbool(j, "consistent") == 1 && !nd &&
+			    g == generation() && acc_sum(area2) == ACC_TOTAL;
+
+		/* No one clears the set but the tool: g is still the live generation. */
+		if (!good)
+			show_files();
+		ok_sum &= acc_sum(area2) == ACC_TOTAL;
+		preserved += j ? tlt_ju64(j, "pages_preserved", 0) : 0;
+		tlt_result(good, "round %d: exit %d, %s, %llu pages, %llu preserved, generation %llu; area2 == P (%d pages differ), sum %llu",
+			   r, status, j ? tlt_jstr(j, "mode") : "-",
+			   (unsigned long long)(j ? tlt_ju64(j, "pages", 0) : 0),
+			   (unsigned long long)(j ? tlt_ju64(j, "pages_preserved", 0) : 0),
+			   (unsigned long long)g, nd, (unsigned long long)acc_sum(area2));
+		tlt_jfree(j);
+	}
+	tlt_result(ok_sum, "the counters in every area2 sum to %llu", (unsigned long long)ACC_TOTAL);
+	tlt_result(preserved > 0, "pages were preserved before writes (%llu)",
+		   (unsigned long long)preserved);
+
+	for (int r = 0; r < 4 && !torn; r++) {
+		int nd = round_once("", expect, area2, &status, NULL);
+
+		torn += !status && nd;
+		tlt_diag("plain round %d: exit %d, %d pages differ from P, sum %llu", r, status, nd,
+			 (unsigned long long)acc_sum(area2));
+	}
+	tlt_result(torn > 0, "the plain `tloop sync` under the same writers is torn");
+
+	/* A limit of one page under writes: a visible failure, then a recovery. */
+	for (int r = 0; r < 5 && !fails; r++) {
+		char b[4096];
+
+		round_once("--consistent --snap-mem-limit 4096", expect, area2, &status, NULL);
+		tlt_slurp("err.txt", b, sizeof(b));
+		if (status == 1 && strstr(b, "snapshot failed"))
+			fails++;
+		else if (status)
+			show_files();
+	}
+	tlt_result(fails, "a one-page preserve limit under writes fails visibly (exit 1, \"snapshot failed\")");
+	{
+		int nd;
+
+		pause_all();
+		tlt_pread_all(dfd, expect, DEV_SIZE, 0);
+		status = wait_status(spawn_sync("--consistent"));
+		nd = status ? -2 : (int)tlt_cmp_files("area2.img", node, DEV_SIZE);
+		resume_all();
+		tlt_result(!status && nd == -1, "the next refresh recovers: area2 == device (exit %d, %d)",
+			   status, nd);
+	}
+
+	/* A consumer killed mid-refresh. */
+	{
+		pid_t pid = spawn_sync("--consistent");
+		int nd;
+
+		usleep(20000);
+		kill(pid, SIGKILL);
+		status = wait_status(pid);
+		tlt_diag("killed consumer: status %d", status);
+		pause_all();
+		status = wait_status(spawn_sync("--consistent"));
+		nd = status ? -2 : (int)tlt_cmp_files("area2.img", node, DEV_SIZE);
+		resume_all();
+		tlt_result(!status && nd == -1,
+			   "after a consumer was killed, the next refresh makes area2 == device (%d)", nd);
+	}
+
+	__atomic_store_n(&stop_all, 1, __ATOMIC_RELEASE);
+	for (int i = 0; i < NW; i++)
+		pthread_join(th[i], NULL);
+	pthread_join(at, NULL);
+	tlt_result(writes[0] && writes[1] && writes[2], "every writer wrote (%llu, %llu, %llu)",
+		   (unsigned long long)writes[0], (unsigned long long)writes[1],
+		   (unsigned long long)writes[2]);
+	/* Zero loss after repeated snapshots: one more refresh, area2 == device. */
+	status = wait_status(spawn_sync("--consistent --json"));
+	tlt_result(!status && tlt_cmp_files("area2.img", node, DEV_SIZE) == -1,
+		   "writers stopped: one more refresh and area2 == device");
+	status = wait_status(spawn_sync("--consistent --json"));
+	{
+		char b[4096];
+		struct tlt_json *jj;
+
+		tlt_slurp("out.txt", b, sizeof(b));
+		jj = status ? NULL : tlt_jparse(b);
+		tlt_result(jj && tlt_ju64(jj, "pages", 1) == 0 && !strcmp(tlt_jstr(jj, "mode"), "incremental"),
+			   "a refresh after that copies nothing");
+		tlt_jfree(jj);
+	}
+	tlt_unmap(map, DEV_SIZE);
+
+	/* Tracking off: refused. */
+	{
+		struct tlt_tool_run *r = malloc(sizeof(*r));
+
+		tlt_tool(r, "track off %s", node);
+		tlt_tool(r, "sync --consistent %s area2.img", node);
+		tlt_result(r->status == 1 && strstr(r->err, "tracking on"),
+			   "tracking off: --consistent is refused (exit %d)", r->status);
+		tlt_tool(r, "track on %s", node);
+		free(r);
+	}
+	close(dfd);
+	ext4_case();
+	tlt_exit();
+}
