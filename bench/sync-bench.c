@@ -15,14 +15,23 @@
  *               tool), then each page copied by one O_DIRECT pread and one
  *               pwrite, one after the other (the floor the issue measured
  *               against); then `tloop sync --full`, timed as "tloop --full"
- *               (it also restores the baseline the walk invalidated);
- *   old         `tloop sync --queue-depth 1 --max-gap 0 --full-at 101`: one
- *               copy at a time, runs of consecutive written pages only, no
- *               switch to a full copy (the engine before issue 15);
- *   new         `tloop sync` with its defaults;
+ *               (it also restores the baseline the walk invalidated), and
+ *               `tloop sync --full --via device';
+ *   old         `tloop sync --via device --queue-depth 1 --max-gap 0
+ *               --full-at 101`: device reads one copy at a time, runs of
+ *               consecutive written pages only, no switch to a full copy
+ *               (the engine before issue 15);
+ *   device      `tloop sync --via device`: the defaults, but every byte read
+ *               through the device (the engine of issue 15's first session);
+ *   new         `tloop sync` with its defaults (--via auto: from the backing
+ *               file, by FICLONERANGE where area2 can share its extents,
+ *               else copy_file_range);
  *   variants    TLOOP_BENCH_SYNC_VARIANTS ("a;b;...": tool options, spaces
  *               allowed) at densities up to TLOOP_BENCH_SYNC_VARIANT_MAX
  *               per mille (default 300), to choose the defaults.
+ * With TLOOP_BENCH_SYNC_XFS=1 the backing file, area2 and dd's copy are on
+ * an XFS made with reflink=1 on a loop device over a file in the tmpfs
+ * (so `new` clones).
  * Full copies by dd (iflag=direct bs=1M conv=fsync, to a file in the
  * same tmpfs) are timed TLOOP_BENCH_REPEAT times first.  Every time is the
  * wall time of the process, medians of the repetitions.  After the last
@@ -106,6 +115,8 @@ static void store(uint32_t ver)
 }
 
 /* tool_time() - run the tool with @args, return its wall time; bail out on failure. */
+static char last_via[16];
+
 static double tool_time(const char *args, const char *want_mode, const char **mode)
 {
 	static char m[32];
@@ -120,6 +131,7 @@ static double tool_time(const char *args, const char *want_mode, const char **mo
 	t = tlt_now() - t0;
 	j = tlt_jparse(r.out);
 	snprintf(m, sizeof(m), "%s", j ? tlt_jstr(j, "mode") : "?");
+	snprintf(last_via, sizeof(last_via), "%s", j ? tlt_jstr(j, "via") : "?");
 	tlt_jfree(j);
 	if (want_mode && strcmp(m, want_mode)) {
 		tlt_tool_show("tloop sync", &r);
@@ -162,6 +174,30 @@ static void query_loop(double *q, double *l)
 	*l = tlt_now() - t1;
 }
 
+/* on_xfs() - make an XFS with reflink on a loop device, mount it on x/, go there. */
+static struct tlt_dev xfs_loop;
+
+static void on_xfs(uint64_t size)
+{
+	char cmd[160];
+	int fd;
+
+	if (tlt_modprobe("xfs"))
+		tlt_skip_all("no xfs module");
+	fd = open("xfs.img", O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || ftruncate(fd, (off_t)(4 * size + (512ULL << 20))))
+		tlt_bail("create xfs.img");
+	close(fd);
+	if (tlt_attach(&xfs_loop, TLT_LOOP, "xfs.img", 0, 0, 0))
+		tlt_bail("attach xfs.img");
+	snprintf(cmd, sizeof(cmd), "mkfs.xfs -q -f -m reflink=1 %s >/dev/null 2>&1",
+		 xfs_loop.path);
+	if (system(cmd))
+		tlt_bail("%s", cmd);
+	if (mkdir("x", 0700) || mount(xfs_loop.path, "x", "xfs", 0, NULL) || chdir("x"))
+		tlt_bail("mount the XFS");
+}
+
 static double dd_time(void)
 {
 	char cmd[256];
@@ -180,9 +216,11 @@ int main(void)
 	char *vars[MAX_VAR], *vs, *save = NULL, *tok;
 	uint64_t size = env_ul("TLOOP_BENCH_SYNC_MB", 256) * MIB;
 	double dd[MAX_REP], full_all[MAX_REP * MAX_DENS], dd_med, full_med;
+	double full_dev[MAX_REP * MAX_DENS], full_dev_med;
 	unsigned int nfull = 0;
 	const char *s;
 	uint32_t ver = 1;
+	int xfs;
 
 	repeat = (unsigned int)env_ul("TLOOP_BENCH_REPEAT", 3);
 	if (!repeat || repeat > MAX_REP)
@@ -204,6 +242,9 @@ int main(void)
 	}
 
 	tlt_require_tracking();
+	xfs = env_ul("TLOOP_BENCH_SYNC_XFS", 0) != 0;
+	if (xfs)
+		on_xfs(size);
 	tlt_plan((int)ndens + 1);
 	d = tlt_tdev_open("area1.img", size, 0);
 	if (tlt_enable(d->fd, 0))
@@ -222,19 +263,22 @@ int main(void)
 	unlink("full.img");
 	tlt_result(true, "dd: %.3f s", dd_med);
 	tlt_diag("bench: %s, %llu MiB device, page %zu, %u repetitions (medians), wall time of "
-		 "each process; area2 and the backing file on tmpfs", "sync-bench",
-		 (unsigned long long)(size / MIB), (size_t)TLT_PAGE, repeat);
+		 "each process; area2 and the backing file on %s", "sync-bench",
+		 (unsigned long long)(size / MIB), (size_t)TLT_PAGE, repeat,
+		 xfs ? "XFS (reflink=1, on a loop device over tmpfs)" : "tmpfs");
 	tlt_diag("bench: full copy by dd iflag=direct bs=1M conv=fsync: %.3f s", dd_med);
 
 	struct row {
 		unsigned int permille;
 		uint64_t pages;
-		double q, l, old, new, var[MAX_VAR];
+		double q, l, old, dev, new, var[MAX_VAR];
 		const char *mode;
+		char via[16];
 	} rows[MAX_DENS];
 
 	for (unsigned int i = 0; i < ndens; i++) {
 		double q[MAX_REP], l[MAX_REP], o[MAX_REP], n[MAX_REP], v[MAX_VAR][MAX_REP];
+		double dv[MAX_REP];
 		struct row *w = &rows[i];
 		const char *mode = "?";
 		int64_t diff;
@@ -245,27 +289,33 @@ int main(void)
 			store(ver++);
 			query_loop(&q[r], &l[r]);
 			full_all[nfull++] = tool_time("--full", "full", NULL);
+			full_dev[nfull - 1] = tool_time("--full --via device", "full", NULL);
 			store(ver++);
-			o[r] = tool_time("--queue-depth 1 --max-gap 0 --full-at 101", "incremental",
-					 NULL);
+			o[r] = tool_time("--via device --queue-depth 1 --max-gap 0 --full-at 101",
+					 "incremental", NULL);
 			for (unsigned int k = 0; k < nvar && dens[i] <= var_max; k++) {
 				store(ver++);
 				v[k][r] = tool_time(vars[k], NULL, NULL);
 			}
 			store(ver++);
+			dv[r] = tool_time("--via device", NULL, NULL);
+			store(ver++);
 			n[r] = tool_time("", NULL, &mode);
 		}
+		snprintf(w->via, sizeof(w->via), "%s", last_via);
 		w->mode = strcmp(mode, "full") ? "incr" : "full";
 		w->q = median(q, repeat);
 		w->l = median(l, repeat);
 		w->old = median(o, repeat);
 		w->new = median(n, repeat);
+		w->dev = median(dv, repeat);
 		for (unsigned int k = 0; k < nvar; k++)
 			w->var[k] = dens[i] <= var_max ? median(v[k], repeat) : 0;
 		/* The raw figures now, in case a later density does not finish. */
-		tlt_diag("at %.1f %%: %llu pages, query %.3f s, loop %.3f s, old %.3f s, new %.3f s "
-			 "(%s)", dens[i] / 10.0, (unsigned long long)w->pages, w->q, w->l, w->old,
-			 w->new, mode);
+		tlt_diag("at %.1f %%: %llu pages, query %.3f s, loop %.3f s, old %.3f s, device "
+			 "%.3f s, new %.3f s (%s, via %s)", dens[i] / 10.0,
+			 (unsigned long long)w->pages, w->q, w->l, w->old, w->dev, w->new, mode,
+			 w->via);
 		diff = tlt_cmp_files(d->node, "area2.img", size);
 		tlt_result(diff < 0, "%u.%u %%: area2 equals the device after tloop sync",
 			   dens[i] / 10, dens[i] % 10);
@@ -273,19 +323,23 @@ int main(void)
 			tlt_diag("first difference at byte %lld", (long long)diff);
 	}
 	full_med = median(full_all, nfull);
-	tlt_diag("bench: full copy by tloop sync --full: %.3f s (median of %u)", full_med, nfull);
+	full_dev_med = median(full_dev, nfull);
+	tlt_diag("bench: full copy by tloop sync --full: %.3f s (median of %u; via %s)", full_med,
+		 nfull, rows[0].via);
+	tlt_diag("bench: full copy by tloop sync --full --via device: %.3f s", full_dev_med);
 	tlt_diag("bench: fastest full copy F = %.3f s", dd_med < full_med ? dd_med : full_med);
 	if (full_med > dd_med)
 		full_med = dd_med;
-	tlt_diag("bench: %-6s %7s %8s %8s %8s %8s %5s %8s %8s %9s", "dens%", "pages", "query",
-		 "q+loop", "old", "new", "mode", "F/old", "F/new", "new/q+l");
+	tlt_diag("bench: %-6s %7s %8s %8s %8s %8s %8s %5s %7s %8s %8s %8s %9s", "dens%", "pages",
+		 "query", "q+loop", "old", "device", "new", "mode", "via", "F/old", "F/dev",
+		 "F/new", "new/q+l");
 	for (unsigned int i = 0; i < ndens; i++) {
 		struct row *w = &rows[i];
 
-		tlt_diag("bench: %6.1f %7llu %8.3f %8.3f %8.3f %8.3f %5s %8.1f %8.1f %9.2f",
-			 w->permille / 10.0, (unsigned long long)w->pages, w->q, w->q + w->l,
-			 w->old, w->new, w->mode, full_med / w->old, full_med / w->new,
-			 w->new / (w->q + w->l));
+		tlt_diag("bench: %6.1f %7llu %8.3f %8.3f %8.3f %8.3f %8.3f %5s %7s %8.1f %8.1f %8.1f "
+			 "%9.2f", w->permille / 10.0, (unsigned long long)w->pages, w->q,
+			 w->q + w->l, w->old, w->dev, w->new, w->mode, w->via, full_med / w->old,
+			 full_med / w->dev, full_med / w->new, w->new / (w->q + w->l));
 	}
 	for (unsigned int k = 0; k < nvar; k++)
 		for (unsigned int i = 0; i < ndens; i++)
@@ -295,5 +349,12 @@ int main(void)
 					 full_med / rows[i].var[k]);
 	close(dfd);
 	tlt_tdev_close(d);
+	if (xfs) {
+		unlink("area2.img");
+		unlink("area2.img.tloop");
+		if (chdir("..") || umount("x"))
+			tlt_diag("umount the XFS: %s", strerror(errno));
+		tlt_detach(&xfs_loop);
+	}
 	tlt_exit();
 }

@@ -615,7 +615,8 @@ typedef void (*tloop_progress_fn)(uint64_t done, uint64_t total, void *arg);
  *	calling thread), or NULL.
  * @progress_arg: passed to @progress.
  * @depth: copies in flight at once, each a read of the device then a write
- *	of area2 by one of @depth threads (0: 8; 1: one after another in the
+ *	of area2 by one of @depth threads (0: 8 when reading the device, 1
+ *	when copying from the backing file; 1: one after another in the
  *	calling thread; at most 256, and at most 256 MiB of buffers: fewer
  *	with a large @max_io; with 0, also at most one thread per 128 pages
  *	to copy, so that a small refresh starts no thread).
@@ -637,6 +638,7 @@ typedef void (*tloop_progress_fn)(uint64_t done, uint64_t total, void *arg);
  *	clears, or NULL (or "default") for the default consumer.  area2's
  *	baseline records it: a baseline of another consumer (or of a consumer
  *	removed and added again under the same name) means a full copy.
+ * @via: where the bytes come from (enum tloop_sync_via; 0: auto).
  *
  * With an NBD area2, @depth is the number of write requests in flight
  * (0: 16), @max_io the largest request (also at most the server's
@@ -658,7 +660,33 @@ struct tloop_sync_opts {
 	const char *freeze;
 	uint64_t snap_mem_limit;
 	const char *consumer;
+	unsigned int via;
 };
+
+/**
+ * enum tloop_sync_via - where a refresh reads the pages it copies.
+ * @TLOOP_SYNC_VIA_AUTO: as BACKING, but never cloning: on XFS and btrfs,
+ *	whose copy_file_range(2) clones, the backing file is read and area2
+ *	written (cloning scattered pages measured slower than device reads).
+ * @TLOOP_SYNC_VIA_DEVICE: read the device (through the driver).
+ * @TLOOP_SYNC_VIA_BACKING: copy from the device's backing file
+ *	(copy_file_range(2), else read and write), after the query wrote the
+ *	pages back; the device when that is not certainly safe (the backing
+ *	file not reachable by its path here, a partition, a device that uses
+ *	direct I/O to its backing file).
+ * @TLOOP_SYNC_VIA_REFLINK: as BACKING, but first FICLONERANGE: area2
+ *	shares the backing file's extents (XFS with reflink, btrfs); runs the
+ *	filesystem cannot clone are copied.
+ */
+enum tloop_sync_via {
+	TLOOP_SYNC_VIA_AUTO,
+	TLOOP_SYNC_VIA_DEVICE,
+	TLOOP_SYNC_VIA_BACKING,
+	TLOOP_SYNC_VIA_REFLINK,
+};
+
+/* tloop_sync_via_name() - "auto", "device", "backing", "reflink". */
+const char *tloop_sync_via_name(enum tloop_sync_via via);
 
 /**
  * struct tloop_sync_result - what a refresh did.
@@ -683,6 +711,13 @@ struct tloop_sync_opts {
  * @snap_mem_peak: the largest memory those copies used at once, in bytes.
  * @consumer_id: the id of the consumer whose set was used (0: default).
  * @consumer: its name ("default" for the default consumer).
+ * @via: the source it settled on: TLOOP_SYNC_VIA_DEVICE, _BACKING (also
+ *	when the filesystem refused to clone), or _REFLINK (cloning was
+ *	possible and not refused); the bytes say what each way moved.
+ * @bytes_reflink: bytes shared with the backing file by FICLONERANGE.
+ * @bytes_copy_range: bytes copied from it by copy_file_range(2).
+ * @bytes_backing_read: bytes read from it and written.
+ *	The rest of @bytes was read from the device.
  */
 struct tloop_sync_result {
 	int full;
@@ -705,6 +740,10 @@ struct tloop_sync_result {
 	uint64_t snap_mem_peak;
 	uint32_t consumer_id;
 	char consumer[TLOOP_CONSUMER_NAME_MAX];
+	enum tloop_sync_via via;
+	uint64_t bytes_reflink;
+	uint64_t bytes_copy_range;
+	uint64_t bytes_backing_read;
 };
 
 /**

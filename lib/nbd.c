@@ -541,6 +541,7 @@ int tloop_sync_nbd(const char *dev, const char *uri, const struct tloop_sync_opt
 	unsigned int i;
 
 	memset(res, 0, sizeof(*res));
+	res->via = TLOOP_SYNC_VIA_DEVICE;	/* NBD refreshes read the device */
 	if (opts) {
 		size_t n = opts->sz < sizeof(c.o) ? opts->sz : sizeof(c.o);
 

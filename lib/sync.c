@@ -33,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "copy.h"
 #include "internal.h"
 
 #define DEFAULT_MAX_IO	(1U << 20)
@@ -98,6 +99,7 @@ struct sync_ctx {
 	struct tloop_run *runs;
 	struct copy_pool pool;
 	int pool_ready;
+	struct copy_src src;	/* the backing file, when it may be read instead */
 };
 
 static const struct {
@@ -206,11 +208,22 @@ static int write_full(int fd, const void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
-/* copy_one() - read [@off, @off + @len) of the device into @buf, write it to area2. */
+/*
+ * copy_one() - copy [@off, @off + @len) to area2: from the backing file when
+ * c->src has it (copy.c), the rest (all, without it) read from the device
+ * into @buf and written.
+ */
 static int copy_one(struct sync_ctx *c, void *buf, uint64_t off, uint64_t len, int *is_write)
 {
+	int64_t done = copy_src_run(&c->src, c->wfd, buf, off, len, is_write);
 	int ret;
 
+	if (done < 0)
+		return (int)done;
+	off += (uint64_t)done;
+	len -= (uint64_t)done;
+	if (!len)
+		return 0;
 	*is_write = 0;
 	ret = read_full(c, buf, (size_t)len, off);
 	if (ret)
@@ -769,6 +782,14 @@ static int setup_buffers(struct sync_ctx *c, uint64_t pages)
 	if (!c->max_io)
 		c->max_io = ps;
 	c->depth = c->o.depth ? c->o.depth : DEFAULT_DEPTH;
+	/*
+	 * From the backing file a copy costs a memory copy or a clone in the
+	 * kernel, no request through the device: threads only add their start
+	 * and their buffers (make bench-sync: 0.036 s with one, 0.21 s with 8,
+	 * at 1 % of 256 MiB on 6.12).
+	 */
+	if (!c->o.depth && c->src.fd >= 0)
+		c->depth = 1;
 	if (c->depth > MAX_DEPTH)
 		c->depth = MAX_DEPTH;
 	if (!c->o.depth && c->depth > pages / PAGES_PER_THREAD)
@@ -860,6 +881,7 @@ int tloop_sync(const char *dev, const char *area2, const struct tloop_sync_opts 
 	struct sync_ctx c = { .dev = dev, .area2 = area2, .res = res, .fd = -1, .rfd = -1,
 			      .bfd = -1, .wfd = -1 };
 	struct tloop_track_status ts;
+	char why_dev[PATH_MAX + 64];
 	struct tloop_info info;
 	enum tloop_sync_why why;
 	uint64_t generation = 0;
@@ -880,10 +902,15 @@ int tloop_sync(const char *dev, const char *area2, const struct tloop_sync_opts 
 	}
 
 	memset(res, 0, sizeof(*res));
+	copy_src_init(&c.src);
 	if (opts) {
 		size_t n = opts->sz < sizeof(c.o) ? opts->sz : sizeof(c.o);
 
 		memcpy(&c.o, opts, n);
+	}
+	if (c.o.via > TLOOP_SYNC_VIA_REFLINK) {
+		ret = fail(&c, -EINVAL, "unknown source %u", c.o.via);
+		goto out;
 	}
 
 	c.fd = tloop_dev_open_ctl(dev);
@@ -952,6 +979,12 @@ int tloop_sync(const char *dev, const char *area2, const struct tloop_sync_opts 
 	why = decide(&c, &ts, create || resize, &generation);
 	if (why == TLOOP_SYNC_WHY_INCREMENTAL && dense(&c, &ts))
 		why = TLOOP_SYNC_WHY_DENSE;
+	/* --consistent copies from its snapshot (snap.c), never from here. */
+	if (!(c.o.flags & TLOOP_SYNC_CONSISTENT) &&
+	    copy_src_open(&c.src, (enum tloop_sync_via)c.o.via, c.fd, &dst, why_dev,
+			  sizeof(why_dev)))
+		tloop_log(c.o.via == TLOOP_SYNC_VIA_AUTO ? TLOOP_LOG_DEBUG : TLOOP_LOG_INFO,
+			  "%s: reading the device, not its backing file: %s", dev, why_dev);
 	ret = setup_buffers(&c, why == TLOOP_SYNC_WHY_INCREMENTAL ? ts.written : c.nr_pages);
 	if (ret)
 		goto out;
@@ -978,6 +1011,8 @@ int tloop_sync(const char *dev, const char *area2, const struct tloop_sync_opts 
 	ret = prepare_area2(&c, info.dev_size, create, resize);
 	if (ret)
 		goto out;
+	copy_src_area2(&c.src, c.wfd);
+	res->via = c.src.via;
 	/* The lock lives on in lockfd while area2 is closed (and checked) below. */
 	lockfd = dup(c.wfd);
 	if (lockfd < 0) {
@@ -1029,6 +1064,12 @@ int tloop_sync(const char *dev, const char *area2, const struct tloop_sync_opts 
 	ret = 0;
 out:
 	pool_destroy(&c);
+	if (c.src.via == TLOOP_SYNC_VIA_REFLINK && !atomic_load(&c.src.reflink))
+		res->via = TLOOP_SYNC_VIA_BACKING;	/* the filesystem refused to clone */
+	res->bytes_reflink = atomic_load(&c.src.bytes_reflink);
+	res->bytes_copy_range = atomic_load(&c.src.bytes_cfr);
+	res->bytes_backing_read = atomic_load(&c.src.bytes_read);
+	copy_src_close(&c.src);
 	res->direct = atomic_load(&c.direct);
 	res->seconds = now() - t0;
 	free(c.runs);

@@ -11,6 +11,8 @@
 #                                  "--queue-depth 8;--max-gap 0" (default none)
 #   TLOOP_BENCH_SYNC_VARIANT_MAX   variants only up to this density, per mille (default 300)
 #   TLOOP_BENCH_REPEAT             repetitions, medians printed (default 3)
+#   TLOOP_BENCH_SYNC_XFS           1: the files on an XFS with reflink=1 (on a loop device over
+#                                  the tmpfs; needs about 4x the device in VM memory)
 #   BENCH_SYNC_VM_MEM              VM memory in MiB (default 2048)
 
 TLOOP_BENCH_SYNC_MB ?= 256
@@ -18,6 +20,7 @@ TLOOP_BENCH_SYNC_DENSITIES ?= 1 10 100 300 1000
 TLOOP_BENCH_SYNC_VARIANTS ?=
 TLOOP_BENCH_SYNC_VARIANT_MAX ?= 300
 TLOOP_BENCH_REPEAT ?= 3
+TLOOP_BENCH_SYNC_XFS ?= 0
 BENCH_SYNC_VM_MEM ?= 2048
 by_empty :=
 by_space := $(by_empty) $(by_empty)
@@ -27,6 +30,7 @@ BENCH_SYNC_APPEND = TLOOP_BENCH_SYNC_MB=$(TLOOP_BENCH_SYNC_MB) \
 	TLOOP_BENCH_SYNC_DENSITIES=$(subst $(by_space),$(by_comma),$(strip $(TLOOP_BENCH_SYNC_DENSITIES))) \
 	TLOOP_BENCH_SYNC_VARIANTS=$(subst $(by_space),+,$(strip $(TLOOP_BENCH_SYNC_VARIANTS))) \
 	TLOOP_BENCH_SYNC_VARIANT_MAX=$(TLOOP_BENCH_SYNC_VARIANT_MAX) \
-	TLOOP_BENCH_REPEAT=$(TLOOP_BENCH_REPEAT)
+	TLOOP_BENCH_REPEAT=$(TLOOP_BENCH_REPEAT) \
+	TLOOP_BENCH_SYNC_XFS=$(TLOOP_BENCH_SYNC_XFS)
 
 $(eval $(call bench_vm,sync,90-bench-sync,bench/sync-bench.c,3600,$(BENCH_SYNC_VM_MEM),BENCH_SYNC_APPEND,tloop sync benchmark))

@@ -242,18 +242,65 @@ static int tloop_ioc_status(struct tloop_device *dev,
 #define TLOOP_SYNC_STEP_MAX	BIT_ULL(18)
 
 /*
- * List set pages of [@cursor, @end) into @buf, at most @max.  Unless @nosync,
- * each range of pages is written back just before it is examined, so a call
- * writes back the pages it examines (those before its next_cursor), starting
- * with a step the size of the batch: the cost of a call follows its batch,
- * not the device size, and a walk writes back each page about once.
+ * The reply buffer of one query: it starts at the number of pages in the
+ * set (plus a little, since the write-back records pages as it goes) rather
+ * than at the caller's capacity, and grows by doubling as the collect fills
+ * it.  Debian's kernels zero every allocation, and an empty or sparse walk
+ * with a large capacity would otherwise allocate and zero up to
+ * TLOOP_GET_MAX_BATCH entries on every call.
+ */
+#define TLOOP_GET_BUF_MIN	64U
+
+struct tloop_get_buf {
+	u64 *pages;
+	unsigned int alloc;	/* entries at @pages */
+	unsigned int max;	/* the batch: min(capacity, TLOOP_GET_MAX_BATCH) */
+};
+
+static int tloop_get_buf_init(struct tloop_get_buf *b, struct tloop_written_set *set,
+			      unsigned int max)
+{
+	u64 want = atomic64_read(&set->nr_set) + TLOOP_GET_BUF_MIN;
+
+	b->max = max;
+	b->alloc = min_t(u64, max, want);
+	b->pages = kvmalloc_array(b->alloc, sizeof(*b->pages), GFP_KERNEL);
+	return b->pages ? 0 : -ENOMEM;
+}
+
+/* Double @b (at most b->max), keeping its first @n entries. */
+static bool tloop_get_buf_grow(struct tloop_get_buf *b, unsigned int n)
+{
+	unsigned int alloc = min_t(u64, (u64)b->alloc * 2, b->max);
+	u64 *pages;
+
+	pages = kvmalloc_array(alloc, sizeof(*pages), GFP_KERNEL | __GFP_NOWARN);
+	if (!pages)
+		return false;
+	memcpy(pages, b->pages, n * sizeof(*pages));
+	kvfree(b->pages);
+	b->pages = pages;
+	b->alloc = alloc;
+	return true;
+}
+
+/*
+ * List set pages of [@cursor, @end) into @b, at most b->max.  Unless
+ * @nosync, each range of pages is written back just before it is examined,
+ * so a call writes back the pages it examines (those before its
+ * next_cursor), starting with a step the size of the batch: the cost of a
+ * call follows its batch, not the device size, and a walk writes back each
+ * page about once.  When @b fills before the batch does, it grows and the
+ * collect goes on where it stopped; if it cannot grow, the call returns the
+ * shorter batch with its next_cursor (the uapi allows a count below the
+ * capacity while pages remain).
  */
 static int tloop_get_collect(struct tloop_device *dev, struct tloop_written_set *set,
-			     bool nosync, u64 cursor,
-			     u64 end, u64 *buf, unsigned int max, unsigned int *count,
+			     bool nosync, u64 cursor, u64 end, struct tloop_get_buf *b,
+			     unsigned int *count,
 			     u64 *next, u64 *epoch, bool *overflow)
 {
-	u64 step = max_t(u64, max, TLOOP_SYNC_STEP_MIN);
+	u64 step = max_t(u64, b->max, TLOOP_SYNC_STEP_MIN);
 	u64 pos = cursor, first_epoch = 0;
 	unsigned int n = 0, got;
 	int ret;
@@ -275,33 +322,40 @@ static int tloop_get_collect(struct tloop_device *dev, struct tloop_written_set 
 			if (ret)
 				return ret;
 		}
-		ret = tloop_written_collect(set, pos, stop, buf + n, max - n,
-					    &got, next, epoch, overflow);
-		if (ret)
-			return ret;
-		if (*overflow) {
-			n = 0;
-			*next = U64_MAX;
-			break;
+		for (;;) {
+			ret = tloop_written_collect(set, pos, stop, b->pages + n,
+						    b->alloc - n, &got, next, epoch,
+						    overflow);
+			if (ret)
+				return ret;
+			if (*overflow) {
+				*count = 0;
+				*next = U64_MAX;
+				return 0;
+			}
+			if (n && *epoch != first_epoch) {
+				/* The table was replaced: these pages are of a new set. */
+				*epoch = first_epoch;
+				*next = pos;
+				goto done;
+			}
+			first_epoch = *epoch;
+			n += got;
+			if (*next == U64_MAX)
+				break;		/* [pos, stop) is exhausted */
+			if (n == b->max || !tloop_get_buf_grow(b, n))
+				goto done;	/* the batch is full */
+			pos = *next;		/* written back already */
 		}
-		if (n && *epoch != first_epoch) {
-			/* The table was replaced: these pages are of a new set. */
-			*epoch = first_epoch;
-			*next = pos;
-			break;
-		}
-		first_epoch = *epoch;
-		n += got;
-		if (*next != U64_MAX)
-			break;		/* @buf is full */
 		pos = stop;
 		step = min(step * 2, TLOOP_SYNC_STEP_MAX);
-		if (pos < end && n == max) {
+		if (pos < end && n == b->max) {
 			*next = pos;
 			break;
 		}
 		cond_resched();
 	} while (pos < end);
+done:
 	*count = n;
 	return 0;
 }
@@ -325,13 +379,13 @@ static int tloop_ioc_get(struct tloop_device *dev, bool may_change,
 {
 	struct tloop_written w;
 	u64 nr_pages = dev->written.nr_pages;
-	unsigned int max, count = 0;
+	struct tloop_get_buf b;
+	unsigned int count = 0;
 	struct tloop_written_status st;
 	struct tloop_written_set *set;
 	struct tloop_consumer *hold;
 	bool overflow = false, cleared = false;
 	u64 next, epoch = 0;
-	u64 *buf;
 	int ret;
 
 	ret = tloop_uarg_in(&w, sizeof(w), uarg);
@@ -356,26 +410,23 @@ static int tloop_ioc_get(struct tloop_device *dev, bool may_change,
 	set = tloop_consumer_set(dev, w.consumer, &hold);
 	if (IS_ERR(set))
 		return PTR_ERR(set);
-	max = min(w.capacity, TLOOP_GET_MAX_BATCH);
-	buf = kvmalloc_array(max, sizeof(*buf), GFP_KERNEL);
-	if (!buf) {
-		ret = -ENOMEM;
+	ret = tloop_get_buf_init(&b, set, min(w.capacity, TLOOP_GET_MAX_BATCH));
+	if (ret)
 		goto out_put;
-	}
 
 	ret = tloop_get_collect(dev, set, w.flags & TLOOP_GET_NOSYNC, w.cursor, w.end,
-				buf, max, &count, &next, &epoch, &overflow);
+				&b, &count, &next, &epoch, &overflow);
 	if (!(w.flags & TLOOP_GET_NOSYNC))
 		tloop_pcache_check_all(dev);
 	if (ret)
 		goto out;
-	if (count && copy_to_user(u64_to_user_ptr(w.pages), buf,
-				  count * sizeof(*buf))) {
+	if (count && copy_to_user(u64_to_user_ptr(w.pages), b.pages,
+				  count * sizeof(*b.pages))) {
 		ret = -EFAULT;
 		goto out;
 	}
 	if ((w.flags & TLOOP_GET_CLEAR) && !overflow) {
-		ret = tloop_written_clear_pages(set, buf, count, epoch,
+		ret = tloop_written_clear_pages(set, b.pages, count, epoch,
 						&w.generation);
 		if (ret)
 			goto out;
@@ -394,9 +445,9 @@ static int tloop_ioc_get(struct tloop_device *dev, bool may_change,
 	 * set loses nothing; the generation did change.
 	 */
 	if (ret && cleared)
-		tloop_get_restore(set, buf, count);
+		tloop_get_restore(set, b.pages, count);
 out:
-	kvfree(buf);
+	kvfree(b.pages);
 out_put:
 	tloop_consumer_put(hold);
 	return ret;

@@ -20,10 +20,27 @@
  *     while others succeed: the refresh fails (status 1) naming area2, the
  *     offset and the error, leaves no baseline, and once there is room the
  *     next refresh is a full copy (no-baseline) and area2 is exact again.
- * tloop-timeout: 600
+ * The cases above run with the default source (--via auto: the backing
+ * file, on tmpfs by copy_file_range).  Then each source with writers
+ * active (a child storing random pages through the device, buffered and
+ * with O_DIRECT, while two refreshes run): afterwards every page where
+ * area2 differs from the device must be in the written set (the refresh
+ * never copied a page it did not also leave in the set), and one more
+ * refresh with the writers stopped makes area2 equal the device:
+ *   - --via device, --via backing (copy_file_range from the backing file);
+ *   - --via reflink on XFS (reflink=1, on a loop device): the refreshes
+ *     clone, and FIEMAP shows every extent of area2 shared; the default
+ *     (--via auto) there reads the backing file and clones nothing;
+ *   - the fallback to the device: a backing file that was unlinked (its
+ *     path no longer names it), a device with direct I/O to its backing
+ *     file (XFS): "via" is "device", area2 exact.
+ * tloop-timeout: 900
  */
 #include "tlt.h"
 
+#include <linux/fiemap.h>
+#include <linux/fs.h>
+#include <signal.h>
 #include <sys/mount.h>
 
 #define NR_PAGES 8192UL		/* 32 MiB of 4 KiB pages */
@@ -258,6 +275,261 @@ static void write_error(void)
 		tlt_bail("clean up small/");
 }
 
+/* writer() - the child: store random pages of @dev until killed. */
+static void __attribute__((noreturn)) writer(const char *dev, uint64_t seed)
+{
+	int fd = open(dev, O_RDWR | O_CLOEXEC);
+	int dfd = open(dev, O_RDWR | O_CLOEXEC | O_DIRECT);
+	uint8_t *buf = tlt_alloc(TLT_PAGE);
+
+	if (fd < 0 || dfd < 0)
+		_exit(2);
+	for (uint32_t v = 1;; v++) {
+		uint64_t p = tlt_rand_r(&seed) % NR_PAGES;
+
+		tlt_page_pattern(buf, p, 0x600000 + v);
+		if (pwrite(v % 4 ? fd : dfd, buf, TLT_PAGE, (off_t)(p * TLT_PAGE)) != (ssize_t)TLT_PAGE)
+			_exit(3);
+		if (v % 64 == 0)
+			fdatasync(fd);
+	}
+}
+
+static pid_t start_writer(const char *dev, uint64_t seed)
+{
+	pid_t pid = fork();
+
+	if (pid < 0)
+		tlt_bail("fork");
+	if (!pid)
+		writer(dev, seed);
+	return pid;
+}
+
+static void stop_writer(pid_t pid)
+{
+	int st;
+
+	kill(pid, SIGKILL);
+	if (waitpid(pid, &st, 0) != pid || !WIFSIGNALED(st))
+		tlt_diag("the writer ended on its own (status %#x)", st);
+}
+
+/*
+ * within_set() - with the writers stopped: every page where @area2 differs
+ * from @dev is in the written set (a GET without CLEAR, which writes back
+ * the device's page cache first).
+ */
+static bool within_set(const char *dev, const char *area2, uint64_t *ndiff)
+{
+	struct tlt_pages got = { 0 };
+	uint8_t *in_set = calloc(NR_PAGES, 1), a[TLT_PAGE], b[TLT_PAGE];
+	int fd = open(dev, O_RDWR | O_CLOEXEC), fa = open(area2, O_RDONLY | O_CLOEXEC);
+	bool ok = true;
+
+	if (!in_set || fd < 0 || fa < 0)
+		tlt_bail("open %s, %s", dev, area2);
+	tlt_get_all_or_bail(fd, 0, 4096, NR_PAGES, &got);
+	for (size_t i = 0; i < got.n; i++)
+		in_set[got.v[i]] = 1;
+	*ndiff = 0;
+	for (uint64_t p = 0; p < NR_PAGES; p++) {
+		tlt_pread_all(fd, a, TLT_PAGE, (off_t)(p * TLT_PAGE));
+		tlt_pread_all(fa, b, TLT_PAGE, (off_t)(p * TLT_PAGE));
+		if (!memcmp(a, b, TLT_PAGE))
+			continue;
+		(*ndiff)++;
+		if (!in_set[p]) {
+			if (ok)
+				tlt_diag("%s: page %" PRIu64 " differs from %s and is not in the set",
+					 area2, p, dev);
+			ok = false;
+		}
+	}
+	tlt_diag("%" PRIu64 " pages differ, %zu in the set", *ndiff, got.n);
+	tlt_pages_free(&got);
+	free(in_set);
+	close(fd);
+	close(fa);
+	return ok;
+}
+
+/*
+ * with_writers() - two refreshes of @area2 from @dev with @opts while a
+ * writer stores, each settling on source @via; then the set covers every
+ * difference, and a last refresh without writers leaves area2 exact.
+ * Returns the bytes the refreshes cloned.
+ */
+static uint64_t with_writers(const char *what, const char *dev, const char *area2,
+			     const char *opts, const char *via)
+{
+	uint64_t cloned = 0, ndiff;
+	bool ok = true;
+	pid_t pid = start_writer(dev, 0x6000 + strlen(what));
+
+	for (int i = 0; i < 2; i++) {
+		struct tlt_json *j;
+
+		usleep(200000);
+		j = tlt_sync_json(dev, area2, opts);
+		if (!j || strcmp(tlt_jstr(j, "via"), via)) {
+			tlt_diag("%s: refresh %d: via %s, expected %s", what, i,
+				 j ? tlt_jstr(j, "via") : "(failed)", via);
+			ok = false;
+		} else {
+			cloned += tlt_ju64(j, "bytes_reflink", 0);
+			tlt_diag("%s: refresh %d: %s, %" PRIu64 " bytes: %" PRIu64 " cloned, %"
+				 PRIu64 " by copy_file_range, %" PRIu64 " read from the backing "
+				 "file", what, i, tlt_jstr(j, "mode"), tlt_ju64(j, "bytes", 0),
+				 tlt_ju64(j, "bytes_reflink", 0), tlt_ju64(j, "bytes_copy_range", 0),
+				 tlt_ju64(j, "bytes_backing_read", 0));
+		}
+		tlt_jfree(j);
+	}
+	stop_writer(pid);
+	tlt_result(ok && within_set(dev, area2, &ndiff),
+		   "%s: two refreshes with a writer active settle on %s; every page of area2 "
+		   "that differs from the device is in the written set", what, via);
+	{
+		struct tlt_json *j = tlt_sync_json(dev, area2, opts);
+		int64_t diff = tlt_cmp_files(dev, area2, dev_size());
+
+		tlt_result(j && !strcmp(tlt_jstr(j, "via"), via) && diff < 0,
+			   "%s: with the writer stopped, one more refresh makes area2 equal the "
+			   "device (first difference %lld)", what, (long long)diff);
+		if (j)
+			cloned += tlt_ju64(j, "bytes_reflink", 0);
+		tlt_jfree(j);
+	}
+	return cloned;
+}
+
+/* all_shared() - every extent of @path is shared, and they cover @size bytes. */
+static bool all_shared(const char *path, uint64_t size)
+{
+	const size_t n = 256;
+	struct fiemap *fm = calloc(1, sizeof(*fm) + n * sizeof(struct fiemap_extent));
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	uint64_t covered = 0, unshared = 0, start = 0, extents = 0;
+	bool last = false;
+
+	if (!fm || fd < 0)
+		tlt_bail("open %s", path);
+	while (!last) {
+		memset(fm, 0, sizeof(*fm));
+		fm->fm_start = start;
+		fm->fm_length = FIEMAP_MAX_OFFSET - start;
+		fm->fm_flags = FIEMAP_FLAG_SYNC;
+		fm->fm_extent_count = (uint32_t)n;
+		if (ioctl(fd, FS_IOC_FIEMAP, fm) < 0)
+			tlt_bail("FIEMAP %s", path);
+		if (!fm->fm_mapped_extents)
+			break;
+		for (uint32_t i = 0; i < fm->fm_mapped_extents; i++) {
+			const struct fiemap_extent *e = &fm->fm_extents[i];
+
+			covered += e->fe_length;
+			if (!(e->fe_flags & FIEMAP_EXTENT_SHARED))
+				unshared += e->fe_length;
+			last = e->fe_flags & FIEMAP_EXTENT_LAST;
+			start = e->fe_logical + e->fe_length;
+		}
+		extents += fm->fm_mapped_extents;
+	}
+	tlt_diag("%s: %" PRIu64 " extents, %" PRIu64 " bytes, %" PRIu64 " of them not shared",
+		 path, extents, covered, unshared);
+	close(fd);
+	free(fm);
+	return covered >= size && !unshared;
+}
+
+/* make_area1() - @path of the device's size, filled with version 0 of every page. */
+static void make_area1(const char *path)
+{
+	uint8_t buf[TLT_PAGE];
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+	if (fd < 0)
+		tlt_bail("create %s", path);
+	for (uint64_t p = 0; p < NR_PAGES; p++) {
+		tlt_page_pattern(buf, p, 0);
+		tlt_pwrite_all(fd, buf, TLT_PAGE, (off_t)(p * TLT_PAGE));
+	}
+	close(fd);
+}
+
+/* first_full() - the first refresh of @area2: full, exact, via @via. */
+static void first_full(const char *what, const char *dev, const char *area2,
+		       const char *opts, const char *via)
+{
+	struct tlt_json *j = tlt_sync_json(dev, area2, opts);
+	int64_t diff = tlt_cmp_files(dev, area2, dev_size());
+
+	tlt_result(j && !strcmp(tlt_jstr(j, "mode"), "full") &&
+		   !strcmp(tlt_jstr(j, "via"), via) && diff < 0,
+		   "%s: the first refresh is an exact full copy via %s", what, via);
+	if (j && strcmp(tlt_jstr(j, "via"), via))
+		tlt_diag("%s: via %s", what, tlt_jstr(j, "via"));
+	tlt_jfree(j);
+}
+
+#define XFS_CASES 11
+
+/* xfs_cases() - reflink and direct I/O on an XFS with reflink=1. */
+static void xfs_cases(void)
+{
+	char dev2[64], dev3[64], cmd[128];
+	struct tlt_dev loop;
+	uint64_t cloned;
+	int fd, i2, i3;
+
+	if (tlt_modprobe("xfs")) {
+		for (int i = 0; i < XFS_CASES; i++)
+			tlt_skip("XFS reflink and direct I/O cases", "no xfs module");
+		return;
+	}
+	fd = open("xfs.img", O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || ftruncate(fd, 400 << 20))
+		tlt_bail("create xfs.img");
+	close(fd);
+	if (tlt_attach(&loop, TLT_LOOP, "xfs.img", 0, 0, 0))
+		tlt_bail("attach xfs.img to a loop device");
+	snprintf(cmd, sizeof(cmd), "mkfs.xfs -q -f -m reflink=1 %s >/dev/null 2>&1", loop.path);
+	if (system(cmd))
+		tlt_bail("%s", cmd);
+	if (mkdir("x", 0700) || mount(loop.path, "x", "xfs", 0, NULL))
+		tlt_bail("mount XFS");
+
+	make_area1("x/a1.img");
+	i2 = tlt_tool_attach("x/a1.img", 0, "--track", dev2, sizeof(dev2));
+	first_full("XFS --via reflink", dev2, "x/a2.img", "--create --via reflink", "reflink");
+	cloned = with_writers("XFS --via reflink", dev2, "x/a2.img", "--via reflink", "reflink");
+	tlt_result(cloned > 0, "XFS --via reflink: the refreshes cloned (%" PRIu64 " bytes)",
+		   cloned);
+	tlt_result(all_shared("x/a2.img", dev_size()),
+		   "XFS --via reflink: every extent of area2 is shared with the backing file");
+	cloned = with_writers("XFS --via auto", dev2, "x/a2.img", "", "backing");
+	tlt_result(cloned == 0, "XFS --via auto: nothing cloned (%" PRIu64 " bytes)", cloned);
+
+	make_area1("x/a3.img");
+	i3 = tlt_tool_attach("x/a3.img", 0, "--track --direct-io", dev3, sizeof(dev3));
+	first_full("direct I/O device", dev3, "x/a4.img", "--create --via backing", "device");
+	with_writers("direct I/O device, --via backing", dev3, "x/a4.img", "--via backing",
+		     "device");
+
+	{
+		static struct tlt_tool_run r;
+
+		if (tlt_tool(&r, "detach %s", dev2) == 0)
+			tlt_tool_forget(i2);
+		if (tlt_tool(&r, "detach %s", dev3) == 0)
+			tlt_tool_forget(i3);
+	}
+	if (umount("x"))
+		tlt_diag("umount x: %s", strerror(errno));
+	tlt_detach(&loop);
+}
+
 int main(void)
 {
 	struct tlt_json *j;
@@ -266,7 +538,7 @@ int main(void)
 	uint8_t buf[TLT_PAGE];
 	int fd;
 
-	tlt_plan(24);
+	tlt_plan(24 + 4 + 3 + XFS_CASES);
 	fd = open("area1.img", O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		tlt_bail("create area1.img");
@@ -299,5 +571,21 @@ int main(void)
 	full("10 % with --full-at 10", "--full-at 10", NR_PAGES * 12 / 100, "dense");
 
 	write_error();
+
+	with_writers("--via device", node, "area2.img", "--via device", "device");
+	with_writers("--via backing", node, "area2.img", "--via backing", "backing");
+	{
+		char dev4[64];
+
+		make_area1("gone.img");
+		tlt_tool_attach("gone.img", 0, "--track", dev4, sizeof(dev4));
+		if (unlink("gone.img"))
+			tlt_bail("unlink gone.img");
+		first_full("unlinked backing file", dev4, "area2g.img", "--create --via backing",
+			   "device");
+		with_writers("unlinked backing file, --via backing", dev4, "area2g.img",
+			     "--via backing", "device");
+	}
+	xfs_cases();
 	tlt_exit();
 }

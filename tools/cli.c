@@ -36,6 +36,7 @@ enum {
 	OPT_SNAP_MEM_LIMIT,
 	OPT_CONSUMER,
 	OPT_STATE_DIR,
+	OPT_VIA,
 };
 
 static const struct {
@@ -60,7 +61,8 @@ static const struct {
 	{ "sync", CMD_SYNC,
 	  "tloop sync [--progress] [--json] [--create] [--resize] [--full]\n"
 	  "           [--max-io BYTES] [--queue-depth N] [--max-gap BYTES]\n"
-	  "           [--full-at PERCENT] [--buffered] [--unsafe-no-fsync]\n"
+	  "           [--full-at PERCENT] [--via auto|device|backing|reflink]\n"
+	  "           [--buffered] [--unsafe-no-fsync]\n"
 	  "           [--consistent [--freeze MOUNTPOINT] [--snap-mem-limit BYTES]]\n"
 	  "           [--state-dir DIR] [--consumer NAME] DEV AREA2\n"
 	  "AREA2 is a file, a block device, or an NBD URI (nbd://HOST[:PORT]/EXPORT,\n"
@@ -161,6 +163,7 @@ static const struct option long_opts[] = {
 	{ "snap-mem-limit", required_argument, NULL, OPT_SNAP_MEM_LIMIT },
 	{ "consumer", required_argument, NULL, OPT_CONSUMER },
 	{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
+	{ "via", required_argument, NULL, OPT_VIA },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -193,6 +196,7 @@ static int allowed(enum cli_cmd cmd, int opt)
 	case OPT_MAX_IO: case OPT_BUFFERED: case OPT_UNSAFE_NO_FSYNC:
 	case OPT_QUEUE_DEPTH: case OPT_MAX_GAP: case OPT_FULL_AT: case OPT_STATE_DIR:
 	case OPT_CONSISTENT: case OPT_FREEZE: case OPT_SNAP_MEM_LIMIT:
+	case OPT_VIA:
 		return cmd == CMD_SYNC;
 	}
 	return 0;
@@ -327,6 +331,19 @@ static int parse_opt(struct cli *c, int opt, const char *arg, char *err, size_t 
 		if (!*arg)
 			return usage_err(err, errlen, "--state-dir: empty");
 		c->state_dir = arg;
+		break;
+	case OPT_VIA:
+		if (!strcmp(arg, "auto"))
+			c->via = TLOOP_SYNC_VIA_AUTO;
+		else if (!strcmp(arg, "device"))
+			c->via = TLOOP_SYNC_VIA_DEVICE;
+		else if (!strcmp(arg, "backing"))
+			c->via = TLOOP_SYNC_VIA_BACKING;
+		else if (!strcmp(arg, "reflink"))
+			c->via = TLOOP_SYNC_VIA_REFLINK;
+		else
+			return usage_err(err, errlen, "--via: must be auto, device, backing "
+					 "or reflink, not '%s'", arg);
 		break;
 	case OPT_FULL_AT:
 		ret = size_arg("--full-at", arg, &v, err, errlen);

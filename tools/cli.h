@@ -67,6 +67,7 @@ struct cli {
 	/* consumer */
 	enum cli_consumer_op consumer_op;
 	const char *consumer_name;	/* add, remove: the NAME operand */
+	unsigned int via;		/* --via: enum tloop_sync_via */
 };
 
 /* Exit statuses. */

@@ -715,7 +715,8 @@ static int cmd_sync(const struct cli *c)
 				     .max_io = c->max_io, .depth = c->depth,
 				     .max_gap = c->max_gap, .full_pct = c->full_pct,
 				     .freeze = c->freeze, .snap_mem_limit = c->snap_mem_limit,
-				     .state_dir = c->state_dir, .consumer = c->consumer };
+				     .state_dir = c->state_dir, .consumer = c->consumer,
+				     .via = c->via };
 	struct progress p = { .tty = isatty(STDERR_FILENO), .last = 0 };
 	struct tloop_sync_result r;
 	char path[PATH_MAX], a[32], b[32], errbuf[64];
@@ -764,6 +765,10 @@ static int cmd_sync(const struct cli *c)
 		json_u64(&j, "generation", r.generation);
 		json_bool(&j, "baseline", r.baseline);
 		json_bool(&j, "direct_io", r.direct);
+		json_str(&j, "via", tloop_sync_via_name(r.via));
+		json_u64(&j, "bytes_reflink", r.bytes_reflink);
+		json_u64(&j, "bytes_copy_range", r.bytes_copy_range);
+		json_u64(&j, "bytes_backing_read", r.bytes_backing_read);
 		json_bool(&j, "fsync", !(c->sync_flags & TLOOP_SYNC_UNSAFE_NO_FSYNC));
 		if (tloop_is_nbd_uri(c->area2)) {
 			char st[PATH_MAX];

@@ -308,8 +308,10 @@ struct tloop_track_status {
  * @pages: in: user pointer to an array of @capacity __u64 page indices.
  * @capacity: in: number of entries at @pages; 0 is -EINVAL.
  * @count: out: number of entries stored, in ascending order.  It may be
- *	less than @capacity while pages remain (at most TLOOP_GET_MAX_BATCH):
- *	continue until @next_cursor is TLOOP_CURSOR_END.
+ *	less than @capacity while pages remain (at most TLOOP_GET_MAX_BATCH;
+ *	fewer when the kernel cannot allocate a larger reply, which it sizes
+ *	by the pages set rather than by @capacity): continue until
+ *	@next_cursor is TLOOP_CURSOR_END.
  * @next_cursor: out: the cursor for the next call, or TLOOP_CURSOR_END.
  * @generation: out: the generation after this call.
  * @status: out: TLOOP_TRACK_* state.  With TLOOP_TRACK_OVERFLOW nothing is
