@@ -296,30 +296,13 @@ int tloop_get_written(int fd, struct tloop_written *w)
 	return ret < 0 ? ret : 0;
 }
 
-static int clear(int fd, unsigned int flags, uint64_t start, uint64_t end, uint64_t *generation)
-{
-	struct tloop_clear c;
-	int ret;
-
-	memset(&c, 0, sizeof(c));
-	c.size = sizeof(c);
-	c.flags = flags;
-	c.start = start;
-	c.end = end;
-	ret = tloop_ioctl(fd, TLOOP_CLEAR_WRITTEN, &c);
-	if (ret < 0)
-		return ret;
-	if (generation)
-		*generation = c.generation;
-	return 0;
-}
-
+/* The default consumer's set (id 0): tloop_consumer_clear() (consumer.c). */
 int tloop_clear_all(int fd, uint64_t *generation)
 {
-	return clear(fd, TLOOP_CLEAR_ALL, 0, 0, generation);
+	return tloop_consumer_clear(fd, 0, TLOOP_CLEAR_ALL, 0, 0, generation);
 }
 
 int tloop_clear_range(int fd, uint64_t start, uint64_t end, uint64_t *generation)
 {
-	return clear(fd, 0, start, end, generation);
+	return tloop_consumer_clear(fd, 0, 0, start, end, generation);
 }

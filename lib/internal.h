@@ -13,6 +13,33 @@ void tloop_log(enum tloop_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 /*
+ * tloop_fail() - format what failed into @msg (@len bytes), log it as a
+ * warning "<who>: <msg>: <strerror(-err)>", and return @err (-errno).
+ */
+__attribute__((visibility("hidden"), format(printf, 5, 6)))
+int tloop_fail(char *msg, size_t len, const char *who, int err, const char *fmt, ...);
+
+/* tloop_now() - the monotonic clock, in seconds. */
+__attribute__((visibility("hidden")))
+double tloop_now(void);
+
+/* tloop_pread_full() - read all @len bytes at @off; 0, or -errno (-EIO at EOF). */
+__attribute__((visibility("hidden")))
+int tloop_pread_full(int fd, void *buf, size_t len, uint64_t off);
+
+/* tloop_pwrite_full() - write all @len bytes at @off; 0, or -errno (-ENOSPC if none). */
+__attribute__((visibility("hidden")))
+int tloop_pwrite_full(int fd, const void *buf, size_t len, uint64_t off);
+
+/*
+ * tloop_open_read() - the device's data descriptors of a refresh: *@bfd
+ * buffered, *@rfd with O_DIRECT unless @buffered or refused (then *@bfd).
+ * 0, or -errno of the buffered open (then neither is open).
+ */
+__attribute__((visibility("hidden")))
+int tloop_open_read(const char *dev, int buffered, int *rfd, int *bfd);
+
+/*
  * struct tloop_snap_refresh_opts - a point-in-time refresh (snap.c): copy
  * the pages of a snapshot of the device into area2 (@wfd).
  * @all: every page (TLOOP_SNAP_ALL), else the written set's pages.

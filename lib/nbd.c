@@ -215,22 +215,9 @@ struct nbd_ctx {
 	int64_t idle_since;
 };
 
-static __attribute__((format(printf, 3, 4)))
-int nfail(struct nbd_ctx *c, int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(c->res->msg, sizeof(c->res->msg), fmt, ap);
-	va_end(ap);
-	tloop_log(TLOOP_LOG_WARN, "%s: %s: %s", c->dev, c->res->msg, strerror(-err));
-	return err;
-}
-
-static double now_s(void)
-{
-	return (double)ms_now() / 1000.0;
-}
+/* nfail() - record what failed in res->msg, log it, and return @err. */
+#define nfail(c, err, ...) \
+	tloop_fail((c)->res->msg, sizeof((c)->res->msg), (c)->dev, (err), __VA_ARGS__)
 
 static int write_done(void *arg, int *error)
 {
@@ -536,7 +523,7 @@ int tloop_sync_nbd(const char *dev, const char *uri, const struct tloop_sync_opt
 	enum tloop_sync_why why;
 	uint64_t generation = 0;
 	int64_t esize;
-	double t0 = now_s();
+	double t0 = tloop_now();
 	int lockfd = -1, ret;
 	unsigned int i;
 
@@ -629,16 +616,10 @@ int tloop_sync_nbd(const char *dev, const char *uri, const struct tloop_sync_opt
 	ret = setup(&c);
 	if (ret)
 		goto out;
-	c.bfd = open(dev, O_RDONLY | O_CLOEXEC);
-	if (c.bfd < 0) {
-		ret = nfail(&c, -errno, "open %s for reading", dev);
+	ret = tloop_open_read(dev, !!(c.o.flags & TLOOP_SYNC_BUFFERED), &c.rfd, &c.bfd);
+	if (ret) {
+		ret = nfail(&c, ret, "open %s for reading", dev);
 		goto out;
-	}
-	c.rfd = c.bfd;
-	if (!(c.o.flags & TLOOP_SYNC_BUFFERED)) {
-		c.rfd = open(dev, O_RDONLY | O_CLOEXEC | O_DIRECT);
-		if (c.rfd < 0)
-			c.rfd = c.bfd;
 	}
 	c.direct = c.rfd != c.bfd;
 
@@ -703,7 +684,7 @@ out:
 	free(c.pages);
 	free(c.runs);
 	res->direct = c.direct;
-	res->seconds = now_s() - t0;
+	res->seconds = tloop_now() - t0;
 	if (lockfd >= 0)
 		close(lockfd);
 	if (c.rfd >= 0 && c.rfd != c.bfd)

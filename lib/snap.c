@@ -100,24 +100,6 @@ struct snap_copy {
 	uint64_t bytes;
 };
 
-static int pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
-{
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = pwrite(fd, (const char *)buf + done, len - done, (off_t)(off + done));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (!n)
-			return -ENOSPC;
-		done += (size_t)n;
-	}
-	return 0;
-}
-
 /* Write one batch to area2, a run of consecutive pages per pwrite. */
 static int snap_copy_batch(const uint64_t *pages, const void *data, size_t n, void *arg)
 {
@@ -135,7 +117,7 @@ static int snap_copy_batch(const uint64_t *pages, const void *data, size_t n, vo
 			return -EPROTO;
 		if (len > s->dev_size - off)
 			len = s->dev_size - off;
-		ret = pwrite_full(s->wfd, (const char *)data + i * s->page_size, (size_t)len, off);
+		ret = tloop_pwrite_full(s->wfd, (const char *)data + i * s->page_size, (size_t)len, off);
 		if (ret)
 			return ret;
 		s->bytes += len;

@@ -139,26 +139,9 @@ const char *tloop_sync_why_name(enum tloop_sync_why why)
 	return why_tab[why].name;
 }
 
-/* fail() - record what failed in res->msg and return @err. */
-static __attribute__((format(printf, 3, 4)))
-int fail(struct sync_ctx *c, int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(c->res->msg, sizeof(c->res->msg), fmt, ap);
-	va_end(ap);
-	tloop_log(TLOOP_LOG_WARN, "%s: %s: %s", c->dev, c->res->msg, strerror(-err));
-	return err;
-}
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+/* fail() - record what failed in res->msg, log it, and return @err. */
+#define fail(c, err, ...) \
+	tloop_fail((c)->res->msg, sizeof((c)->res->msg), (c)->dev, (err), __VA_ARGS__)
 
 /*
  * read_full() - read from the device; an O_DIRECT read refused with EINVAL
@@ -190,24 +173,6 @@ static int read_full(struct sync_ctx *c, void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
-static int write_full(int fd, const void *buf, size_t len, uint64_t off)
-{
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = pwrite(fd, (const char *)buf + done, len - done, (off_t)(off + done));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (!n)
-			return -ENOSPC;
-		done += (size_t)n;
-	}
-	return 0;
-}
-
 /*
  * copy_one() - copy [@off, @off + @len) to area2: from the backing file when
  * c->src has it (copy.c), the rest (all, without it) read from the device
@@ -229,7 +194,7 @@ static int copy_one(struct sync_ctx *c, void *buf, uint64_t off, uint64_t len, i
 	if (ret)
 		return ret;
 	*is_write = 1;
-	return write_full(c->wfd, buf, (size_t)len, off);
+	return tloop_pwrite_full(c->wfd, buf, (size_t)len, off);
 }
 
 static void *pool_worker(void *arg)
@@ -886,7 +851,7 @@ int tloop_sync(const char *dev, const char *area2, const struct tloop_sync_opts 
 	enum tloop_sync_why why;
 	uint64_t generation = 0;
 	struct stat dst;
-	double t0 = now();
+	double t0 = tloop_now();
 	int create, resize, lockfd = -1, ret;
 
 	/* The NBD target has its own engine (nbd.c), with the same order. */
@@ -988,16 +953,10 @@ int tloop_sync(const char *dev, const char *area2, const struct tloop_sync_opts 
 	ret = setup_buffers(&c, why == TLOOP_SYNC_WHY_INCREMENTAL ? ts.written : c.nr_pages);
 	if (ret)
 		goto out;
-	c.bfd = open(dev, O_RDONLY | O_CLOEXEC);
-	if (c.bfd < 0) {
-		ret = fail(&c, -errno, "open %s for reading", dev);
+	ret = tloop_open_read(dev, !!(c.o.flags & TLOOP_SYNC_BUFFERED), &c.rfd, &c.bfd);
+	if (ret) {
+		ret = fail(&c, ret, "open %s for reading", dev);
 		goto out;
-	}
-	c.rfd = c.bfd;
-	if (!(c.o.flags & TLOOP_SYNC_BUFFERED)) {
-		c.rfd = open(dev, O_RDONLY | O_CLOEXEC | O_DIRECT);
-		if (c.rfd < 0)
-			c.rfd = c.bfd;
 	}
 	atomic_store(&c.direct, c.rfd != c.bfd);
 
@@ -1071,7 +1030,7 @@ out:
 	res->bytes_backing_read = atomic_load(&c.src.bytes_read);
 	copy_src_close(&c.src);
 	res->direct = atomic_load(&c.direct);
-	res->seconds = now() - t0;
+	res->seconds = tloop_now() - t0;
 	free(c.runs);
 	free(c.pages);
 	free(c.buf);

@@ -22,17 +22,9 @@
 
 #define VERIFY_DEFAULT_CHUNK	(4U << 20)
 
-static __attribute__((format(printf, 3, 4)))
-int vfail(struct tloop_verify_result *res, int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(res->msg, sizeof(res->msg), fmt, ap);
-	va_end(ap);
-	tloop_log(TLOOP_LOG_WARN, "verify: %s: %s", res->msg, strerror(-err));
-	return err;
-}
+/* vfail() - record what failed in res->msg, log it, and return @err. */
+#define vfail(res, err, ...) \
+	tloop_fail((res)->msg, sizeof((res)->msg), "verify", (err), __VA_ARGS__)
 
 static int fd_size(int fd, uint64_t *size)
 {
@@ -49,31 +41,6 @@ static int fd_size(int fd, uint64_t *size)
 	return -EINVAL;
 }
 
-static int pread_full(int fd, void *buf, size_t len, uint64_t off)
-{
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = pread(fd, (char *)buf + done, len - done, (off_t)(off + done));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (!n)
-			return -EIO;
-		done += (size_t)n;
-	}
-	return 0;
-}
-
-static double vnow(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 int tloop_verify(const char *dev, const char *area2, const struct tloop_verify_opts *opts,
 		 tloop_diff_fn fn, void *arg, struct tloop_verify_result *res)
@@ -83,7 +50,7 @@ int tloop_verify(const char *dev, const char *area2, const struct tloop_verify_o
 	int dfd = -1, afd = -1, ret;
 	char *a = NULL, *b = NULL;
 	uint64_t off, ps, chunk, run_start = 0, run_len = 0;
-	double t0 = vnow();
+	double t0 = tloop_now();
 
 	memset(res, 0, sizeof(*res));
 	if (opts)
@@ -146,7 +113,7 @@ int tloop_verify(const char *dev, const char *area2, const struct tloop_verify_o
 	for (off = 0; off < res->size; off += chunk) {
 		uint64_t len = res->size - off < chunk ? res->size - off : chunk, p;
 
-		ret = pread_full(dfd, a, (size_t)len, off);
+		ret = tloop_pread_full(dfd, a, (size_t)len, off);
 		if (ret) {
 			ret = vfail(res, ret, "read %s at offset %" PRIu64, dev, off);
 			goto out;
@@ -160,7 +127,7 @@ int tloop_verify(const char *dev, const char *area2, const struct tloop_verify_o
 				goto out;
 			}
 		} else {
-			ret = pread_full(afd, b, (size_t)len, off);
+			ret = tloop_pread_full(afd, b, (size_t)len, off);
 			if (ret) {
 				ret = vfail(res, ret, "read %s at offset %" PRIu64, area2, off);
 				goto out;
@@ -205,6 +172,6 @@ out:
 		close(afd);
 	if (dfd >= 0)
 		close(dfd);
-	res->seconds = vnow() - t0;
+	res->seconds = tloop_now() - t0;
 	return ret;
 }

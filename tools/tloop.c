@@ -73,6 +73,25 @@ static int ctl_open(void)
 	return fd;
 }
 
+/* dev_arg() - the path of a device argument in @path; prints the error. */
+static int dev_arg(const char *arg, char *path, size_t len)
+{
+	if (dev_path(arg, path, len)) {
+		errmsg("%s: %s", arg, strerror(ENAMETOOLONG));
+		return -ENAMETOOLONG;
+	}
+	return 0;
+}
+
+/* json_dev_area2() - start the JSON object of a device and its area2. */
+static void json_dev_area2(struct json *j, const char *path, const char *area2)
+{
+	json_init(j, stdout);
+	json_obj_begin(j, NULL);
+	json_str(j, "device", path);
+	json_str(j, "area2", area2);
+}
+
 /*
  * dev_open() - open a device argument, read-only or (@ctl) for changing its
  * tracking state; prints the error.
@@ -81,10 +100,8 @@ static int dev_open(const char *arg, char *path, size_t len, int ctl)
 {
 	int fd;
 
-	if (dev_path(arg, path, len)) {
-		errmsg("%s: %s", arg, strerror(ENAMETOOLONG));
+	if (dev_arg(arg, path, len))
 		return -ENAMETOOLONG;
-	}
 	fd = ctl ? tloop_dev_open_ctl(path) : tloop_dev_open(path, O_RDONLY);
 	if (fd == -ENOTTY)
 		errmsg("%s: not a tloop device", path);
@@ -723,10 +740,8 @@ static int cmd_sync(const struct cli *c)
 	struct json j;
 	int ret;
 
-	if (dev_path(c->devs[0], path, sizeof(path))) {
-		errmsg("%s: %s", c->devs[0], strerror(ENAMETOOLONG));
+	if (dev_arg(c->devs[0], path, sizeof(path)))
 		return EXIT_FAIL;
-	}
 	if (c->progress) {
 		o.progress = progress_cb;
 		o.progress_arg = &p;
@@ -749,10 +764,7 @@ static int cmd_sync(const struct cli *c)
 		return EXIT_FAIL;
 	}
 	if (c->json) {
-		json_init(&j, stdout);
-		json_obj_begin(&j, NULL);
-		json_str(&j, "device", path);
-		json_str(&j, "area2", c->area2);
+		json_dev_area2(&j, path, c->area2);
 		json_str(&j, "consumer", r.consumer);
 		json_str(&j, "mode", r.full ? "full" : "incremental");
 		json_str(&j, "reason", tloop_sync_why_name(r.why));
@@ -928,16 +940,11 @@ static int cmd_verify(const struct cli *c)
 	struct json j;
 	int ret;
 
-	if (dev_path(c->devs[0], path, sizeof(path))) {
-		errmsg("%s: %s", c->devs[0], strerror(ENAMETOOLONG));
+	if (dev_arg(c->devs[0], path, sizeof(path)))
 		return EXIT_FAIL;
-	}
 	if (c->json) {
 		d.j = &j;
-		json_init(&j, stdout);
-		json_obj_begin(&j, NULL);
-		json_str(&j, "device", path);
-		json_str(&j, "area2", c->area2);
+		json_dev_area2(&j, path, c->area2);
 		json_arr_begin(&j, "differing_runs", 0);
 	} else {
 		printf("%s vs %s:\n", path, c->area2);
