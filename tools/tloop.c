@@ -318,6 +318,20 @@ static void json_consumer(struct json *j, const struct tloop_consumer_info *ci)
 	json_u64(j, "mem_limit", ci->mem_limit);
 }
 
+/* json_consumers() - the "consumers" array of @n consumers. */
+static void json_consumers(struct json *j, const struct tloop_consumer_info *ci, size_t n)
+{
+	size_t k;
+
+	json_arr_begin(j, "consumers", 0);
+	for (k = 0; k < n; k++) {
+		json_obj_begin(j, NULL);
+		json_consumer(j, &ci[k]);
+		json_obj_end(j);
+	}
+	json_arr_end(j);
+}
+
 static const char *size_col(uint64_t v, int bytes, char *buf, size_t len)
 {
 	if (bytes)
@@ -435,13 +449,7 @@ static int cmd_status(const struct cli *c)
 		json_obj_begin(&j, NULL);
 		json_dev(&j, &d, 1);
 		json_str(&j, "consumer", consumer_str(c->consumer));
-		json_arr_begin(&j, "consumers", 0);
-		for (k = 0; k < nci; k++) {
-			json_obj_begin(&j, NULL);
-			json_consumer(&j, &ci[k]);
-			json_obj_end(&j);
-		}
-		json_arr_end(&j);
+		json_consumers(&j, ci, nci);
 		json_obj_end(&j);
 		return EXIT_OK;
 	}
@@ -875,13 +883,7 @@ static int cmd_consumer(const struct cli *c)
 		json_obj_begin(&j, NULL);
 		json_str(&j, "device", path);
 		if (c->consumer_op == CONSUMER_LIST) {
-			json_arr_begin(&j, "consumers", 0);
-			for (k = 0; k < n; k++) {
-				json_obj_begin(&j, NULL);
-				json_consumer(&j, &ci[k]);
-				json_obj_end(&j);
-			}
-			json_arr_end(&j);
+			json_consumers(&j, ci, n);
 		} else {
 			json_str(&j, "consumer", c->consumer_name);
 			if (c->consumer_op == CONSUMER_ADD)
