@@ -140,6 +140,15 @@ __attribute__((visibility("hidden")))
 int tloop_walk(int fd, const struct tloop_walk *wk, tloop_written_fn fn, void *arg,
 	       struct tloop_walk_result *res, enum tloop_walk_stop *stop);
 
+/*
+ * tloop_sync_decide() - the kind of refresh a baseline allows (sync.c),
+ * for the local and the NBD engine.
+ */
+__attribute__((visibility("hidden")))
+enum tloop_sync_why tloop_sync_decide(const char *baseline, const struct tloop_track_status *ts,
+				      const struct tloop_sync_result *res, uint32_t consumer,
+				      unsigned int flags, int created, uint64_t *generation);
+
 struct nbd_handle;
 
 /* tloop_sync_nbd() - tloop_sync() to an NBD URI (nbd.c). */

@@ -435,29 +435,6 @@ static int nbd_incremental(struct nbd_ctx *c, uint64_t generation)
 	return nfail(c, ret, "get the written set of %s", c->dev);
 }
 
-static enum tloop_sync_why nbd_decide(struct nbd_ctx *c, const struct tloop_track_status *ts,
-				      const char *state, uint64_t *generation)
-{
-	struct tloop_baseline b;
-
-	if (!(ts->flags & TLOOP_TRACK_ON))
-		return TLOOP_SYNC_WHY_TRACK_OFF;
-	if (ts->flags & TLOOP_TRACK_OVERFLOW)
-		return TLOOP_SYNC_WHY_OVERFLOW;
-	if (c->o.flags & TLOOP_SYNC_FULL)
-		return TLOOP_SYNC_WHY_REQUESTED;
-	if (tloop_baseline_load(state, &b))
-		return TLOOP_SYNC_WHY_NO_BASELINE;
-	if (b.attach_id != c->res->attach_id)
-		return TLOOP_SYNC_WHY_OTHER_DEVICE;
-	if (b.dev_size != c->res->dev_size || b.page_size != c->res->page_size)
-		return TLOOP_SYNC_WHY_GEOMETRY;
-	if (b.generation != ts->generation)
-		return TLOOP_SYNC_WHY_GENERATION;
-	*generation = b.generation;
-	return TLOOP_SYNC_WHY_INCREMENTAL;
-}
-
 /* mkdirs() - create @dir and its parents (mode 0700 for the last). */
 static int mkdirs(const char *dir)
 {
@@ -612,7 +589,8 @@ int tloop_sync_nbd(const char *dev, const char *uri, const struct tloop_sync_opt
 			    " bytes", uri, esize, dev, (uint64_t)info.dev_size);
 		goto out;
 	}
-	why = nbd_decide(&c, &ts, state, &generation);
+	/* The state file records the default consumer (id 0): the only one here. */
+	why = tloop_sync_decide(state, &ts, res, 0, c.o.flags, 0, &generation);
 	ret = setup(&c);
 	if (ret)
 		goto out;

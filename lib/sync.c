@@ -794,9 +794,16 @@ static int dense(struct sync_ctx *c, const struct tloop_track_status *ts)
 	return (double)ts->written * 100.0 >= (double)c->nr_pages * pct;
 }
 
-/* decide() - which kind of refresh the baseline allows. */
-static enum tloop_sync_why decide(struct sync_ctx *c, const struct tloop_track_status *ts,
-				  int created, uint64_t *generation)
+/*
+ * tloop_sync_decide() - which kind of refresh the baseline at @baseline
+ * allows (both engines): tracking off or overflowed, @created area2, a
+ * requested full copy (TLOOP_SYNC_FULL in @flags), no baseline, or one of
+ * another attachment, @consumer, geometry or generation than @res and @ts
+ * mean a full copy; else *@generation is the baseline's.
+ */
+enum tloop_sync_why tloop_sync_decide(const char *baseline, const struct tloop_track_status *ts,
+				      const struct tloop_sync_result *res, uint32_t consumer,
+				      unsigned int flags, int created, uint64_t *generation)
 {
 	struct tloop_baseline b;
 	int ret;
@@ -807,17 +814,17 @@ static enum tloop_sync_why decide(struct sync_ctx *c, const struct tloop_track_s
 		return TLOOP_SYNC_WHY_OVERFLOW;
 	if (created)
 		return TLOOP_SYNC_WHY_NEW_AREA2;
-	if (c->o.flags & TLOOP_SYNC_FULL)
+	if (flags & TLOOP_SYNC_FULL)
 		return TLOOP_SYNC_WHY_REQUESTED;
-	ret = tloop_baseline_load(c->area2, &b);
+	ret = tloop_baseline_load(baseline, &b);
 	if (ret)
 		return TLOOP_SYNC_WHY_NO_BASELINE;
-	if (b.attach_id != c->res->attach_id)
+	if (b.attach_id != res->attach_id)
 		return TLOOP_SYNC_WHY_OTHER_DEVICE;
 	/* Ids are never reused on a device: a consumer added again differs. */
-	if (b.consumer_id != c->consumer)
+	if (b.consumer_id != consumer)
 		return TLOOP_SYNC_WHY_OTHER_CONSUMER;
-	if (b.dev_size != c->res->dev_size || b.page_size != c->res->page_size)
+	if (b.dev_size != res->dev_size || b.page_size != res->page_size)
 		return TLOOP_SYNC_WHY_GEOMETRY;
 	if (b.generation != ts->generation)
 		return TLOOP_SYNC_WHY_GENERATION;
@@ -941,7 +948,8 @@ int tloop_sync(const char *dev, const char *area2, const struct tloop_sync_opts 
 			   "not on consumer %s", res->consumer);
 		goto out;
 	}
-	why = decide(&c, &ts, create || resize, &generation);
+	why = tloop_sync_decide(area2, &ts, res, c.consumer, c.o.flags, create || resize,
+				&generation);
 	if (why == TLOOP_SYNC_WHY_INCREMENTAL && dense(&c, &ts))
 		why = TLOOP_SYNC_WHY_DENSE;
 	/* --consistent copies from its snapshot (snap.c), never from here. */
