@@ -372,6 +372,29 @@ void tlt_oracle_compare(const struct tlt_oracle *o, int area2, struct tlt_oracle
 /* tlt_oracle_free() - unmap and close what tlt_oracle_new() made. */
 void tlt_oracle_free(struct tlt_oracle *o);
 
+/* ---- the accounts of the consistent-point tests (accounts.c) ------------ */
+
+/*
+ * TLT_ACC_N counters, one at the start of each even page of [0,
+ * TLT_ACC_PAGES) of a mapping, summing to TLT_ACC_TOTAL: a copy of the device
+ * taken at a consistent point sums to it, a torn one (almost always) not.
+ */
+#define TLT_ACC_N 32
+#define TLT_ACC_PAGES 64
+#define TLT_ACC_TOTAL (1000000ULL * TLT_ACC_N)
+/* tlt_acc() - account @i in the mapping (or copy) @base. */
+uint64_t *tlt_acc(uint8_t *base, int i);
+/* tlt_acc_sum() - the sum of the accounts of @base. */
+uint64_t tlt_acc_sum(uint8_t *base);
+/* tlt_acc_init() - every account of @base at TLT_ACC_TOTAL / TLT_ACC_N. */
+void tlt_acc_init(uint8_t *base);
+/*
+ * tlt_acc_move() - one step of an accounts thread: under @lock, move a random
+ * part of a random account of @map to another (random from @rs) and msync
+ * both pages, so that holding @lock means being at a consistent point.
+ */
+void tlt_acc_move(uint8_t *map, pthread_mutex_t *lock, uint64_t *rs);
+
 /* ---- the tloop tool (tool.c) -------------------------------------------- */
 
 #define TLT_TOOL "/usr/bin/tloop"
