@@ -329,7 +329,7 @@ struct tlt_oracle {
 	atomic_int done;		/* mmap writers that finished */
 	atomic_ulong dio_stores;	/* O_DIRECT page writes, once that writer ended */
 	atomic_ulong rounds;		/* the test's harvesting rounds, set by the test */
-	uint64_t min_rounds;		/* the mmap writers go on until @rounds reaches it */
+	uint64_t min_rounds;		/* the mmap writers go on until @rounds grew by it */
 	uint64_t quota;			/* stores per mmap writer at least */
 	uint64_t seed;
 	int fd;				/* the device, buffered (the test's) */
