@@ -310,7 +310,7 @@ bool tlt_wait_ok(pid_t pid);
  * TLT_ORACLE_THREADS threads sharing one mapping and TLT_ORACLE_PROCS
  * processes with their own mappings store (id << 56 | seq) into random pages
  * of the first half (TLT_ORACLE_MMAP_PAGES pages), each at least @quota
- * stores and until the test has set @rounds to its minimum; one process
+ * stores and until the test made @min_rounds rounds after it started; one process
  * writes runs of pages with O_DIRECT into the second half until they stop.
  * touched[] records every page any of them wrote.  One oracle at a time.
  */
