@@ -25,14 +25,11 @@ static void check(const char *name)
 /* Child of "several processes": own open + mmap, stores to pages i, i+NPROC, ... */
 static int store_child(int i, uint64_t nr_pages)
 {
-	int fd = open(d->node, O_RDWR);
-	uint8_t *m;
+	int fd;
+	uint8_t *m = tlt_map_node(d->node, DEV_SIZE, &fd);
 
-	if (fd < 0)
+	if (!m)
 		return 2;
-	m = mmap(NULL, DEV_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (m == MAP_FAILED)
-		return 3;
 	for (uint64_t p = (uint64_t)i; p < nr_pages; p += 7 * NPROC)
 		tlt_touch(m + p * TLT_PAGE + 8 * (uint64_t)i);
 	munmap(m, DEV_SIZE);

@@ -31,9 +31,6 @@
 #include <sys/wait.h>
 
 #define DEV_SIZE	(8ULL << 20)
-#define NACC		32
-#define ACC_PAGES	64		/* pages [0, ACC_PAGES) hold the accounts */
-#define ACC_TOTAL	(1000000ULL * NACC)
 #define NW		4
 
 struct ctl {
@@ -50,17 +47,12 @@ static uint8_t *map;
 static pthread_mutex_t acc_lock = PTHREAD_MUTEX_INITIALIZER;
 static int acc_stop;
 
-static uint64_t acc_page(int i)
-{
-	return (uint64_t)i * 2;
-}
-
 static uint64_t pick(uint64_t *rs, int id)
 {
 	uint64_t p;
 
 	do {
-		p = ACC_PAGES + tlt_rand_r(rs) % (nr - ACC_PAGES);
+		p = TLT_ACC_PAGES + tlt_rand_r(rs) % (nr - TLT_ACC_PAGES);
 	} while (p % NW != (uint64_t)id);
 	return p;
 }
@@ -126,40 +118,16 @@ static void *writer_thread(void *arg)
 	return NULL;
 }
 
-static uint64_t *acc(uint8_t *base, int i)
-{
-	return (uint64_t *)(base + acc_page(i) * TLT_PAGE);
-}
-
 static void *accounts_thread(void *arg)
 {
 	uint64_t rs = 0xacc0ULL;
 
 	(void)arg;
 	while (!__atomic_load_n(&acc_stop, __ATOMIC_ACQUIRE)) {
-		int a = (int)(tlt_rand_r(&rs) % NACC), b = (int)(tlt_rand_r(&rs) % NACC);
-		uint64_t x;
-
-		pthread_mutex_lock(&acc_lock);
-		x = tlt_rand_r(&rs) % (*acc(map, a) / 2 + 1);
-		*acc(map, a) -= x;
-		*acc(map, b) += x;
-		/* The consistent point: both pages written back. */
-		msync(map + acc_page(a) * TLT_PAGE, TLT_PAGE, MS_SYNC);
-		msync(map + acc_page(b) * TLT_PAGE, TLT_PAGE, MS_SYNC);
-		pthread_mutex_unlock(&acc_lock);
+		tlt_acc_move(map, &acc_lock, &rs);
 		usleep(200);
 	}
 	return NULL;
-}
-
-static uint64_t acc_sum(uint8_t *base)
-{
-	uint64_t s = 0;
-
-	for (int i = 0; i < NACC; i++)
-		s += *acc(base, i);
-	return s;
 }
 
 /* Stop the world at P: the accounts at a consistent point, every writer paused. */
@@ -241,8 +209,7 @@ int main(void)
 		tlt_bail("mmap");
 	memset(ctl, 0, sizeof(*ctl));
 	map = tlt_map(d->fd, DEV_SIZE, 0);
-	for (int i = 0; i < NACC; i++)
-		*acc(map, i) = ACC_TOTAL / NACC;
+	tlt_acc_init(map);
 	msync_all();
 	rfd = open(d->node, O_RDONLY | O_DIRECT);
 	if (rfd < 0)
@@ -288,7 +255,7 @@ int main(void)
 		preserved += st.preserved_total;
 		copied += got > 0 ? got : 0;
 		ok_all &= got >= 0 && !nd;
-		ok_sum &= acc_sum(area2) == ACC_TOTAL;
+		ok_sum &= tlt_acc_sum(area2) == TLT_ACC_TOTAL;
 		if (nd)
 			tlt_compare("area2 vs P", expect + first * TLT_PAGE, area2 + first * TLT_PAGE,
 				    TLT_PAGE, first * TLT_PAGE);
@@ -296,9 +263,10 @@ int main(void)
 			   "round %d%s (%.1f s): %ld pages (%llu pending at P), %llu preserved; area2 == P (%llu pages differ), sum %llu",
 			   r, r ? "" : " (ALL)", tlt_now() - t0, got, (unsigned long long)c.pending,
 			   (unsigned long long)st.preserved_total, (unsigned long long)nd,
-			   (unsigned long long)acc_sum(area2));
+			   (unsigned long long)tlt_acc_sum(area2));
 	}
-	tlt_result(ok_sum, "the counters in area2 always sum to %llu", (unsigned long long)ACC_TOTAL);
+	tlt_result(ok_sum, "the counters in area2 always sum to %llu",
+		   (unsigned long long)TLT_ACC_TOTAL);
 	tlt_result(preserved > 0, "copy-before-write was exercised: %llu of %llu pages preserved",
 		   (unsigned long long)preserved, (unsigned long long)copied);
 
@@ -317,7 +285,7 @@ int main(void)
 			tlt_pread_all(rfd, area2 + got.v[i] * TLT_PAGE, TLT_PAGE,
 				      (off_t)(got.v[i] * TLT_PAGE));
 		torn += differ(expect, area2, &first) > 0;
-		bad_sum_plain += acc_sum(area2) != ACC_TOTAL;
+		bad_sum_plain += tlt_acc_sum(area2) != TLT_ACC_TOTAL;
 		tlt_diag("plain round %d: %zu pages, torn %d", r, got.n, torn);
 		tlt_pages_free(&got);
 	}

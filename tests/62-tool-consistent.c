@@ -29,9 +29,6 @@
 #include <sys/wait.h>
 
 #define DEV_SIZE	(8ULL << 20)
-#define NACC		32
-#define ACC_PAGES	64
-#define ACC_TOTAL	(1000000ULL * NACC)
 #define NW		3
 
 extern char **environ;
@@ -43,20 +40,6 @@ static uint8_t *map;
 static pthread_mutex_t acc_lock = PTHREAD_MUTEX_INITIALIZER;
 static int pause_req, paused[NW], stop_all;
 static uint64_t writes[NW];
-
-static uint64_t *acc(uint8_t *base, int i)
-{
-	return (uint64_t *)(base + (uint64_t)i * 2 * TLT_PAGE);
-}
-
-static uint64_t acc_sum(uint8_t *base)
-{
-	uint64_t s = 0;
-
-	for (int i = 0; i < NACC; i++)
-		s += *acc(base, i);
-	return s;
-}
 
 static void *writer(void *arg)
 {
@@ -82,7 +65,7 @@ static void *writer(void *arg)
 			__atomic_store_n(&paused[id], 0, __ATOMIC_RELEASE);
 		}
 		do {
-			p = ACC_PAGES + tlt_rand_r(&rs) % (nr - ACC_PAGES);
+			p = TLT_ACC_PAGES + tlt_rand_r(&rs) % (nr - TLT_ACC_PAGES);
 		} while (p % NW != (uint64_t)id);
 		tlt_page_pattern(buf, p, (uint32_t)(ver++ * NW + id));
 		if (id == 2)
@@ -105,16 +88,7 @@ static void *accounts(void *arg)
 
 	(void)arg;
 	while (!__atomic_load_n(&stop_all, __ATOMIC_ACQUIRE)) {
-		int a = (int)(tlt_rand_r(&rs) % NACC), b = (int)(tlt_rand_r(&rs) % NACC);
-		uint64_t x;
-
-		pthread_mutex_lock(&acc_lock);
-		x = tlt_rand_r(&rs) % (*acc(map, a) / 2 + 1);
-		*acc(map, a) -= x;
-		*acc(map, b) += x;
-		msync(acc(map, a), TLT_PAGE, MS_SYNC);
-		msync(acc(map, b), TLT_PAGE, MS_SYNC);
-		pthread_mutex_unlock(&acc_lock);
+		tlt_acc_move(map, &acc_lock, &rs);
 		usleep(200);
 	}
 	return NULL;
@@ -322,8 +296,7 @@ int main(void)
 		tlt_bail("open %s", node);
 	nr = DEV_SIZE / TLT_PAGE;
 	map = tlt_map(dfd, DEV_SIZE, 0);
-	for (int i = 0; i < NACC; i++)
-		*acc(map, i) = ACC_TOTAL / NACC;
+	tlt_acc_init(map);
 	msync(map, DEV_SIZE, MS_SYNC);
 	expect = tlt_alloc(DEV_SIZE);
 	area2 = tlt_alloc(DEV_SIZE);
@@ -336,21 +309,22 @@ int main(void)
 				    expect, area2, &status, &j);
 		uint64_t g = j ? tlt_ju64(j, "snapshot_generation", 0) : 0;
 		bool good = !status && j && tlt_jbool(j, "consistent") == 1 && !nd &&
-			    g == generation() && acc_sum(area2) == ACC_TOTAL;
+			    g == generation() && tlt_acc_sum(area2) == TLT_ACC_TOTAL;
 
 		/* No one clears the set but the tool: g is still the live generation. */
 		if (!good)
 			show_files();
-		ok_sum &= acc_sum(area2) == ACC_TOTAL;
+		ok_sum &= tlt_acc_sum(area2) == TLT_ACC_TOTAL;
 		preserved += j ? tlt_ju64(j, "pages_preserved", 0) : 0;
 		tlt_result(good, "round %d: exit %d, %s, %llu pages, %llu preserved, generation %llu; area2 == P (%d pages differ), sum %llu",
 			   r, status, j ? tlt_jstr(j, "mode") : "-",
 			   (unsigned long long)(j ? tlt_ju64(j, "pages", 0) : 0),
 			   (unsigned long long)(j ? tlt_ju64(j, "pages_preserved", 0) : 0),
-			   (unsigned long long)g, nd, (unsigned long long)acc_sum(area2));
+			   (unsigned long long)g, nd, (unsigned long long)tlt_acc_sum(area2));
 		tlt_jfree(j);
 	}
-	tlt_result(ok_sum, "the counters in every area2 sum to %llu", (unsigned long long)ACC_TOTAL);
+	tlt_result(ok_sum, "the counters in every area2 sum to %llu",
+		   (unsigned long long)TLT_ACC_TOTAL);
 	tlt_result(preserved > 0, "pages were preserved before writes (%llu)",
 		   (unsigned long long)preserved);
 
@@ -359,7 +333,7 @@ int main(void)
 
 		torn += !status && nd;
 		tlt_diag("plain round %d: exit %d, %d pages differ from P, sum %llu", r, status, nd,
-			 (unsigned long long)acc_sum(area2));
+			 (unsigned long long)tlt_acc_sum(area2));
 	}
 	tlt_result(torn > 0, "the plain `tloop sync` under the same writers is torn");
 

@@ -19,6 +19,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -26,6 +27,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <pthread.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
@@ -209,6 +211,12 @@ struct tlt_tdev *tlt_tdev_adopt(int index, const char *backing, uint64_t size);
 int tlt_tdev_close(struct tlt_tdev *d);
 /* tlt_map() - MAP_SHARED read-write mapping of @len bytes of @fd at @off, or bail. */
 void *tlt_map(int fd, size_t len, off_t off);
+/*
+ * tlt_map_node() - open @node read-write and map @len bytes of it MAP_SHARED
+ * (for a child process: no bail, no unmapping at exit); the mapping and its
+ * descriptor in @fd, or NULL (errno set) with nothing left open.
+ */
+uint8_t *tlt_map_node(const char *node, size_t len, int *fd);
 /* tlt_unmap() - unmap a mapping made with tlt_map(). */
 void tlt_unmap(void *addr, size_t len);
 /* tlt_require_tracking() - skip the whole test if the module lacks tracking; the features. */
@@ -293,6 +301,99 @@ uint64_t tlt_rand_below(uint64_t n);
 void tlt_touch(volatile uint8_t *p);
 /* tlt_wait_ok() - wait for @pid; true when it exited with status 0. */
 bool tlt_wait_ok(pid_t pid);
+
+/* ---- the zero-loss oracle (oracle.c) ------------------------------------ */
+
+/*
+ * The writers and the ground truth of the zero-loss oracles (40-track-oracle,
+ * 49-track-consumers-oracle) on a TLT_ORACLE_SIZE tracked device:
+ * TLT_ORACLE_THREADS threads sharing one mapping and TLT_ORACLE_PROCS
+ * processes with their own mappings store (id << 56 | seq) into random pages
+ * of the first half (TLT_ORACLE_MMAP_PAGES pages), each at least @quota
+ * stores and until the test made @min_rounds rounds after it started; one process
+ * writes runs of pages with O_DIRECT into the second half until they stop.
+ * touched[] records every page any of them wrote.  One oracle at a time.
+ */
+#define TLT_ORACLE_SIZE (16UL << 20)
+#define TLT_ORACLE_PAGES (TLT_ORACLE_SIZE / TLT_PAGE)
+#define TLT_ORACLE_MMAP_PAGES (TLT_ORACLE_PAGES / 2)
+#define TLT_ORACLE_THREADS 2
+#define TLT_ORACLE_PROCS 2
+#define TLT_ORACLE_WRITERS (TLT_ORACLE_THREADS + TLT_ORACLE_PROCS)
+#define TLT_ORACLE_BATCH 4096	/* entries of the @pages of tlt_oracle_copy_round() */
+#define TLT_ORACLE_COPY (256 * TLT_PAGE)	/* bytes of its @buf (from tlt_alloc()) */
+
+/* struct tlt_oracle - shared (MAP_SHARED) with the writer processes. */
+struct tlt_oracle {
+	atomic_ulong stores;		/* mmap page stores so far */
+	atomic_int done;		/* mmap writers that finished */
+	atomic_ulong dio_stores;	/* O_DIRECT page writes, once that writer ended */
+	atomic_ulong rounds;		/* the test's harvesting rounds, set by the test */
+	uint64_t min_rounds;		/* the mmap writers go on until @rounds grew by it */
+	uint64_t quota;			/* stores per mmap writer at least */
+	uint64_t seed;
+	int fd;				/* the device, buffered (the test's) */
+	int ddev;			/* the device, O_RDONLY | O_DIRECT */
+	char node[64];
+	uint8_t *map;			/* the threads' mapping */
+	pthread_t th[TLT_ORACLE_THREADS];
+	pid_t pids[TLT_ORACLE_PROCS], dio_pid;
+	double t0, t1;			/* the writers' start and end (tlt_now()) */
+	uint8_t touched[];		/* TLT_ORACLE_PAGES: written by some writer */
+};
+
+/*
+ * tlt_oracle_new() - the oracle of device @d (TLT_ORACLE_SIZE bytes) with
+ * seed tlt_seed(@seed) and @total stores in all, writers not started; or bail.
+ */
+struct tlt_oracle *tlt_oracle_new(const struct tlt_tdev *d, uint64_t seed, uint64_t total);
+/* tlt_oracle_start() - start the writers (threads and processes), or bail. */
+void tlt_oracle_start(struct tlt_oracle *o);
+/* tlt_oracle_wait() - wait for all the writers to end; true if every process exited 0. */
+bool tlt_oracle_wait(struct tlt_oracle *o);
+/*
+ * tlt_oracle_copy_round() - one GET+CLEAR walk of consumer @id (0: the
+ * default one, through the plain GET) from page 0 to the end, copying each
+ * reported page from the device (O_DIRECT for the second half) into @area2;
+ * @calls counts the GET calls.  Returns the pages reported, or -1 (with a
+ * diagnostic) on an error or an overflowed set.
+ */
+long tlt_oracle_copy_round(struct tlt_oracle *o, uint32_t id, int area2, uint64_t *pages,
+			   uint8_t *buf, uint64_t *calls);
+/* struct tlt_oracle_cmp - what tlt_oracle_compare() found. */
+struct tlt_oracle_cmp {
+	uint64_t differ;		/* pages of area2 unlike the device's */
+	uint64_t touched;		/* pages the writers touched */
+	uint64_t zero_touched;		/* touched pages all zeroes on the device */
+	uint64_t nonzero_untouched;	/* untouched pages with data on the device */
+};
+/* tlt_oracle_compare() - compare @area2 and the device with each other and with touched[]. */
+void tlt_oracle_compare(const struct tlt_oracle *o, int area2, struct tlt_oracle_cmp *c);
+/* tlt_oracle_free() - unmap and close what tlt_oracle_new() made. */
+void tlt_oracle_free(struct tlt_oracle *o);
+
+/* ---- the accounts of the consistent-point tests (accounts.c) ------------ */
+
+/*
+ * TLT_ACC_N counters, one at the start of each even page of [0,
+ * TLT_ACC_PAGES) of a mapping, summing to TLT_ACC_TOTAL: a copy of the device
+ * taken at a consistent point sums to it, a torn one (almost always) not.
+ */
+#define TLT_ACC_N 32
+#define TLT_ACC_PAGES 64
+#define TLT_ACC_TOTAL (1000000ULL * TLT_ACC_N)
+/* tlt_acc() - account @i in the mapping (or copy) @base. */
+uint64_t *tlt_acc(uint8_t *base, int i);
+/* tlt_acc_sum() - the sum of the accounts of @base. */
+uint64_t tlt_acc_sum(uint8_t *base);
+/* tlt_acc_init() - every account of @base at TLT_ACC_TOTAL / TLT_ACC_N. */
+void tlt_acc_init(uint8_t *base);
+/*
+ * tlt_acc_move() - one step of an accounts thread: under @lock, move a random
+ * part of a random account of @map to another (random from @rs) and msync
+ * both pages, so that holding @lock means being at a consistent point.
+ */
+void tlt_acc_move(uint8_t *map, pthread_mutex_t *lock, uint64_t *rs);
 
 /* ---- the tloop tool (tool.c) -------------------------------------------- */
 

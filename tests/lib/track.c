@@ -13,6 +13,24 @@ static struct tlt_tdev *track_devs[TRACK_MAX_DEVS];
 static struct { void *addr; size_t len; } track_maps[TRACK_MAX_MAPS];
 static pid_t track_owner;
 
+uint8_t *tlt_map_node(const char *node, size_t len, int *fd)
+{
+	void *m;
+
+	*fd = open(node, O_RDWR);
+	if (*fd < 0)
+		return NULL;
+	m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0);
+	if (m == MAP_FAILED) {
+		int err = errno;
+
+		close(*fd);
+		errno = err;
+		return NULL;
+	}
+	return m;
+}
+
 void tlt_unmap(void *addr, size_t len)
 {
 	for (int i = 0; i < TRACK_MAX_MAPS; i++)
