@@ -105,6 +105,13 @@ static ssize_t generation_show(struct device *d, struct device_attribute *attr,
 	return sysfs_emit(buf, "%llu\n", st.generation);
 }
 
+static ssize_t persist_show(struct device *d, struct device_attribute *attr,
+			    char *buf)
+{
+	return sysfs_emit(buf, "%s\n",
+			  tloop_persist_status_name(tloop_from_dev(d)->persist.status));
+}
+
 static DEVICE_ATTR_RO(backing_file);
 static DEVICE_ATTR_RO(size_limit);
 static DEVICE_ATTR_RO(block_size);
@@ -115,6 +122,7 @@ static DEVICE_ATTR_RO(attach_id);
 static DEVICE_ATTR_RO(tracking);
 static DEVICE_ATTR_RO(written_pages);
 static DEVICE_ATTR_RO(generation);
+static DEVICE_ATTR_RO(persist);
 
 static struct attribute *tloop_attrs[] = {
 	&dev_attr_backing_file.attr,
@@ -127,6 +135,7 @@ static struct attribute *tloop_attrs[] = {
 	&dev_attr_tracking.attr,
 	&dev_attr_written_pages.attr,
 	&dev_attr_generation.attr,
+	&dev_attr_persist.attr,
 	NULL,
 };
 
@@ -217,9 +226,48 @@ static struct file *tloop_open_backing(struct file *user, u32 flags,
 }
 
 /**
+ * tloop_dev_geometry() - check the backing file of an add and compute the
+ * device's size and block size.
+ * @add: validated add request.
+ * @user: the caller's file on the backing file.
+ * @size: the device size in bytes.
+ * @block_size: the logical block size.
+ *
+ * Return: 0, -EBADF (file not open as needed), -EINVAL (not a regular file,
+ * smaller than one block), -EFBIG (larger than TLOOP_MAX_DEV_SIZE).
+ */
+int tloop_dev_geometry(const struct tloop_add *add, struct file *user,
+		       u64 *size, unsigned int *block_size)
+{
+	bool read_only = add->flags & TLOOP_FLAG_READ_ONLY;
+	unsigned int bs = add->block_size ? add->block_size : SECTOR_SIZE;
+	u64 s;
+
+	if (!S_ISREG(file_inode(user)->i_mode))
+		return -EINVAL;
+	if (!(user->f_mode & FMODE_READ) ||
+	    (!read_only && !(user->f_mode & FMODE_WRITE)))
+		return -EBADF;
+
+	s = i_size_read(file_inode(user));
+	if (add->size_limit && add->size_limit < s)
+		s = add->size_limit;
+	s = round_down(s, bs);
+	if (s < bs)
+		return -EINVAL;
+	if (s > TLOOP_MAX_DEV_SIZE)
+		return -EFBIG;
+	*size = s;
+	*block_size = bs;
+	return 0;
+}
+
+/**
  * tloop_dev_create() - create and register /dev/tloopN.
  * @add: validated add request; @add->index is the index to use.
  * @user: the caller's file on the backing file.
+ * @persist: what was read from the sidecar (TLOOP_FLAG_PERSIST), or %NULL;
+ *	always consumed (freed or given to the device).
  * @major: tloop's block major.
  * @out: the new device.
  *
@@ -230,35 +278,28 @@ static struct file *tloop_open_backing(struct file *user, u32 flags,
  * TLOOP_MAX_DEV_SIZE), -ENOMEM, or what registration returned.
  */
 int tloop_dev_create(const struct tloop_add *add, struct file *user,
-		     int major, struct tloop_device **out)
+		     struct tloop_persist_load *persist, int major,
+		     struct tloop_device **out)
 {
 	bool read_only = add->flags & TLOOP_FLAG_READ_ONLY;
-	unsigned int bs = add->block_size ? add->block_size : SECTOR_SIZE;
-	struct tloop_queue_conf conf = { .block_size = bs };
+	struct tloop_queue_conf conf = { };
 	struct tloop_device *dev;
 	struct gendisk *disk;
+	unsigned int bs;
 	u64 size;
 	int ret;
 
 	lockdep_assert_held(&tloop_ctl_mutex);
-	if (!S_ISREG(file_inode(user)->i_mode))
-		return -EINVAL;
-	if (!(user->f_mode & FMODE_READ) ||
-	    (!read_only && !(user->f_mode & FMODE_WRITE)))
-		return -EBADF;
-
-	size = i_size_read(file_inode(user));
-	if (add->size_limit && add->size_limit < size)
-		size = add->size_limit;
-	size = round_down(size, bs);
-	if (size < bs)
-		return -EINVAL;
-	if (size > TLOOP_MAX_DEV_SIZE)
-		return -EFBIG;
+	ret = tloop_dev_geometry(add, user, &size, &bs);
+	if (ret)
+		goto out_free_persist;
+	conf.block_size = bs;
 
 	dev = kzalloc(sizeof(*dev), GFP_KERNEL);
-	if (!dev)
-		return -ENOMEM;
+	if (!dev) {
+		ret = -ENOMEM;
+		goto out_free_persist;
+	}
 	dev->index = add->index;
 	dev->flags = add->flags & ~TLOOP_FLAG_TRACK;
 	dev->block_size = bs;
@@ -277,7 +318,8 @@ int tloop_dev_create(const struct tloop_add *add, struct file *user,
 	}
 
 	if (add->flags & TLOOP_FLAG_TRACK) {
-		ret = tloop_written_enable(&dev->written, 0);
+		ret = tloop_written_enable(&dev->written,
+					   tloop_persist_mem_limit(persist));
 		if (ret)
 			goto out_put_backing;
 	}
@@ -319,6 +361,11 @@ int tloop_dev_create(const struct tloop_add *add, struct file *user,
 	set_capacity(disk, size >> SECTOR_SHIFT);
 	set_disk_ro(disk, read_only);
 
+	/* Before the disk appears: no write can be missed by a restored set. */
+	if (persist)
+		tloop_persist_install(dev, persist);
+	persist = NULL;
+
 	ret = device_add_disk(NULL, disk, tloop_attr_groups);
 	if (ret)
 		goto out_put_disk;
@@ -328,6 +375,10 @@ int tloop_dev_create(const struct tloop_add *add, struct file *user,
 
 out_put_disk:
 	put_disk(disk);
+	/* Restored sets, if any (the sidecar stays marked in use). */
+	tloop_consumers_remove_all(dev);
+	if (dev->persist.file)
+		fput(dev->persist.file);
 out_free_tags:
 	blk_mq_free_tag_set(&dev->tag_set);
 out_destroy_wq:
@@ -338,6 +389,8 @@ out_put_backing:
 	fput(dev->backing);
 out_free_dev:
 	kfree(dev);
+out_free_persist:
+	tloop_persist_free(persist);
 	return ret;
 }
 
@@ -380,6 +433,8 @@ void tloop_dev_destroy(struct tloop_device *dev)
 	destroy_workqueue(dev->wq);
 	tloop_written_disable(&dev->written);
 	tloop_consumers_remove_all(dev);
+	if (dev->persist.file)
+		fput(dev->persist.file);
 	fput(dev->backing);
 	kfree(dev);
 }

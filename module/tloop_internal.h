@@ -12,6 +12,7 @@
  * tloop_written.c  the written set (tloop_written.h)
  * tloop_snap.c     point-in-time snapshots (tloop_snap.h)
  * tloop_consumer.c named consumers: written sets beside the default one
+ * tloop_persist.c  saving and restoring the sets in a sidecar (tloop_persist.h)
  * tloop_compat.h   kernel API differences between 6.1, 6.12 and 7.x
  */
 #ifndef TLOOP_INTERNAL_H
@@ -27,6 +28,7 @@
 #include "tloop_compat.h"
 #include "tloop_snap.h"
 #include "tloop_consumer.h"
+#include "tloop_persist.h"
 #include "tloop_written.h"
 
 /* Minors per device: the whole disk and up to 15 partitions. */
@@ -66,6 +68,7 @@ struct tloop_pcache {
  * @consumers: the named consumers' sets.
  * @pcache: keeps the device's page cache in order-0 folios while tracking.
  * @snapshot: the device's point-in-time snapshot, if any.
+ * @persist: the sidecar of a device added with TLOOP_FLAG_PERSIST.
  */
 struct tloop_device {
 	int index;
@@ -85,6 +88,7 @@ struct tloop_device {
 	struct tloop_consumers consumers;
 	struct tloop_pcache pcache;
 	struct tloop_snap_slot snapshot;
+	struct tloop_persist persist;
 };
 
 /**
@@ -102,7 +106,10 @@ extern struct mutex tloop_ctl_mutex;
 
 /* tloop_dev.c */
 int tloop_dev_create(const struct tloop_add *add, struct file *backing,
-		     int major, struct tloop_device **out);
+		     struct tloop_persist_load *persist, int major,
+		     struct tloop_device **out);
+int tloop_dev_geometry(const struct tloop_add *add, struct file *user,
+		       u64 *size, unsigned int *block_size);
 int tloop_dev_begin_remove(struct tloop_device *dev);
 void tloop_dev_destroy(struct tloop_device *dev);
 

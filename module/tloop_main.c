@@ -19,6 +19,7 @@
 #include <linux/miscdevice.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
+#include <linux/reboot.h>
 
 #include "tloop_internal.h"
 
@@ -46,25 +47,46 @@ static int tloop_ctl_version(struct tloop_version __user *uarg)
 	v.features = TLOOP_FEAT_TRACKING | TLOOP_FEAT_DIRECT_IO |
 		     TLOOP_FEAT_PARTSCAN | TLOOP_FEAT_MEM_LIMIT |
 		     TLOOP_FEAT_WALK_SYNC | TLOOP_FEAT_WB_ERROR |
-		     TLOOP_FEAT_SNAPSHOT | TLOOP_FEAT_CONSUMERS;
+		     TLOOP_FEAT_SNAPSHOT | TLOOP_FEAT_CONSUMERS |
+		     TLOOP_FEAT_PERSIST;
 	v.max_devices = TLOOP_MAX_DEVICES;
 	return tloop_uarg_out(uarg, &v, sizeof(v));
 }
 
-static int tloop_ctl_add(struct tloop_add __user *uarg)
+/* Whether another device uses the sidecar @l.  Context: tloop_ctl_mutex held. */
+static bool tloop_sidecar_busy(struct tloop_persist_load *l)
 {
 	struct tloop_device *dev;
+	int index;
+
+	idr_for_each_entry(&tloop_idr, dev, index)
+		if (dev != TLOOP_RESERVED && dev->persist.file &&
+		    file_inode(dev->persist.file) == file_inode(l->file))
+			return true;
+	return false;
+}
+
+static int tloop_ctl_add(struct tloop_add __user *uarg)
+{
+	struct tloop_persist_load *persist = NULL;
+	struct tloop_device *dev;
+	unsigned int block_size;
 	struct tloop_add add;
 	struct file *file;
 	int index, ret;
+	u64 dev_size;
 
 	if (!capable(CAP_SYS_ADMIN))
 		return -EPERM;
 	ret = tloop_uarg_in(&add, sizeof(add), uarg);
 	if (ret)
 		return ret;
-	if ((add.flags & ~TLOOP_ADD_FLAGS) || add.reserved0 ||
+	if ((add.flags & ~TLOOP_ADD_FLAGS) || add.reserved0 || add.persist_status ||
 	    memchr_inv(add.reserved, 0, sizeof(add.reserved)))
+		return -EINVAL;
+	/* Persistence keeps written sets: tracking must be on. */
+	if ((add.flags & TLOOP_FLAG_PERSIST) ? !(add.flags & TLOOP_FLAG_TRACK) :
+	    add.persist_fd)
 		return -EINVAL;
 	if (add.block_size && add.block_size != 512 && add.block_size != 4096)
 		return -EINVAL;
@@ -74,6 +96,20 @@ static int tloop_ctl_add(struct tloop_add __user *uarg)
 	file = fget(add.backing_fd);
 	if (!file)
 		return -EBADF;
+
+	/*
+	 * Read the sidecar now, with nothing reserved: its outcome goes into
+	 * the reply.  Nothing is written to it until the reply was written.
+	 */
+	if (add.flags & TLOOP_FLAG_PERSIST) {
+		ret = tloop_dev_geometry(&add, file, &dev_size, &block_size);
+		if (!ret)
+			ret = tloop_persist_load(add.persist_fd, file, dev_size,
+						 block_size, &persist);
+		if (ret)
+			goto out_put;
+		add.persist_status = persist->status;
+	}
 
 	mutex_lock(&tloop_ctl_mutex);
 	if (add.index == -1)
@@ -96,8 +132,14 @@ static int tloop_ctl_add(struct tloop_add __user *uarg)
 	ret = tloop_uarg_out(uarg, &add, sizeof(add));
 
 	mutex_lock(&tloop_ctl_mutex);
-	if (!ret)
-		ret = tloop_dev_create(&add, file, tloop_major, &dev);
+	/* Marked in use (fsynced) before the device can be written. */
+	if (!ret && persist)
+		ret = tloop_sidecar_busy(persist) ? -EBUSY :
+		      tloop_persist_mark(persist, dev_size, block_size);
+	if (!ret) {
+		ret = tloop_dev_create(&add, file, persist, tloop_major, &dev);
+		persist = NULL;
+	}
 	if (ret) {
 		idr_remove(&tloop_idr, index);
 	} else {
@@ -108,6 +150,7 @@ static int tloop_ctl_add(struct tloop_add __user *uarg)
 	}
 	mutex_unlock(&tloop_ctl_mutex);
 out_put:
+	tloop_persist_free(persist);
 	fput(file);
 	return ret ? ret : index;
 }
@@ -137,6 +180,7 @@ static int tloop_ctl_remove(struct tloop_remove __user *uarg)
 	ret = tloop_dev_begin_remove(dev);
 	if (ret)
 		goto out_unlock;
+	tloop_persist_save(dev);
 	tloop_pcache_release(dev);
 	tloop_dev_destroy(dev);
 	idr_remove(&tloop_idr, rm.index);
@@ -188,6 +232,35 @@ static struct miscdevice tloop_misc = {
 	.mode = 0600,
 };
 
+/*
+ * At reboot, halt or power-off, save the sets of every device with a
+ * sidecar that nobody has open, refusing further opens (the device stays
+ * registered until the machine goes down).  A device still open is not
+ * saved: its sidecar stays marked in use and the next add will not trust it.
+ */
+static int tloop_reboot(struct notifier_block *nb, unsigned long action, void *data)
+{
+	struct tloop_device *dev;
+	int index;
+
+	mutex_lock(&tloop_ctl_mutex);
+	idr_for_each_entry(&tloop_idr, dev, index) {
+		if (!dev || dev == TLOOP_RESERVED || !dev->persist.file ||
+		    dev->persist.saved)
+			continue;
+		if (tloop_dev_begin_remove(dev))
+			pr_warn("tloop%d: open at shutdown: sets not saved\n", index);
+		else
+			tloop_persist_save(dev);
+	}
+	mutex_unlock(&tloop_ctl_mutex);
+	return NOTIFY_DONE;
+}
+
+static struct notifier_block tloop_reboot_nb = {
+	.notifier_call = tloop_reboot,
+};
+
 static int __init tloop_init(void)
 {
 	int ret;
@@ -201,6 +274,12 @@ static int __init tloop_init(void)
 		unregister_blkdev(tloop_major, "tloop");
 		return ret;
 	}
+	ret = register_reboot_notifier(&tloop_reboot_nb);
+	if (ret) {
+		misc_deregister(&tloop_misc);
+		unregister_blkdev(tloop_major, "tloop");
+		return ret;
+	}
 	return 0;
 }
 
@@ -210,12 +289,14 @@ static void __exit tloop_exit(void)
 	int index;
 
 	/* No ioctl can run now; no device is open (each open pins us). */
+	unregister_reboot_notifier(&tloop_reboot_nb);
 	misc_deregister(&tloop_misc);
 
 	mutex_lock(&tloop_ctl_mutex);
 	idr_for_each_entry(&tloop_idr, dev, index) {
 		if (dev && dev != TLOOP_RESERVED &&
 		    !WARN_ON_ONCE(tloop_dev_begin_remove(dev))) {
+			tloop_persist_save(dev);
 			tloop_pcache_release(dev);
 			tloop_dev_destroy(dev);
 		}

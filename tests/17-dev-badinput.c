@@ -145,14 +145,20 @@ static void test_add(void)
 		add_works("add: block size 4096 works (control)");
 	}
 
-	arg_reset(good, 1U << 4);
-	add_fails(&arg, EINVAL, "add: undefined flag bit 4 -> EINVAL");
+	arg_reset(good, 1U << 5);
+	add_fails(&arg, EINVAL, "add: undefined flag bit 5 -> EINVAL");
+	arg_reset(good, 0);
+	arg.add.persist_fd = 1;
+	add_fails(&arg, EINVAL, "add: persist_fd != 0 without TLOOP_FLAG_PERSIST -> EINVAL");
+	arg_reset(good, 0);
+	arg.add.persist_status = 1;
+	add_fails(&arg, EINVAL, "add: persist_status != 0 on input -> EINVAL");
 	arg_reset(good, 1U << 31);
 	add_fails(&arg, EINVAL, "add: undefined flag bit 31 -> EINVAL");
 	arg_reset(good, 0);
 	arg.add.reserved0 = 1;
 	add_fails(&arg, EINVAL, "add: reserved0 != 0 -> EINVAL");
-	for (k = 0; k < 4; k++) {
+	for (k = 0; k < 3; k++) {
 		char name[64];
 
 		arg_reset(good, 0);
@@ -473,7 +479,7 @@ int main(void)
 	tlt_loop_control();	/* for LOOP_* command numbers only; errors are fine */
 	before = count_devices();
 
-	tlt_plan(79);
+	tlt_plan(80);
 	tlt_result(v.abi_version == TLOOP_ABI_VERSION && !v.reserved[0] && !v.reserved[4],
 		   "version: abi %u, max_devices %u, features 0x%llx", v.abi_version,
 		   v.max_devices, (unsigned long long)v.features);

@@ -703,8 +703,15 @@ static void build(struct call *c)
 		a->size_limit = chance(70) ? 0 : rnd_u64();
 		if (chance(5))
 			a->reserved0 = (uint32_t)rnd() | 1;
+		/* A persistent add gets a descriptor that cannot be a sidecar. */
+		if (a->flags & TLOOP_FLAG_PERSIST)
+			a->persist_fd = chance(50) ? -1 : 1000;
+		else if (chance(5))
+			a->persist_fd = (int32_t)(rnd() | 1);
 		if (chance(5))
-			a->reserved[below(4)] = rnd() | 1;
+			a->persist_status = (uint32_t)rnd() | 1;
+		if (chance(5))
+			a->reserved[below(3)] = rnd() | 1;
 		break;
 	}
 	case C_REMOVE: {
@@ -1128,7 +1135,9 @@ static void check_ctl(struct call *c, struct result *r)
 		bool may_ok;
 
 		if ((a->flags & ~TLOOP_ADD_FLAGS) || a->reserved0 ||
-		    any_nz(a->reserved, sizeof(a->reserved)) ||
+		    any_nz(a->reserved, sizeof(a->reserved)) || a->persist_status ||
+		    ((a->flags & TLOOP_FLAG_PERSIST) ? !(a->flags & TLOOP_FLAG_TRACK) :
+		     a->persist_fd != 0) ||
 		    (a->block_size && a->block_size != 512 && a->block_size != 4096) ||
 		    a->index < -1 || (a->index >= 0 && (unsigned int)a->index >= max_devices)) {
 			es_add(&allow, EINVAL);
@@ -1137,6 +1146,10 @@ static void check_ctl(struct call *c, struct result *r)
 			return;
 		}
 		may_ok = add_problems(a, c->bk, &allow);
+		if (a->flags & TLOOP_FLAG_PERSIST) {
+			es_add(&allow, EBADF);	/* the sidecar descriptor is bad */
+			may_ok = false;
+		}
 		if (a->index >= 0 && reg_find(a->index) >= 0) {
 			es_add(&allow, EEXIST);
 			may_ok = false;

@@ -53,9 +53,16 @@
 #define TLOOP_FLAG_PARTSCAN	(1U << 2)
 /** TLOOP_FLAG_TRACK - (add only) turn tracking on before the device appears. */
 #define TLOOP_FLAG_TRACK	(1U << 3)
+/**
+ * TLOOP_FLAG_PERSIST - (add only) save the written sets in the sidecar file
+ * &tloop_add.persist_fd at a clean removal and restore them from it now
+ * (see DOC: persistence).  Needs TLOOP_FLAG_TRACK.
+ */
+#define TLOOP_FLAG_PERSIST	(1U << 4)
 /** TLOOP_ADD_FLAGS - every flag TLOOP_CTL_ADD accepts. */
 #define TLOOP_ADD_FLAGS		(TLOOP_FLAG_READ_ONLY | TLOOP_FLAG_DIRECT_IO | \
-				 TLOOP_FLAG_PARTSCAN | TLOOP_FLAG_TRACK)
+				 TLOOP_FLAG_PARTSCAN | TLOOP_FLAG_TRACK | \
+				 TLOOP_FLAG_PERSIST)
 
 /* Feature bits reported by TLOOP_CTL_VERSION. */
 /** TLOOP_FEAT_TRACKING - page-write tracking ioctls are available. */
@@ -92,6 +99,11 @@
  * &tloop_clear.consumer.
  */
 #define TLOOP_FEAT_CONSUMERS	(1ULL << 8)
+/**
+ * TLOOP_FEAT_PERSIST - TLOOP_FLAG_PERSIST, &tloop_add.persist_fd and
+ * &tloop_add.persist_status (DOC: persistence).
+ */
+#define TLOOP_FEAT_PERSIST	(1ULL << 9)
 
 /**
  * struct tloop_version - reply of TLOOP_CTL_VERSION.
@@ -139,7 +151,16 @@ struct tloop_version {
  *	The device size is min(file size, @size_limit) rounded down to
  *	@block_size and must be at least one block (-EINVAL) and at most
  *	TLOOP_MAX_DEV_SIZE (-EFBIG).
+ * @persist_fd: in: with TLOOP_FLAG_PERSIST, an open file descriptor of the
+ *	sidecar: a regular file open for reading and writing (-EBADF), not
+ *	the backing file (-EINVAL), empty or written by tloop.  The device
+ *	takes its own reference.  Must be zero without the flag.
+ * @persist_status: in: must be zero; out: with TLOOP_FLAG_PERSIST, what
+ *	was restored from the sidecar (TLOOP_PERSIST_*); written with @index.
  * @reserved: must be zero.
+ *
+ * Before TLOOP_FEAT_PERSIST, @persist_fd and @persist_status were part of
+ * the reserved space: callers built against the older header pass zero.
  */
 struct tloop_add {
 	__u32 size;
@@ -149,8 +170,56 @@ struct tloop_add {
 	__u32 block_size;
 	__u32 reserved0;
 	__u64 size_limit;
-	__u64 reserved[4];
+	__s32 persist_fd;
+	__u32 persist_status;
+	__u64 reserved[3];
 };
+
+/**
+ * DOC: persistence
+ *
+ * A device added with TLOOP_FLAG_PERSIST keeps its written sets (the
+ * default consumer's and every named consumer's: id, name, generation,
+ * memory limit, overflowed state, pages) in a sidecar file across removal,
+ * module unload and reboot.  The kernel saves them when nothing can write
+ * any more: at TLOOP_CTL_REMOVE once opens are refused, at module unload,
+ * and from a reboot notifier for devices that are not open (an open device
+ * at reboot is not saved).  The save writes the backing file back and
+ * fsyncs it, then records the backing file's identity (device, inode,
+ * size, mtime, ctime, i_version where the filesystem keeps one) and the
+ * sets, and fsyncs the sidecar.  At add, before the device appears, the
+ * kernel reads the sidecar and rewrites it marked *in use* (fsynced): only
+ * a clean save clears that mark.
+ *
+ * The outcome, in &tloop_add.persist_status and in the device's sysfs
+ * attribute tloop/persist:
+ * TLOOP_PERSIST_NEW: the sidecar was empty; nothing restored.
+ * TLOOP_PERSIST_TRUSTED: the sets, their ids and generations and the
+ * attach id were restored: a consumer's next copy can be incremental.
+ * TLOOP_PERSIST_UNCLEAN: the last save was not clean (crash, power cut,
+ * a device open at reboot): the consumers are restored in the overflowed
+ * state (every page counts as written) and the attach id is new.
+ * TLOOP_PERSIST_CHANGED: the backing file's identity or the device's size
+ * or block size differs from the save: as for UNCLEAN.
+ * TLOOP_PERSIST_CORRUPT: the sidecar is not a valid tloop sidecar (magic,
+ * version, length or checksum): ignored (a kernel message says why),
+ * nothing restored, and overwritten.
+ * Changes the kernel cannot see (writes to the raw disk under the backing
+ * file's filesystem, restored timestamps, a filesystem rolled back to a
+ * snapshot) are described in doc/design.md.
+ */
+/** TLOOP_PERSIST_NONE - TLOOP_FLAG_PERSIST was not given. */
+#define TLOOP_PERSIST_NONE	0
+/** TLOOP_PERSIST_NEW - empty sidecar, nothing restored. */
+#define TLOOP_PERSIST_NEW	1
+/** TLOOP_PERSIST_TRUSTED - sets, ids, generations and attach id restored. */
+#define TLOOP_PERSIST_TRUSTED	2
+/** TLOOP_PERSIST_UNCLEAN - last save not clean: consumers restored overflowed. */
+#define TLOOP_PERSIST_UNCLEAN	3
+/** TLOOP_PERSIST_CHANGED - backing file or geometry changed: restored overflowed. */
+#define TLOOP_PERSIST_CHANGED	4
+/** TLOOP_PERSIST_CORRUPT - invalid sidecar ignored, nothing restored. */
+#define TLOOP_PERSIST_CORRUPT	5
 
 /**
  * struct tloop_remove - argument of TLOOP_CTL_REMOVE.
