@@ -63,6 +63,76 @@ int tloop_attach_fd(int ctl, int fd, const struct tloop_attach_opts *opts)
 	return add.index;
 }
 
+int tloop_attach_persist(int ctl, int fd, int persist_fd, const struct tloop_attach_opts *opts,
+			 unsigned int *status)
+{
+	struct tloop_version v;
+	struct tloop_add add;
+	int ret;
+
+	ret = tloop_ctl_version(ctl, &v);
+	if (ret)
+		return ret;
+	if (!(v.features & TLOOP_FEAT_PERSIST))
+		return -EOPNOTSUPP;
+	memset(&add, 0, sizeof(add));
+	add.size = sizeof(add);
+	add.index = -1;
+	add.backing_fd = fd;
+	add.persist_fd = persist_fd;
+	if (opts) {
+		add.flags = opts->flags;
+		add.block_size = opts->block_size;
+		add.size_limit = opts->size_limit;
+	}
+	add.flags |= TLOOP_FLAG_PERSIST | TLOOP_FLAG_TRACK;
+	ret = tloop_ioctl(ctl, TLOOP_CTL_ADD, &add);
+	if (ret < 0)
+		return ret;
+	*status = add.persist_status;
+	tloop_log(TLOOP_LOG_DEBUG, "attached fd %d as index %d, sidecar fd %d: %s", fd, add.index,
+		  persist_fd, tloop_persist_name(add.persist_status));
+	return add.index;
+}
+
+const char *tloop_persist_name(unsigned int status)
+{
+	static const char *const names[] = { "off", "new", "trusted", "unclean", "changed",
+					     "corrupt" };
+
+	return status < sizeof(names) / sizeof(names[0]) ? names[status] : "unknown";
+}
+
+/* read_line() - the first line of @path into @buf (without its newline). */
+static int read_line(const char *path, char *buf, size_t len)
+{
+	FILE *f = fopen(path, "re");
+	size_t n;
+
+	if (!f)
+		return -errno;
+	if (!fgets(buf, (int)len, f))
+		buf[0] = 0;
+	fclose(f);
+	n = strlen(buf);
+	if (n && buf[n - 1] == '\n')
+		buf[n - 1] = 0;
+	return 0;
+}
+
+int tloop_persist_info(unsigned int index, char *status, size_t slen, char *file, size_t flen)
+{
+	char p[96];
+	int ret;
+
+	snprintf(p, sizeof(p), "/sys/block/tloop%u/tloop/persist", index);
+	ret = read_line(p, status, slen);
+	if (ret)
+		return ret;
+	snprintf(p, sizeof(p), "/sys/block/tloop%u/tloop/persist_file", index);
+	return read_line(p, file, flen);
+}
+
 int tloop_attach(int ctl, const char *path, const struct tloop_attach_opts *opts)
 {
 	int ro = opts && (opts->flags & TLOOP_FLAG_READ_ONLY);

@@ -102,6 +102,43 @@ int tloop_attach(int ctl, const char *path, const struct tloop_attach_opts *opts
 int tloop_attach_fd(int ctl, int fd, const struct tloop_attach_opts *opts);
 
 /**
+ * tloop_attach_persist() - like tloop_attach_fd() with TLOOP_FLAG_PERSIST
+ * (and TLOOP_FLAG_TRACK) added: the written sets are saved in the sidecar
+ * @persist_fd at a clean detach, module unload or reboot, and restored
+ * from it now.
+ * @ctl: control node descriptor.
+ * @fd: descriptor of the backing file.
+ * @persist_fd: descriptor of the sidecar, open for reading and writing
+ *	(the device takes its own reference).
+ * @opts: options, or NULL for defaults.
+ * @status: receives TLOOP_PERSIST_*: what was restored.
+ * Return: the new device's index (>= 0), or -errno (-EOPNOTSUPP: the
+ * module has no TLOOP_FEAT_PERSIST).
+ */
+int tloop_attach_persist(int ctl, int fd, int persist_fd, const struct tloop_attach_opts *opts,
+			 unsigned int *status);
+
+/**
+ * tloop_persist_name() - the word for a TLOOP_PERSIST_* value: "off",
+ * "new", "trusted", "unclean", "changed", "corrupt" or "unknown".
+ * @status: the value.
+ * Return: a static string.
+ */
+const char *tloop_persist_name(unsigned int status);
+
+/**
+ * tloop_persist_info() - the persistence of device @index, from sysfs.
+ * @index: the device index.
+ * @status: receives the restore outcome word (see tloop_persist_name()),
+ *	"off" without persistence.
+ * @slen: size of @status.
+ * @file: receives the sidecar's path ("" without persistence).
+ * @flen: size of @file.
+ * Return: 0 or -errno (-ENOENT: a module without persistence).
+ */
+int tloop_persist_info(unsigned int index, char *status, size_t slen, char *file, size_t flen);
+
+/**
  * tloop_detach() - remove device @index; -EBUSY while it is open.
  * @ctl: control node descriptor.
  * @index: the device index.

@@ -112,6 +112,23 @@ static ssize_t persist_show(struct device *d, struct device_attribute *attr,
 			  tloop_persist_status_name(tloop_from_dev(d)->persist.status));
 }
 
+/* The sidecar's path, or an empty line without persistence. */
+static ssize_t persist_file_show(struct device *d, struct device_attribute *attr,
+				 char *buf)
+{
+	struct tloop_device *dev = tloop_from_dev(d);
+	char *p;
+
+	if (!dev->persist.file)
+		return sysfs_emit(buf, "\n");
+	p = d_path(&dev->persist.file->f_path, buf, PAGE_SIZE - 1);
+	if (IS_ERR(p))
+		return PTR_ERR(p);
+	memmove(buf, p, strlen(p));
+	buf[strlen(p)] = '\n';
+	return strlen(p) + 1;
+}
+
 static DEVICE_ATTR_RO(backing_file);
 static DEVICE_ATTR_RO(size_limit);
 static DEVICE_ATTR_RO(block_size);
@@ -123,6 +140,7 @@ static DEVICE_ATTR_RO(tracking);
 static DEVICE_ATTR_RO(written_pages);
 static DEVICE_ATTR_RO(generation);
 static DEVICE_ATTR_RO(persist);
+static DEVICE_ATTR_RO(persist_file);
 
 static struct attribute *tloop_attrs[] = {
 	&dev_attr_backing_file.attr,
@@ -136,6 +154,7 @@ static struct attribute *tloop_attrs[] = {
 	&dev_attr_written_pages.attr,
 	&dev_attr_generation.attr,
 	&dev_attr_persist.attr,
+	&dev_attr_persist_file.attr,
 	NULL,
 };
 

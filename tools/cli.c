@@ -18,6 +18,7 @@ enum {
 	OPT_SIZE = 256,
 	OPT_DIRECT_IO,
 	OPT_TRACK,
+	OPT_PERSIST,
 	OPT_MEM_LIMIT,
 	OPT_RANGES,
 	OPT_FSYNC,
@@ -46,7 +47,7 @@ static const struct {
 } commands[] = {
 	{ "attach", CMD_ATTACH,
 	  "tloop attach [--read-only] [--block-size N] [--size BYTES] [--direct-io]\n"
-	  "             [--partscan] [--track] FILE\n" },
+	  "             [--partscan] [--track] [--persist SIDECAR] FILE\n" },
 	{ "detach", CMD_DETACH, "tloop detach DEV...\ntloop detach --all\n" },
 	{ "list", CMD_LIST, "tloop list [--json] [--noheadings] [--bytes]\n" },
 	{ "status", CMD_STATUS, "tloop status [--json] [--bytes] DEV\n" },
@@ -143,6 +144,7 @@ static const struct option long_opts[] = {
 	{ "direct-io", no_argument, NULL, OPT_DIRECT_IO },
 	{ "partscan", no_argument, NULL, 'P' },
 	{ "track", no_argument, NULL, OPT_TRACK },
+	{ "persist", required_argument, NULL, OPT_PERSIST },
 	{ "all", no_argument, NULL, 'a' },
 	{ "mem-limit", required_argument, NULL, OPT_MEM_LIMIT },
 	{ "clear", no_argument, NULL, 'c' },
@@ -185,6 +187,7 @@ static int allowed(enum cli_cmd cmd, int opt)
 	case 'b':
 		return cmd == CMD_LIST || cmd == CMD_STATUS;
 	case 'r': case 'B': case OPT_SIZE: case OPT_DIRECT_IO: case 'P': case OPT_TRACK:
+	case OPT_PERSIST:
 		return cmd == CMD_ATTACH;
 	case 'a':
 		return cmd == CMD_DETACH;
@@ -253,6 +256,12 @@ static int parse_opt(struct cli *c, int opt, const char *arg, char *err, size_t 
 		c->add_flags |= TLOOP_FLAG_PARTSCAN;
 		break;
 	case OPT_TRACK:
+		c->add_flags |= TLOOP_FLAG_TRACK;
+		break;
+	case OPT_PERSIST:
+		if (!*arg)
+			return usage_err(err, errlen, "--persist: empty path");
+		c->persist = arg;
 		c->add_flags |= TLOOP_FLAG_TRACK;
 		break;
 	case 'a':

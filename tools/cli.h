@@ -41,6 +41,7 @@ struct cli {
 	unsigned int add_flags;		/* TLOOP_FLAG_* */
 	unsigned int block_size;
 	uint64_t size_limit;
+	const char *persist;		/* attach --persist SIDECAR */
 	/* detach, status, track, written, clear, sync */
 	int all;			/* detach --all */
 	char **devs;			/* device arguments */

@@ -143,28 +143,65 @@ static int cmd_attach(const struct cli *c)
 		.block_size = c->block_size,
 		.size_limit = c->size_limit,
 	};
+	unsigned int pst = TLOOP_PERSIST_NONE;
+	int ctl, fd, pfd = -1, idx;
 	char path[64];
-	int ctl, fd, idx;
 
 	fd = open(c->file, ((c->add_flags & TLOOP_FLAG_READ_ONLY) ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 	if (fd < 0) {
 		errmsg("%s: %s", c->file, strerror(errno));
 		return EXIT_FAIL;
 	}
+	if (c->persist) {
+		/* Created if missing: an empty sidecar means "nothing saved yet". */
+		pfd = open(c->persist, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (pfd < 0) {
+			errmsg("%s: %s", c->persist, strerror(errno));
+			close(fd);
+			return EXIT_FAIL;
+		}
+	}
 	ctl = ctl_open();
 	if (ctl < 0) {
 		close(fd);
+		if (pfd >= 0)
+			close(pfd);
 		return EXIT_FAIL;
 	}
-	idx = tloop_attach_fd(ctl, fd, &o);
+	if (pfd >= 0) {
+		idx = tloop_attach_persist(ctl, fd, pfd, &o, &pst);
+		close(pfd);
+	} else {
+		idx = tloop_attach_fd(ctl, fd, &o);
+	}
 	close(fd);
 	close(ctl);
-	if (idx < 0) {
-		errmsg("%s: attach failed: %s", c->file, strerror(-idx));
+	if (idx == -EOPNOTSUPP && c->persist) {
+		errmsg("%s: attach failed: the loaded tloop module has no persistence", c->file);
 		return EXIT_FAIL;
 	}
+	if (idx == -EINVAL && c->persist)
+		errmsg("%s: attach failed: %s (a sidecar must be a regular file other than "
+		       "the backing file)", c->file, strerror(-idx));
+	else if (idx == -EBUSY && c->persist)
+		errmsg("%s: attach failed: sidecar %s is in use by another device", c->file,
+		       c->persist);
+	else if (idx < 0)
+		errmsg("%s: attach failed: %s", c->file, strerror(-idx));
+	if (idx < 0)
+		return EXIT_FAIL;
 	tloop_dev_path((unsigned int)idx, path, sizeof(path));
 	printf("%s\n", path);
+	if (pst == TLOOP_PERSIST_UNCLEAN || pst == TLOOP_PERSIST_CHANGED)
+		errmsg("%s: the saved written sets are not trusted (%s): every consumer starts "
+		       "overflowed, the next sync of each is a full copy", path,
+		       pst == TLOOP_PERSIST_UNCLEAN ?
+		       "the last save was not clean: crash, power cut or busy at shutdown" :
+		       "the backing file or the device geometry changed since the save");
+	else if (pst == TLOOP_PERSIST_CORRUPT)
+		errmsg("%s: sidecar %s is not a valid tloop sidecar (see the kernel log): "
+		       "ignored, nothing restored, the next sync of each area2 is a full copy",
+		       path, c->persist);
 	return EXIT_OK;
 }
 
@@ -421,7 +458,9 @@ static int cmd_status(const struct cli *c)
 	int fd, ret;
 
 	struct tloop_consumer_info ci[TLOOP_MAX_CONSUMERS + 1];
+	char pst[32] = "", pfile[PATH_MAX] = "";
 	size_t nci = 0, k;
+	int have_persist;
 	uint32_t id = 0;
 
 	fd = dev_open(c->devs[0], path, sizeof(path), 0);
@@ -439,6 +478,9 @@ static int cmd_status(const struct cli *c)
 	/* A module without consumers lists none: that is not an error. */
 	if (!ret && tloop_consumer_list(fd, ci, TLOOP_MAX_CONSUMERS + 1, &nci) < 0)
 		nci = 0;
+	/* Nor is a module without persistence. */
+	have_persist = !ret && !tloop_persist_info(d.info.index, pst, sizeof(pst), pfile,
+						    sizeof(pfile));
 	close(fd);
 	if (ret) {
 		errmsg("%s: %s", path, strerror(-ret));
@@ -450,6 +492,11 @@ static int cmd_status(const struct cli *c)
 		json_dev(&j, &d, 1);
 		json_str(&j, "consumer", consumer_str(c->consumer));
 		json_consumers(&j, ci, nci);
+		/* restore: off, new, trusted, unclean, changed or corrupt. */
+		json_obj_begin(&j, "persist");
+		json_str(&j, "sidecar", have_persist ? pfile : "");
+		json_str(&j, "restore", have_persist ? pst : "off");
+		json_obj_end(&j);
 		json_obj_end(&j);
 		return EXIT_OK;
 	}
@@ -464,6 +511,10 @@ static int cmd_status(const struct cli *c)
 	printf(")\n  block size:    %u\n", d.info.block_size);
 	printf("  flags:         %s\n", flags_str(d.info.flags, fl, sizeof(fl)));
 	printf("  attach id:     %016" PRIx64 "\n", (uint64_t)d.info.attach_id);
+	if (have_persist && strcmp(pst, "off"))
+		printf("  persistence:   %s (restore at attach: %s)\n", pfile, pst);
+	else
+		printf("  persistence:   off\n");
 	if (!d.have_ts) {
 		printf("  tracking:      unknown\n");
 		return EXIT_OK;
