@@ -558,20 +558,15 @@ static void tloop_persist_read(struct tloop_persist_load *l, struct file *backin
 		goto corrupt;
 	}
 	l->next_id = le32_to_cpu(h.next_id) ? le32_to_cpu(h.next_id) : 1;
-	if (restore) {
+	if (restore)
 		l->attach_id = le64_to_cpu(h.attach_id);
-		pr_info("tloop: %pD: %u sets restored\n", l->file, i);
-	} else {
-		pr_warn("tloop: %pD: sets not trusted: %s; every consumer starts overflowed\n",
-			l->file, why);
-	}
+	l->why = why;
 	return;
 
 corrupt:
 	tloop_persist_drop_sets(l);
 	l->status = TLOOP_PERSIST_CORRUPT;
-	pr_warn("tloop: %pD: not a valid tloop sidecar (%s): ignored, nothing restored\n",
-		l->file, why);
+	l->why = why;
 }
 
 /**
@@ -677,6 +672,16 @@ void tloop_persist_install(struct tloop_device *dev, struct tloop_persist_load *
 	unsigned int i;
 	u64 pg, g;
 
+	/* Said now, when a device gets them (not for an add that failed). */
+	if (l->status == TLOOP_PERSIST_TRUSTED)
+		pr_info("tloop%d: %pD: written sets restored: %u\n", dev->index, l->file,
+			l->nr + !!l->dflt);
+	else if (l->status == TLOOP_PERSIST_CORRUPT)
+		pr_warn("tloop%d: %pD: not a valid tloop sidecar (%s): ignored, nothing restored\n",
+			dev->index, l->file, l->why);
+	else if (l->status != TLOOP_PERSIST_NEW)
+		pr_warn("tloop%d: %pD: written sets not trusted: %s; every consumer starts overflowed\n",
+			dev->index, l->file, l->why);
 	dev->persist.file = l->file;
 	dev->persist.status = l->status;
 	l->file = NULL;

@@ -30,6 +30,7 @@ struct tloop_persist {
  * struct tloop_persist_load - what an add read from a sidecar.
  * @file: the device's own open file on the sidecar.
  * @status: TLOOP_PERSIST_*.
+ * @why: why the sets are not trusted or the sidecar is invalid, or %NULL.
  * @attach_id: the attach id to use (restored or fresh).
  * @next_id: the next named consumer id.
  * @dflt: the default consumer's restored set (id 0), or %NULL.
@@ -39,6 +40,7 @@ struct tloop_persist {
 struct tloop_persist_load {
 	struct file *file;
 	u32 status;
+	const char *why;
 	u64 attach_id;
 	u32 next_id;
 	struct tloop_consumer *dflt;
