@@ -18,6 +18,7 @@
  * are enumerated with tloop_written_collect() and restored with
  * tloop_written_record() only.
  */
+#include <linux/bits.h>
 #include <linux/crc32.h>
 #include <linux/file.h>
 #include <linux/fs.h>
@@ -34,9 +35,9 @@
 #define TLOOP_PH_MAGIC		0x544553504f4f4c54ULL
 #define TLOOP_PH_VERSION	1
 /* struct tloop_ph.flags: the device is (or was, at a crash) in use. */
-#define TLOOP_PH_IN_USE		(1U << 0)
+#define TLOOP_PH_IN_USE		BIT(0)
 /* struct tloop_prec.flags: the set was overflowed. */
-#define TLOOP_PREC_OVERFLOW	(1U << 0)
+#define TLOOP_PREC_OVERFLOW	BIT(0)
 
 /* Bytes buffered per read or write of the sidecar. */
 #define TLOOP_PIO_BUF		(64 * 1024)
@@ -475,6 +476,7 @@ static const char *tloop_persist_get_set(struct tloop_pio *r, struct tloop_persi
 static void tloop_persist_read(struct tloop_persist_load *l, struct file *backing,
 			       u64 dev_size, unsigned int block_size)
 {
+	u64 nr_pages = DIV_ROUND_UP_ULL(dev_size, PAGE_SIZE);
 	struct tloop_pio r = { .file = l->file, .crc = ~0U };
 	loff_t len = i_size_read(file_inode(l->file));
 	const char *why = NULL;
@@ -539,8 +541,8 @@ static void tloop_persist_read(struct tloop_persist_load *l, struct file *backin
 		goto corrupt;
 	}
 	for (i = 0; i < le32_to_cpu(h.nr_sets); i++) {
-		const char *bad = tloop_persist_get_set(&r, l, DIV_ROUND_UP_ULL(dev_size, PAGE_SIZE),
-							restore);
+		const char *bad = tloop_persist_get_set(&r, l, nr_pages, restore);
+
 		if (bad) {
 			why = bad;
 			break;
