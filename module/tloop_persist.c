@@ -560,6 +560,14 @@ static void tloop_persist_read(struct tloop_persist_load *l, struct file *backin
 		goto corrupt;
 	}
 	l->next_id = le32_to_cpu(h.next_id) ? le32_to_cpu(h.next_id) : 1;
+	/*
+	 * Saved with tracking off: no set to vouch for, and the default set
+	 * starts afresh, so the old attach id must not come back with it.
+	 */
+	if (restore && !l->dflt) {
+		l->status = TLOOP_PERSIST_NEW;
+		restore = false;
+	}
 	if (restore)
 		l->attach_id = le64_to_cpu(h.attach_id);
 	l->why = why;

@@ -257,7 +257,7 @@ int main(void)
 	bool ok;
 	int pfd, ret;
 
-	tlt_plan(49);
+	tlt_plan(51);
 	ctl = tlt_ctl_open();
 	if (ioctl(ctl, TLOOP_CTL_VERSION, &v))
 		tlt_bail("CTL_VERSION");
@@ -448,6 +448,14 @@ int main(void)
 	/* The next clean removal makes the sidecar valid again. */
 	st = attach();
 	status_is(st, TLOOP_PERSIST_TRUSTED, "trusted", "sidecar rewritten after a corrupt one");
+	/* Saved with tracking off: nothing to vouch for. */
+	old_id = attach_id();
+	if (tlt_disable(cfd) || detach())
+		tlt_bail("track off, remove");
+	st = attach();
+	status_is(st, TLOOP_PERSIST_NEW, "new", "saved with tracking off");
+	tlt_result(attach_id() != old_id && nr_consumers() == 1,
+		   "saved with tracking off: a new attach id, only the default consumer");
 	tlt_result(detach() == 0, "final removal");
 	close(ctl);
 	tlt_exit();

@@ -193,7 +193,8 @@ struct tloop_add {
  *
  * The outcome, in &tloop_add.persist_status and in the device's sysfs
  * attribute tloop/persist:
- * TLOOP_PERSIST_NEW: the sidecar was empty; nothing restored.
+ * TLOOP_PERSIST_NEW: the sidecar was empty, or saved while tracking was off;
+ * nothing restored, a new attach id.
  * TLOOP_PERSIST_TRUSTED: the sets, their ids and generations and the
  * attach id were restored: a consumer's next copy can be incremental.
  * TLOOP_PERSIST_UNCLEAN: the last save was not clean (crash, power cut,
@@ -210,7 +211,7 @@ struct tloop_add {
  */
 /** TLOOP_PERSIST_NONE - TLOOP_FLAG_PERSIST was not given. */
 #define TLOOP_PERSIST_NONE	0
-/** TLOOP_PERSIST_NEW - empty sidecar, nothing restored. */
+/** TLOOP_PERSIST_NEW - empty sidecar (or saved with tracking off), nothing restored. */
 #define TLOOP_PERSIST_NEW	1
 /** TLOOP_PERSIST_TRUSTED - sets, ids, generations and attach id restored. */
 #define TLOOP_PERSIST_TRUSTED	2
