@@ -63,6 +63,10 @@ int tloop_attach_fd(int ctl, int fd, const struct tloop_attach_opts *opts)
 	return add.index;
 }
 
+#ifndef TLOOP_SYSFS_BLOCK
+#define TLOOP_SYSFS_BLOCK "/sys/block"
+#endif
+
 int tloop_attach_persist(int ctl, int fd, int persist_fd, const struct tloop_attach_opts *opts,
 			 unsigned int *status)
 {
@@ -125,11 +129,11 @@ int tloop_persist_info(unsigned int index, char *status, size_t slen, char *file
 	char p[96];
 	int ret;
 
-	snprintf(p, sizeof(p), "/sys/block/tloop%u/tloop/persist", index);
+	snprintf(p, sizeof(p), TLOOP_SYSFS_BLOCK "/tloop%u/tloop/persist", index);
 	ret = read_line(p, status, slen);
 	if (ret)
 		return ret;
-	snprintf(p, sizeof(p), "/sys/block/tloop%u/tloop/persist_file", index);
+	snprintf(p, sizeof(p), TLOOP_SYSFS_BLOCK "/tloop%u/tloop/persist_file", index);
 	return read_line(p, file, flen);
 }
 
