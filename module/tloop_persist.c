@@ -20,6 +20,7 @@
  */
 #include <linux/bits.h>
 #include <linux/crc32.h>
+#include <linux/ctype.h>
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/kdev_t.h>
@@ -422,6 +423,10 @@ static const char *tloop_persist_get_set(struct tloop_pio *r, struct tloop_persi
 	len = strnlen(rec.name, sizeof(rec.name));
 	if (!len || len == sizeof(rec.name) || (le32_to_cpu(rec.flags) & ~TLOOP_PREC_OVERFLOW))
 		return "bad set record";
+	/* The characters of a consumer name (uapi DOC: consumers), nothing else. */
+	for (i = 0; i < len; i++)
+		if (!isalnum(rec.name[i]) && (!i || !strchr("._-", rec.name[i])))
+			return "bad consumer name";
 	if (id ? !strcmp(rec.name, TLOOP_CONSUMER_DEFAULT) || l->nr == TLOOP_MAX_CONSUMERS :
 	    strcmp(rec.name, TLOOP_CONSUMER_DEFAULT) || l->dflt)
 		return "bad set record";
