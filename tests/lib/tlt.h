@@ -331,6 +331,7 @@ struct tlt_oracle {
 	atomic_ulong rounds;		/* the test's harvesting rounds, set by the test */
 	uint64_t min_rounds;		/* the mmap writers go on until @rounds grew by it */
 	uint64_t quota;			/* stores per mmap writer at least */
+	double min_seconds;		/* and for at least this long after @t0 */
 	uint64_t seed;
 	int fd;				/* the device, buffered (the test's) */
 	int ddev;			/* the device, O_RDONLY | O_DIRECT */
