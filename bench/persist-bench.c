@@ -41,13 +41,6 @@ static int add(uint32_t *status)
 	return ret;
 }
 
-static int cmp_d(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 int main(void)
 {
 	static const char *const kinds[] = { "dense (every page)",
@@ -128,12 +121,10 @@ int main(void)
 			if (status != TLOOP_PERSIST_TRUSTED || got != want)
 				ok = false;
 		}
-		qsort(save, REPS, sizeof(save[0]), cmp_d);
-		qsort(restore, REPS, sizeof(restore[0]), cmp_d);
 		tlt_diag("bench: %s, %" PRIu64 " pages x 2 sets, sidecar %" PRId64
 			 " bytes: save %.1f ms/GiB, restore %.1f ms/GiB (median of %d)",
-			 kinds[k], want, tlt_file_size("p.sets"), save[REPS / 2] * 1000,
-			 restore[REPS / 2] * 1000, REPS);
+			 kinds[k], want, tlt_file_size("p.sets"), tlt_median(save, REPS) * 1000,
+			 tlt_median(restore, REPS) * 1000, REPS);
 		if (!ok)
 			tlt_diag("restore status %u, %" PRIu64 " pages, want trusted and %" PRIu64,
 				 status, got, want);
