@@ -741,6 +741,7 @@ static int cmd_sync(const struct cli *c)
 				     .max_gap = c->max_gap, .full_pct = c->full_pct,
 				     .freeze = c->freeze, .snap_mem_limit = c->snap_mem_limit,
 				     .state_dir = c->state_dir, .consumer = c->consumer,
+				     .timeout_ms = c->timeout_ms,
 				     .via = c->via };
 	struct progress p = { .tty = isatty(STDERR_FILENO), .last = 0 };
 	struct tloop_sync_result r;
@@ -935,7 +936,7 @@ static int diff_cb(uint64_t start, uint64_t count, void *arg)
 
 static int cmd_verify(const struct cli *c)
 {
-	struct tloop_verify_opts o = { .sz = sizeof(o) };
+	struct tloop_verify_opts o = { .sz = sizeof(o), .timeout_ms = c->timeout_ms };
 	struct tloop_verify_result r;
 	struct diff_out d = { .c = c };
 	char path[PATH_MAX], errbuf[64];
