@@ -258,6 +258,7 @@ struct nbd_ctx {
 	int gen_known;
 	uint64_t gen_now;
 	int flush_none;		/* the server cannot flush: no baseline */
+	int can_flush;		/* asked once connected (a dead handle cannot say) */
 };
 
 /* nfail() - record what failed in res->msg, log it, and return @err. */
@@ -562,7 +563,7 @@ static int flush_export(struct nbd_ctx *c)
 	ret = drain(c);
 	if (ret || (c->o.flags & TLOOP_SYNC_UNSAFE_NO_FSYNC))
 		return ret;
-	if (nbd_can_flush(c->h) != 1) {
+	if (!c->can_flush) {
 		c->flush_none = 1;
 		return 0;
 	}
@@ -781,7 +782,7 @@ static void recover(struct nbd_ctx *c, const char *state, const struct tloop_bas
 	size_t i;
 	int ret;
 
-	if (!c->gen_known || !c->tracking || !c->h || nbd_can_flush(c->h) != 1 ||
+	if (!c->gen_known || !c->tracking || !c->h || !c->can_flush ||
 	    (c->o.flags & TLOOP_SYNC_UNSAFE_NO_FSYNC))
 		return;
 	for (i = 0; i < c->ntaken; i++)
@@ -957,6 +958,7 @@ int tloop_sync_nbd(const char *dev, const char *uri, const struct tloop_sync_opt
 		tloop_log(TLOOP_LOG_WARN, "%s: %s", dev, res->msg);
 		goto out;
 	}
+	c.can_flush = nbd_can_flush(c.h) == 1;
 	if (nbd_is_read_only(c.h) == 1) {
 		ret = nfail(&c, -EROFS, "the export %s is read-only", uri);
 		goto out;

@@ -764,8 +764,17 @@ static int cmd_sync(const struct cli *c)
 		return EXIT_FAIL;
 	}
 	if (ret) {
+		char st[PATH_MAX + 16];
+		int kept = tloop_is_nbd_uri(c->area2) &&
+			   !tloop_nbd_state_path(c->state_dir, c->area2, st, PATH_MAX) &&
+			   !access(strcat(st, TLOOP_BASELINE_SUFFIX), F_OK);
+
 		errmsg("%s: sync: %s%s", path, r.msg, errstr_of(r.msg, -ret, errbuf, sizeof(errbuf)));
-		if (r.pages || r.bytes)
+
+		if ((r.pages || r.bytes) && kept)
+			errmsg("%s: the refresh of %s stopped midway; the next sync resends "
+			       "what it may have missed (incremental)", path, c->area2);
+		else if (r.pages || r.bytes)
 			errmsg("%s: the refresh of %s stopped midway; its baseline was removed, "
 			       "so the next sync copies everything", path, c->area2);
 		else if (tloop_is_nbd_uri(c->area2))
