@@ -646,7 +646,9 @@ typedef void (*tloop_progress_fn)(uint64_t done, uint64_t total, void *arg);
  * (0: 16), @max_io the largest request (also at most the server's
  * maximum), and @max_gap and @full_pct do not apply: only written pages are
  * sent, never a gap (each coalesced run of written pages is one or more
- * requests).
+ * requests).  Pages are read from the backing file when @via allows it, as
+ * for a file (never cloned: TLOOP_SYNC_VIA_REFLINK reads as BACKING), except
+ * with TLOOP_SYNC_CONSISTENT (the snapshot's pages).
  */
 struct tloop_sync_opts {
 	size_t sz;

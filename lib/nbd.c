@@ -35,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "copy.h"
 #include "internal.h"
 
 #define NBD_DEFAULT_DEPTH	16U
@@ -259,6 +260,7 @@ struct nbd_ctx {
 	uint64_t gen_now;
 	int flush_none;		/* the server cannot flush: no baseline */
 	int can_flush;		/* asked once connected (a dead handle cannot say) */
+	struct copy_src src;	/* the backing file, when it may be read instead */
 };
 
 /* nfail() - record what failed in res->msg, log it, and return @err. */
@@ -310,9 +312,27 @@ static int drain(struct nbd_ctx *c)
 	return wait_for(c, 1);
 }
 
+/*
+ * read_dev() - [@off, @off + @len) of the device: from its backing file
+ * when copy.c says that is as good (a buffered read of the file's page
+ * cache, no request through the driver), the rest from the device.
+ */
 static int read_dev(struct nbd_ctx *c, void *buf, size_t len, uint64_t off)
 {
 	size_t done = 0;
+
+	while (c->src.fd >= 0 && done < len) {
+		ssize_t n = pread(c->src.fd, (char *)buf + done, len - done, (off_t)(off + done));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (!n)
+			break;	/* the backing file ends: the device has the rest */
+		atomic_fetch_add(&c->src.bytes_read, (uint64_t)n);
+		done += (size_t)n;
+	}
 
 	while (done < len) {
 		ssize_t n = pread(c->direct ? c->rfd : c->bfd, (char *)buf + done, len - done,
@@ -879,7 +899,8 @@ int tloop_sync_nbd(const char *dev, const char *uri, const struct tloop_sync_opt
 	unsigned int i;
 
 	memset(res, 0, sizeof(*res));
-	res->via = TLOOP_SYNC_VIA_DEVICE;	/* NBD refreshes read the device */
+	copy_src_init(&c.src);
+	res->via = TLOOP_SYNC_VIA_DEVICE;
 	if (opts) {
 		size_t n = opts->sz < sizeof(c.o) ? opts->sz : sizeof(c.o);
 
@@ -889,6 +910,12 @@ int tloop_sync_nbd(const char *dev, const char *uri, const struct tloop_sync_opt
 		c.o.state_dir = NULL;
 	if (c.o.sz < offsetof(struct tloop_sync_opts, timeout_ms) + sizeof(c.o.timeout_ms))
 		c.o.timeout_ms = 0;
+	if (c.o.sz < offsetof(struct tloop_sync_opts, via) + sizeof(c.o.via))
+		c.o.via = TLOOP_SYNC_VIA_AUTO;
+	if (c.o.via > TLOOP_SYNC_VIA_REFLINK) {
+		ret = nfail(&c, -EINVAL, "unknown source %u", c.o.via);
+		goto out;
+	}
 	snprintf(res->consumer, sizeof(res->consumer), "%s", TLOOP_CONSUMER_DEFAULT);
 	/* Named consumers are not wired into the NBD engine yet: refuse, never ignore. */
 	if (c.o.sz >= offsetof(struct tloop_sync_opts, consumer) + sizeof(c.o.consumer) &&
@@ -993,6 +1020,21 @@ int tloop_sync_nbd(const char *dev, const char *uri, const struct tloop_sync_opt
 		goto out;
 	}
 	c.direct = c.rfd != c.bfd;
+	/*
+	 * The backing file as the source (copy.c; no clones: the export is
+	 * elsewhere).  --consistent sends the snapshot's pages, never these.
+	 */
+	if (!(c.o.flags & TLOOP_SYNC_CONSISTENT)) {
+		struct stat dst;
+		char why_dev[PATH_MAX + 64];
+
+		if (fstat(c.fd, &dst) < 0 ||
+		    copy_src_open(&c.src, c.o.via == TLOOP_SYNC_VIA_REFLINK ? TLOOP_SYNC_VIA_BACKING :
+				  (enum tloop_sync_via)c.o.via, c.fd, &dst, why_dev, sizeof(why_dev)))
+			tloop_log(c.o.via == TLOOP_SYNC_VIA_AUTO ? TLOOP_LOG_DEBUG : TLOOP_LOG_INFO,
+				  "%s: reading the device, not its backing file", dev);
+		res->via = c.src.via;
+	}
 
 	/* 2. From here on the export and the set change: no baseline until done. */
 	ret = tloop_baseline_remove(state);
@@ -1057,6 +1099,8 @@ out:
 	free(c.runs);
 	free(c.taken);
 	res->direct = c.direct;
+	res->bytes_backing_read = atomic_load(&c.src.bytes_read);
+	copy_src_close(&c.src);
 	res->seconds = tloop_now() - t0;
 	if (lockfd >= 0)
 		close(lockfd);
