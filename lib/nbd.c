@@ -795,9 +795,11 @@ out:
  * after our last clear, both durably: the next refresh sends both, and is
  * incremental.  Any other failure leaves no baseline: a full copy.
  */
-static void recover(struct nbd_ctx *c, const char *state, const struct tloop_baseline *b0)
+static void recover(struct nbd_ctx *c, const char *state, const struct tloop_baseline *b0,
+		    int err)
 {
 	struct tloop_baseline b = *b0;
+	char msg[sizeof(c->res->msg)];
 	uint64_t pages = 0;
 	size_t i;
 	int ret;
@@ -805,6 +807,21 @@ static void recover(struct nbd_ctx *c, const char *state, const struct tloop_bas
 	if (!c->gen_known || !c->tracking || !c->h || !c->can_flush ||
 	    (c->o.flags & TLOOP_SYNC_UNSAFE_NO_FSYNC))
 		return;
+	/*
+	 * A live connection (the failure was on our side, a device read):
+	 * let the writes in flight finish, so that none of them lands after
+	 * the next refresh's write of the same page.  (A hung server is not
+	 * waited for twice; see design.md on what that leaves.)
+	 */
+	if (err != -ETIMEDOUT && nbd_aio_is_dead(c->h) != 1 && nbd_aio_is_closed(c->h) != 1) {
+		memcpy(msg, c->res->msg, sizeof(msg));
+		c->err = 0;
+		while (c->depth - c->nfree > 0 &&
+		       !tloop_nbd_wait(c->h, c->uri, c->o.timeout_ms, &c->idle_since,
+				       c->res->msg, sizeof(c->res->msg)))
+			;
+		memcpy(c->res->msg, msg, sizeof(msg));
+	}
 	for (i = 0; i < c->ntaken; i++)
 		pages += c->taken[i].count;
 	ret = 0;
@@ -1062,7 +1079,7 @@ int tloop_sync_nbd(const char *dev, const char *uri, const struct tloop_sync_opt
 			ret = flush_export(&c);
 	}
 	if (ret) {
-		recover(&c, state, &b);
+		recover(&c, state, &b, ret);
 		goto out;
 	}
 	if (c.flush_none) {
