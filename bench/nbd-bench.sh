@@ -6,7 +6,9 @@
 # of the device's size from tmpfs in one, the tools run in the other.  For each RTT
 # (TLOOP_BENCH_NBD_RTTS, ms; netem delay of half of it on each side) and each share of the
 # pages written (TLOOP_BENCH_NBD_PCTS, per cent; written as random runs of 1-8 pages):
-#   tloop   incremental `tloop sync DEV nbd://...` (the JSON's seconds and bytes)
+#   tloop   incremental `tloop sync DEV nbd://...` (the JSON's seconds and bytes), reading
+#           the backing file (the default); "tloop (device)": the same share written
+#           again, refreshed with --via device (every page read through the driver)
 #   nbdcopy `nbdcopy --flush DEV nbd://...` of the whole device (what a user would run)
 #   limit   `nbdcopy --flush` of a file of exactly the bytes tloop sent (the link's
 #           throughput for that many bytes, with nbdcopy's own start-up cost), and those
@@ -109,6 +111,7 @@ for rtt in $RTTS; do
 	inc tloop sync --full "$dev" "$URI" --state-dir "$wd/state" > /dev/null || bail resync
 	for pct in $PCTS; do
 		: > tl.txt
+		: > tldev.txt
 		: > lim.txt
 		r=0
 		while [ $r -lt "$REPEAT" ]; do
@@ -119,6 +122,12 @@ for rtt in $RTTS; do
 			bytes=$(field bytes out.json)
 			runs=$(field runs out.json)
 			echo "$(field seconds out.json)" >> tl.txt
+			via=$(field via out.json)
+			write_pct "$pct" "$rtt$pct${r}d"
+			inc tloop sync --json --via device "$dev" "$URI" --state-dir "$wd/state" \
+				> outd.json || bail "tloop sync --via device"
+			[ "$(field mode outd.json)" = incremental ] || bail "not incremental"
+			echo "$(field seconds outd.json)" >> tldev.txt
 			head -c "$bytes" /dev/urandom > lim.img
 			timed inc nbdcopy --flush lim.img "$URI" >> lim.txt
 			# nbdcopy overwrote the export's start: a full resync restores the baseline.
@@ -127,12 +136,14 @@ for rtt in $RTTS; do
 			r=$((r + 1))
 		done
 		tl=$(median < tl.txt)
+		tldev=$(median < tldev.txt)
 		lim=$(median < lim.txt)
 		# The link's rate from the full copy: the bytes tloop sent at that rate.
 		bw=$(awk -v f="$full" -v m="$MB" -v b="$bytes" \
 			'BEGIN { printf "%.3f", (f > 0 ? b / (m * 1048576 / f) : 0) }')
 		echo "# bench: nbd rtt ${rtt} ms (ping ${ping:-?} ms) ${pct}% of ${MB} MiB: tloop sync" \
-			"$(printf %.2f "$tl") s ($((bytes >> 10)) KiB, $runs runs), full nbdcopy $full s," \
+			"$(printf %.2f "$tl") s ($((bytes >> 10)) KiB, $runs runs, via $via)," \
+			"with --via device $(printf %.2f "$tldev") s, full nbdcopy $full s," \
 			"limit: nbdcopy of those bytes $lim s, those bytes at the full copy's rate $bw s;" \
 			"tloop/full $(awk -v a="$tl" -v b="$full" \
 			'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')," \

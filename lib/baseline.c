@@ -200,8 +200,8 @@ int tloop_baseline_load(const char *area2, struct tloop_baseline *b)
 	return ret;
 }
 
-/* fsync_dir_of() - make a rename in @path's directory durable. */
-static int fsync_dir_of(const char *path)
+/* tloop_fsync_dir_of() - make a rename in @path's directory durable. */
+int tloop_fsync_dir_of(const char *path)
 {
 	char copy[PATH_MAX];
 	int fd, ret = 0;
@@ -259,7 +259,7 @@ int tloop_baseline_store(const char *area2, const struct tloop_baseline *b)
 		ret = -errno;
 		goto out_unlink;
 	}
-	return fsync_dir_of(path);
+	return tloop_fsync_dir_of(path);
 
 out_unlink:
 	if (fd >= 0)
@@ -283,5 +283,5 @@ int tloop_baseline_remove(const char *area2)
 	 * run that crashed) may not be durable yet, and a sidecar that comes
 	 * back after a power cut would vouch for an area2 changed since.
 	 */
-	return fsync_dir_of(path);
+	return tloop_fsync_dir_of(path);
 }

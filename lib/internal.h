@@ -45,6 +45,11 @@ int tloop_open_read(const char *dev, int buffered, int *rfd, int *bfd);
  * @all: every page (TLOOP_SNAP_ALL), else the written set's pages.
  * @check_generation: without @all, the set's generation before P must be
  *	@generation (area2's baseline), else every page is copied.
+ * @fn: where each batch goes (NULL: written to @wfd, a run per pwrite).
+ * @arg: passed to @fn and @before_end.
+ * @before_end: NULL, or called once every batch went to @fn and before the
+ *	end with TLOOP_SNAP_END_COPIED: the pages must be stored durably by
+ *	then (NBD: every reply, then a flush); an error ends without COPIED.
  */
 struct tloop_snap_refresh_opts {
 	int all;
@@ -55,11 +60,15 @@ struct tloop_snap_refresh_opts {
 	unsigned int batch;
 	uint32_t page_size;
 	uint64_t dev_size;
+	tloop_snap_fn fn;
+	void *arg;
+	int (*before_end)(void *arg);
 };
 
 /* struct tloop_snap_refresh_result - what tloop_snap_refresh() did. */
 struct tloop_snap_refresh_result {
 	int all;		/* every page was copied */
+	int started;		/* the snapshot was taken: @generation is valid */
 	int concurrent;		/* because someone else cleared the set */
 	uint64_t generation;	/* the set's generation after P */
 	uint64_t pending;	/* pages of P */
@@ -149,6 +158,10 @@ enum tloop_sync_why tloop_sync_decide(const char *baseline, const struct tloop_t
 				      const struct tloop_sync_result *res, uint32_t consumer,
 				      unsigned int flags, int created, uint64_t *generation);
 
+/* tloop_fsync_dir_of() - fsync the directory of @path (baseline.c). */
+__attribute__((visibility("hidden")))
+int tloop_fsync_dir_of(const char *path);
+
 struct nbd_handle;
 
 /* tloop_sync_nbd() - tloop_sync() to an NBD URI (nbd.c). */
@@ -158,18 +171,27 @@ int tloop_sync_nbd(const char *dev, const char *uri, const struct tloop_sync_opt
 
 /*
  * tloop_nbd_connect() - a connected handle to @uri in *@out, within
- * TLOOP_NBD_TIMEOUT_MS; 0, or -errno with the reason in @msg.
+ * @timeout_ms (0: TLOOP_NBD_TIMEOUT_MS); 0, or -errno with the reason in @msg.
  */
 __attribute__((visibility("hidden")))
-int tloop_nbd_connect(const char *uri, struct nbd_handle **out, char *msg, size_t len);
+int tloop_nbd_connect(const char *uri, unsigned int timeout_ms, struct nbd_handle **out,
+		      char *msg, size_t len);
 
 /*
  * tloop_nbd_wait() - one nbd_poll() of at most a second; fails when the
- * connection is lost or nothing happened for TLOOP_NBD_TIMEOUT_MS since
- * *@idle_since (updated on progress).
+ * connection is lost or nothing happened for @timeout_ms (0:
+ * TLOOP_NBD_TIMEOUT_MS) since *@idle_since (updated on progress).
  */
 __attribute__((visibility("hidden")))
-int tloop_nbd_wait(struct nbd_handle *h, const char *uri, int64_t *idle_since, char *msg,
-		   size_t len);
+int tloop_nbd_wait(struct nbd_handle *h, const char *uri, unsigned int timeout_ms,
+		   int64_t *idle_since, char *msg, size_t len);
+
+/*
+ * tloop_nbd_wait_cmd() - wait for command @cookie to complete, within
+ * @timeout_ms of silence; 0, or -errno with the reason in @msg.
+ */
+__attribute__((visibility("hidden")))
+int tloop_nbd_wait_cmd(struct nbd_handle *h, const char *uri, unsigned int timeout_ms,
+		       int64_t cookie, char *msg, size_t len);
 
 #endif /* TLOOP_INTERNAL_H */

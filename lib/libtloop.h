@@ -676,12 +676,16 @@ typedef void (*tloop_progress_fn)(uint64_t done, uint64_t total, void *arg);
  *	baseline records it: a baseline of another consumer (or of a consumer
  *	removed and added again under the same name) means a full copy.
  * @via: where the bytes come from (enum tloop_sync_via; 0: auto).
+ * @timeout_ms: NBD area2: give up (-ETIMEDOUT) when connecting takes, or
+ *	the server answers nothing for, this long (0: TLOOP_NBD_TIMEOUT_MS).
  *
  * With an NBD area2, @depth is the number of write requests in flight
  * (0: 16), @max_io the largest request (also at most the server's
  * maximum), and @max_gap and @full_pct do not apply: only written pages are
  * sent, never a gap (each coalesced run of written pages is one or more
- * requests).
+ * requests).  Pages are read from the backing file when @via allows it, as
+ * for a file (never cloned: TLOOP_SYNC_VIA_REFLINK reads as BACKING), except
+ * with TLOOP_SYNC_CONSISTENT (the snapshot's pages).
  */
 struct tloop_sync_opts {
 	size_t sz;
@@ -698,6 +702,7 @@ struct tloop_sync_opts {
 	uint64_t snap_mem_limit;
 	const char *consumer;
 	unsigned int via;
+	unsigned int timeout_ms;
 };
 
 /**
@@ -870,11 +875,14 @@ int tloop_nbd_state_path(const char *state_dir, const char *uri, char *buf, size
  * @sz: sizeof(struct tloop_verify_opts).
  * @page_size: the unit of comparison (0: the system's page size).
  * @chunk: bytes read from each side at once (0: 4 MiB).
+ * @timeout_ms: NBD area2: give up (-ETIMEDOUT) when connecting takes, or
+ *	the server answers nothing for, this long (0: TLOOP_NBD_TIMEOUT_MS).
  */
 struct tloop_verify_opts {
 	size_t sz;
 	uint32_t page_size;
 	uint64_t chunk;
+	unsigned int timeout_ms;
 };
 
 /**

@@ -35,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "copy.h"
 #include "internal.h"
 
 #define NBD_DEFAULT_DEPTH	16U
@@ -115,10 +116,17 @@ static int nbd_err(void)
 	return e > 0 ? -e : -EIO;
 }
 
-int tloop_nbd_connect(const char *uri, struct nbd_handle **out, char *msg, size_t len)
+/* nbd_timeout() - @ms, or the default for 0. */
+static unsigned int nbd_timeout(unsigned int ms)
+{
+	return ms ? ms : TLOOP_NBD_TIMEOUT_MS;
+}
+
+int tloop_nbd_connect(const char *uri, unsigned int timeout_ms, struct nbd_handle **out,
+		      char *msg, size_t len)
 {
 	struct nbd_handle *h = nbd_create();
-	int64_t deadline = ms_now() + TLOOP_NBD_TIMEOUT_MS;
+	int64_t deadline;
 	int ret;
 
 	*out = NULL;
@@ -128,12 +136,14 @@ int tloop_nbd_connect(const char *uri, struct nbd_handle **out, char *msg, size_
 	}
 	if (nbd_aio_connect_uri(h, uri) == -1)
 		goto err;
+	timeout_ms = nbd_timeout(timeout_ms);
+	deadline = ms_now() + timeout_ms;
 	while (nbd_aio_is_connecting(h)) {
 		int64_t left = deadline - ms_now();
 
 		if (left <= 0) {
-			snprintf(msg, len, "connect to %s: no answer in %d s", uri,
-				 TLOOP_NBD_TIMEOUT_MS / 1000);
+			snprintf(msg, len, "connect to %s: no answer in %.3g s", uri,
+				 timeout_ms / 1000.0);
 			nbd_close(h);
 			return -ETIMEDOUT;
 		}
@@ -159,10 +169,11 @@ err:
  * tloop_nbd_wait() - one round of nbd_poll() with the I/O timeout; 0, or
  * -errno with the reason in @msg (the connection is then unusable).
  */
-int tloop_nbd_wait(struct nbd_handle *h, const char *uri, int64_t *idle_since, char *msg,
-		   size_t len)
+int tloop_nbd_wait(struct nbd_handle *h, const char *uri, unsigned int timeout_ms,
+		   int64_t *idle_since, char *msg, size_t len)
 {
-	int r = nbd_poll(h, 1000);
+	int64_t left = *idle_since + nbd_timeout(timeout_ms) - ms_now();
+	int r = nbd_poll(h, left <= 0 ? 0 : left < 1000 ? (int)left : 1000);
 
 	if (r == -1) {
 		int ret = nbd_err();
@@ -174,11 +185,36 @@ int tloop_nbd_wait(struct nbd_handle *h, const char *uri, int64_t *idle_since, c
 		*idle_since = ms_now();
 		return 0;
 	}
-	if (ms_now() - *idle_since >= TLOOP_NBD_TIMEOUT_MS) {
-		snprintf(msg, len, "no reply from %s in %d s", uri, TLOOP_NBD_TIMEOUT_MS / 1000);
+	if (ms_now() - *idle_since >= nbd_timeout(timeout_ms)) {
+		snprintf(msg, len, "no reply from %s in %.3g s (the server hangs? see --timeout)",
+			 uri, nbd_timeout(timeout_ms) / 1000.0);
 		return -ETIMEDOUT;
 	}
 	return 0;
+}
+
+int tloop_nbd_wait_cmd(struct nbd_handle *h, const char *uri, unsigned int timeout_ms,
+		       int64_t cookie, char *msg, size_t len)
+{
+	int64_t idle = ms_now();
+
+	for (;;) {
+		int r = nbd_aio_command_completed(h, cookie);
+		int ret;
+
+		if (r == 1)
+			return 0;
+		if (r == -1) {
+			ret = nbd_err();
+			snprintf(msg, len, "%s%s: %s", uri,
+				 nbd_aio_is_dead(h) == 1 ? " (connection lost)" : "",
+				 nbd_get_error());
+			return ret;
+		}
+		ret = tloop_nbd_wait(h, uri, timeout_ms, &idle, msg, len);
+		if (ret)
+			return ret;
+	}
 }
 
 struct nbd_ctx;
@@ -213,6 +249,18 @@ struct nbd_ctx {
 	int err;		/* first failed write, -errno */
 	uint64_t err_off;
 	int64_t idle_since;
+	/*
+	 * Recovery (see recover()): the runs of pages this refresh took out of
+	 * the written set (with those an earlier failed refresh left to
+	 * resend), and the set's generation after the last clear, if known.
+	 */
+	struct tloop_run *taken;
+	size_t ntaken, captaken;
+	int gen_known;
+	uint64_t gen_now;
+	int flush_none;		/* the server cannot flush: no baseline */
+	int can_flush;		/* asked once connected (a dead handle cannot say) */
+	struct copy_src src;	/* the backing file, when it may be read instead */
 };
 
 /* nfail() - record what failed in res->msg, log it, and return @err. */
@@ -246,8 +294,8 @@ static int write_failed(struct nbd_ctx *c)
 static int wait_for(struct nbd_ctx *c, unsigned int busy)
 {
 	while (c->depth - c->nfree > busy - 1 && !c->err) {
-		int ret = tloop_nbd_wait(c->h, c->uri, &c->idle_since, c->res->msg,
-					 sizeof(c->res->msg));
+		int ret = tloop_nbd_wait(c->h, c->uri, c->o.timeout_ms, &c->idle_since,
+					 c->res->msg, sizeof(c->res->msg));
 
 		if (ret) {
 			tloop_log(TLOOP_LOG_WARN, "%s: %s", c->dev, c->res->msg);
@@ -264,9 +312,27 @@ static int drain(struct nbd_ctx *c)
 	return wait_for(c, 1);
 }
 
+/*
+ * read_dev() - [@off, @off + @len) of the device: from its backing file
+ * when copy.c says that is as good (a buffered read of the file's page
+ * cache, no request through the driver), the rest from the device.
+ */
 static int read_dev(struct nbd_ctx *c, void *buf, size_t len, uint64_t off)
 {
 	size_t done = 0;
+
+	while (c->src.fd >= 0 && done < len) {
+		ssize_t n = pread(c->src.fd, (char *)buf + done, len - done, (off_t)(off + done));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (!n)
+			break;	/* the backing file ends: the device has the rest */
+		atomic_fetch_add(&c->src.bytes_read, (uint64_t)n);
+		done += (size_t)n;
+	}
 
 	while (done < len) {
 		ssize_t n = pread(c->direct ? c->rfd : c->bfd, (char *)buf + done, len - done,
@@ -287,8 +353,37 @@ static int read_dev(struct nbd_ctx *c, void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
-/* send_bytes() - read [@off, @off + @len) of the device and send it in requests. */
-static int send_bytes(struct nbd_ctx *c, uint64_t off, uint64_t len)
+/* take_runs() - remember runs of pages taken out of the set (for recover()). */
+static int take_runs(struct nbd_ctx *c, const struct tloop_run *runs, size_t nr)
+{
+	size_t i;
+
+	for (i = 0; i < nr; i++) {
+		struct tloop_run *last = c->ntaken ? &c->taken[c->ntaken - 1] : NULL;
+
+		if (last && runs[i].start == last->start + last->count) {
+			last->count += runs[i].count;
+			continue;
+		}
+		if (c->ntaken == c->captaken) {
+			size_t cap = c->captaken ? c->captaken * 2 : 256;
+			struct tloop_run *t = realloc(c->taken, cap * sizeof(*t));
+
+			if (!t)
+				return -ENOMEM;
+			c->taken = t;
+			c->captaken = cap;
+		}
+		c->taken[c->ntaken++] = runs[i];
+	}
+	return 0;
+}
+
+/*
+ * send_bytes() - send [@off, @off + @len) of the device in requests: read
+ * from the device, or copied from @src (a snapshot's pages) when not NULL.
+ */
+static int send_bytes(struct nbd_ctx *c, uint64_t off, uint64_t len, const char *src)
 {
 	while (len) {
 		uint64_t n = len < c->max_io ? len : c->max_io;
@@ -301,7 +396,13 @@ static int send_bytes(struct nbd_ctx *c, uint64_t off, uint64_t len)
 		s = &c->slots[c->free[--c->nfree]];
 		s->off = off;
 		s->len = n;
-		ret = read_dev(c, s->buf, (size_t)n, off);
+		if (src) {
+			memcpy(s->buf, src, (size_t)n);
+			src += n;
+			ret = 0;
+		} else {
+			ret = read_dev(c, s->buf, (size_t)n, off);
+		}
 		if (ret) {
 			c->free[c->nfree++] = (unsigned int)(s - c->slots);
 			return nfail(c, ret, "read %s at offset %" PRIu64, c->dev, off);
@@ -340,7 +441,7 @@ static int send_run(struct nbd_ctx *c, uint64_t start, uint64_t count)
 	if (len > c->res->dev_size - off)
 		len = c->res->dev_size - off;
 	c->res->runs++;
-	return send_bytes(c, off, len);
+	return send_bytes(c, off, len, NULL);
 }
 
 static int send_batch(const uint64_t *pages, size_t n, void *arg)
@@ -350,6 +451,10 @@ static int send_batch(const uint64_t *pages, size_t n, void *arg)
 	int ret;
 
 	nr = tloop_plan_runs(pages, n, c->max_io / c->res->page_size, c->runs);
+	/* Out of the set now: remembered before anything can fail. */
+	ret = take_runs(c, c->runs, nr);
+	if (ret)
+		return nfail(c, ret, "allocate the list of pages sent");
 	for (i = 0; i < nr; i++) {
 		c->res->pages += c->runs[i].count;
 		ret = send_run(c, c->runs[i].start, c->runs[i].count);
@@ -370,6 +475,7 @@ static int nbd_full(struct nbd_ctx *c, enum tloop_sync_why why)
 	c->res->full = 1;
 	c->res->why = why;
 	c->res->generation = 0;
+	c->gen_known = 0;	/* a full copy that fails is done again in full */
 	if (c->tracking) {
 		ret = tloop_clear_all(c->fd, &gen);
 		if (ret == -ENODATA) {
@@ -389,6 +495,26 @@ static int nbd_full(struct nbd_ctx *c, enum tloop_sync_why why)
 	return ret;
 }
 
+/*
+ * resend() - the pages a failed refresh took out of the set and may not
+ * have stored (recover()), sent first, every reply received before the walk
+ * starts: two writes of one page are never in flight at once, since the
+ * server may complete them in any order.
+ */
+static int resend(struct nbd_ctx *c)
+{
+	size_t i, n = c->ntaken;
+	int ret;
+
+	for (i = 0; i < n; i++) {
+		c->res->pages += c->taken[i].count;
+		ret = send_run(c, c->taken[i].start, c->taken[i].count);
+		if (ret)
+			return ret;
+	}
+	return n ? drain(c) : 0;
+}
+
 static int nbd_incremental(struct nbd_ctx *c, uint64_t generation)
 {
 	struct tloop_walk wk = {
@@ -404,8 +530,17 @@ static int nbd_incremental(struct nbd_ctx *c, uint64_t generation)
 
 	c->res->full = 0;
 	c->res->why = TLOOP_SYNC_WHY_INCREMENTAL;
+	ret = resend(c);
+	if (ret)
+		return ret;
 	ret = tloop_walk(c->fd, &wk, send_batch, c, &r, &stop);
 	c->res->calls += r.calls;
+	/* Our own clears only (check_generation): the set's generation is known. */
+	if (stop == TLOOP_WALK_CALLBACK || stop == TLOOP_WALK_DONE) {
+		c->gen_now = r.generation;
+	} else {
+		c->gen_known = 0;	/* a failed clearing call may have cleared */
+	}
 	if (stop == TLOOP_WALK_CALLBACK)
 		return ret;
 	dret = drain(c);
@@ -433,6 +568,281 @@ static int nbd_incremental(struct nbd_ctx *c, uint64_t generation)
 	if (ret == -EIO || ret == -ENOSPC || ret == -EDQUOT)
 		return nfail(c, ret, "write back the page cache of %s to its backing file", c->dev);
 	return nfail(c, ret, "get the written set of %s", c->dev);
+}
+
+/*
+ * flush_export() - every reply received, then NBD_CMD_FLUSH answered: the
+ * writes are on the server's stable storage.  A server that cannot flush
+ * sets flush_none (no baseline then).
+ */
+static int flush_export(struct nbd_ctx *c)
+{
+	int64_t cookie;
+	int ret;
+
+	ret = drain(c);
+	if (ret || (c->o.flags & TLOOP_SYNC_UNSAFE_NO_FSYNC))
+		return ret;
+	if (!c->can_flush) {
+		c->flush_none = 1;
+		return 0;
+	}
+	cookie = nbd_aio_flush(c->h, NBD_NULL_COMPLETION, 0);
+	if (cookie == -1)
+		return nfail(c, nbd_err(), "flush %s%s: %s", c->uri,
+			     nbd_aio_is_dead(c->h) == 1 ? " (connection lost)" : "",
+			     nbd_get_error());
+	ret = tloop_nbd_wait_cmd(c->h, c->uri, c->o.timeout_ms, cookie, c->res->msg,
+				 sizeof(c->res->msg));
+	if (ret) {
+		char why[sizeof(c->res->msg)];
+
+		snprintf(why, sizeof(why), "%s", c->res->msg);
+		return nfail(c, ret, "flush %s", why);
+	}
+	return 0;
+}
+
+/* snap_send() - a snapshot batch (content as of P): runs of pages, copied and sent. */
+static int snap_send(const uint64_t *pages, const void *data, size_t n, void *arg)
+{
+	struct nbd_ctx *c = arg;
+	uint64_t ps = c->res->page_size, maxp = c->max_io / ps;
+	size_t i = 0, j;
+	int ret;
+
+	while (i < n) {
+		uint64_t off = pages[i] * ps, len;
+
+		for (j = i + 1; j < n && pages[j] == pages[j - 1] + 1 && j - i < maxp; j++)
+			;
+		if (pages[i] >= c->nr_pages)
+			return nfail(c, -EPROTO, "%s: snapshot page %" PRIu64 " past the end",
+				     c->dev, pages[i]);
+		len = (uint64_t)(j - i) * ps;
+		if (len > c->res->dev_size - off)
+			len = c->res->dev_size - off;
+		c->res->runs++;
+		ret = send_bytes(c, off, len, (const char *)data + i * ps);
+		if (ret)
+			return ret;
+		i = j;
+	}
+	return 0;
+}
+
+/* Before the end with COPIED: the snapshot's pages are on stable storage. */
+static int snap_before_end(void *arg)
+{
+	return flush_export(arg);
+}
+
+/*
+ * nbd_consistent() - TLOOP_SYNC_CONSISTENT: send a snapshot of one instant P
+ * (snap.c): its written pages when the baseline allows it, else every page.
+ * Pages an earlier failed refresh left to resend go first, every reply
+ * received before P: each of them is then either unchanged until P or in
+ * the snapshot, so the export is still a copy of P.  On failure the
+ * snapshot ends without TLOOP_SNAP_END_COPIED, which puts every one of its
+ * pages back into the live set, whose generation is then the snapshot's.
+ */
+static int nbd_consistent(struct nbd_ctx *c, enum tloop_sync_why why, uint64_t generation)
+{
+	int written = why == TLOOP_SYNC_WHY_INCREMENTAL;
+	struct tloop_snap_refresh_opts o = {
+		.all = !written, .check_generation = written, .generation = generation,
+		.mem_limit = c->o.snap_mem_limit, .freeze = c->o.freeze, .batch = c->o.batch,
+		.page_size = c->res->page_size, .dev_size = c->res->dev_size,
+		.fn = snap_send, .arg = c, .before_end = snap_before_end,
+	};
+	struct tloop_snap_refresh_result r;
+	int ret;
+
+	if (written) {
+		ret = resend(c);
+		if (ret)
+			return ret;
+	}
+	ret = tloop_snap_refresh(c->fd, -1, &o, &r);
+	if (r.started) {
+		c->gen_known = 1;
+		c->gen_now = r.generation;
+	}
+	c->res->full = r.all;
+	if (r.concurrent)
+		c->res->why = TLOOP_SYNC_WHY_CONCURRENT;
+	else if (r.all && written)
+		c->res->why = TLOOP_SYNC_WHY_OVERFLOW;
+	else
+		c->res->why = r.all ? why : TLOOP_SYNC_WHY_INCREMENTAL;
+	c->res->pages += r.pages;
+	c->res->snap_generation = r.generation;
+	c->res->preserved = r.preserved;
+	c->res->snap_mem_peak = r.mem_peak;
+	if (ret == -ENOTTY)
+		ret = -EOPNOTSUPP;	/* a module without TLOOP_FEAT_SNAPSHOT */
+	if (ret) {
+		/* The callbacks' own failures said what failed already. */
+		if (!c->res->msg[0] || ret == -ESTALE)
+			return nfail(c, ret, "%s", r.msg);
+		return ret;
+	}
+	c->res->consistent = 1;
+	c->res->generation = r.generation;
+	return 0;
+}
+
+#define PENDING_SUFFIX	".resend"
+#define PENDING_MAGIC	"tloop-nbd-resend 1"
+
+/*
+ * store_pending() - "<state>.resend", durably: the runs of pages to send
+ * again, valid with a baseline of @attach_id and @generation only.
+ */
+static int store_pending(const char *state, uint64_t attach_id, uint64_t generation,
+			 const struct tloop_run *runs, size_t n)
+{
+	char path[PATH_MAX + 16], tmp[PATH_MAX + 32];
+	FILE *f;
+	size_t i;
+	int ret = 0;
+
+	snprintf(path, sizeof(path), "%s%s", state, PENDING_SUFFIX);
+	snprintf(tmp, sizeof(tmp), "%s.%ld", path, (long)getpid());
+	f = fopen(tmp, "we");
+	if (!f)
+		return -errno;
+	fprintf(f, "%s\nattach_id %" PRIu64 "\ngeneration %" PRIu64 "\nruns %zu\n",
+		PENDING_MAGIC, attach_id, generation, n);
+	for (i = 0; i < n; i++)
+		fprintf(f, "%" PRIu64 " %" PRIu64 "\n", runs[i].start, runs[i].count);
+	fprintf(f, "end\n");
+	if (fflush(f) || fsync(fileno(f)) < 0)
+		ret = -errno;
+	if (fclose(f) && !ret)
+		ret = -errno;
+	if (!ret && rename(tmp, path) < 0)
+		ret = -errno;
+	if (ret) {
+		unlink(tmp);
+		return ret;
+	}
+	return tloop_fsync_dir_of(path);
+}
+
+static void remove_pending(const char *state)
+{
+	char path[PATH_MAX + 16];
+
+	snprintf(path, sizeof(path), "%s%s", state, PENDING_SUFFIX);
+	unlink(path);
+}
+
+/*
+ * load_pending() - the runs of "<state>.resend" into c->taken when it
+ * belongs to the baseline (@attach_id, @generation).  Return: 0 (loaded, or
+ * no such file, or one of another baseline: stale, ignored) or -EINVAL (a
+ * damaged file for this baseline: the refresh must be full).
+ */
+static int load_pending(struct nbd_ctx *c, const char *state, uint64_t attach_id,
+			uint64_t generation)
+{
+	char path[PATH_MAX + 16], line[128];
+	uint64_t a, g, start, count;
+	size_t n, i;
+	FILE *f;
+	int ret = -EINVAL;
+
+	snprintf(path, sizeof(path), "%s%s", state, PENDING_SUFFIX);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	if (!fgets(line, sizeof(line), f) || strcmp(line, PENDING_MAGIC "\n") ||
+	    fscanf(f, "attach_id %" SCNu64 " generation %" SCNu64 " runs %zu", &a, &g, &n) != 3)
+		goto out;
+	if (a != attach_id || g != generation) {
+		ret = 0;	/* of another baseline: a later refresh sent its pages */
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		struct tloop_run r;
+
+		if (fscanf(f, "%" SCNu64 " %" SCNu64, &start, &count) != 2 || !count ||
+		    start >= c->nr_pages || count > c->nr_pages - start)
+			goto out;
+		r.start = start;
+		r.count = count;
+		if (take_runs(c, &r, 1)) {
+			ret = -ENOMEM;
+			goto out;
+		}
+	}
+	if (fscanf(f, " %127s", line) != 1 || strcmp(line, "end"))
+		goto out;
+	ret = 0;
+out:
+	fclose(f);
+	if (ret)
+		c->ntaken = 0;
+	return ret;
+}
+
+/*
+ * recover() - after a failure in the middle of a refresh whose clears are
+ * all known (c->gen_known): the export equals the device except for the
+ * pages still in the written set and those this refresh took out of it
+ * (c->taken).  Store the latter, then a baseline of the set's generation
+ * after our last clear, both durably: the next refresh sends both, and is
+ * incremental.  Any other failure leaves no baseline: a full copy.
+ */
+static void recover(struct nbd_ctx *c, const char *state, const struct tloop_baseline *b0,
+		    int err)
+{
+	struct tloop_baseline b = *b0;
+	char msg[sizeof(c->res->msg)];
+	uint64_t pages = 0;
+	size_t i;
+	int ret;
+
+	if (!c->gen_known || !c->tracking || !c->h || !c->can_flush ||
+	    (c->o.flags & TLOOP_SYNC_UNSAFE_NO_FSYNC))
+		return;
+	/*
+	 * A live connection (the failure was on our side, a device read):
+	 * let the writes in flight finish, so that none of them lands after
+	 * the next refresh's write of the same page.  (A hung server is not
+	 * waited for twice; see design.md on what that leaves.)
+	 */
+	if (err != -ETIMEDOUT && nbd_aio_is_dead(c->h) != 1 && nbd_aio_is_closed(c->h) != 1) {
+		memcpy(msg, c->res->msg, sizeof(msg));
+		c->err = 0;
+		while (c->depth - c->nfree > 0 &&
+		       !tloop_nbd_wait(c->h, c->uri, c->o.timeout_ms, &c->idle_since,
+				       c->res->msg, sizeof(c->res->msg)))
+			;
+		memcpy(c->res->msg, msg, sizeof(msg));
+	}
+	for (i = 0; i < c->ntaken; i++)
+		pages += c->taken[i].count;
+	ret = 0;
+	if (c->ntaken)
+		ret = store_pending(state, b.attach_id, c->gen_now, c->taken, c->ntaken);
+	else
+		remove_pending(state);
+	if (ret) {
+		tloop_log(TLOOP_LOG_WARN, "%s: record the pages to resend in %s%s: %s", c->dev,
+			  state, PENDING_SUFFIX, strerror(-ret));
+		return;
+	}
+	b.generation = c->gen_now;
+	ret = tloop_baseline_store(state, &b);
+	if (ret) {
+		tloop_log(TLOOP_LOG_WARN, "%s: record the baseline %s%s: %s", c->dev, state,
+			  TLOOP_BASELINE_SUFFIX, strerror(-ret));
+		return;
+	}
+	tloop_log(TLOOP_LOG_WARN, "%s: the next refresh of %s is incremental: the written set "
+		  "and %" PRIu64 " pages this one took out of it", c->dev, c->uri, pages);
 }
 
 /* mkdirs() - create @dir and its parents (mode 0700 for the last). */
@@ -496,6 +906,7 @@ int tloop_sync_nbd(const char *dev, const char *uri, const struct tloop_sync_opt
 			     .bfd = -1 };
 	char state[PATH_MAX], lockpath[PATH_MAX + 8];
 	struct tloop_track_status ts;
+	struct tloop_baseline b = { 0 };
 	struct tloop_info info;
 	enum tloop_sync_why why;
 	uint64_t generation = 0;
@@ -505,7 +916,8 @@ int tloop_sync_nbd(const char *dev, const char *uri, const struct tloop_sync_opt
 	unsigned int i;
 
 	memset(res, 0, sizeof(*res));
-	res->via = TLOOP_SYNC_VIA_DEVICE;	/* NBD refreshes read the device */
+	copy_src_init(&c.src);
+	res->via = TLOOP_SYNC_VIA_DEVICE;
 	if (opts) {
 		size_t n = opts->sz < sizeof(c.o) ? opts->sz : sizeof(c.o);
 
@@ -513,6 +925,14 @@ int tloop_sync_nbd(const char *dev, const char *uri, const struct tloop_sync_opt
 	}
 	if (c.o.sz < offsetof(struct tloop_sync_opts, state_dir) + sizeof(c.o.state_dir))
 		c.o.state_dir = NULL;
+	if (c.o.sz < offsetof(struct tloop_sync_opts, timeout_ms) + sizeof(c.o.timeout_ms))
+		c.o.timeout_ms = 0;
+	if (c.o.sz < offsetof(struct tloop_sync_opts, via) + sizeof(c.o.via))
+		c.o.via = TLOOP_SYNC_VIA_AUTO;
+	if (c.o.via > TLOOP_SYNC_VIA_REFLINK) {
+		ret = nfail(&c, -EINVAL, "unknown source %u", c.o.via);
+		goto out;
+	}
 	snprintf(res->consumer, sizeof(res->consumer), "%s", TLOOP_CONSUMER_DEFAULT);
 	/* Named consumers are not wired into the NBD engine yet: refuse, never ignore. */
 	if (c.o.sz >= offsetof(struct tloop_sync_opts, consumer) + sizeof(c.o.consumer) &&
@@ -545,10 +965,17 @@ int tloop_sync_nbd(const char *dev, const char *uri, const struct tloop_sync_opt
 	res->dev_size = info.dev_size;
 	res->page_size = ts.page_size;
 	res->attach_id = info.attach_id;
+	b.attach_id = info.attach_id;
+	b.dev_size = info.dev_size;
+	b.page_size = ts.page_size;
 	c.nr_pages = (info.dev_size + ts.page_size - 1) / ts.page_size;
 	c.tracking = !!(ts.flags & TLOOP_TRACK_ON);
 
 	/* 1. Every check that can refuse, before anything changes. */
+	if ((c.o.flags & TLOOP_SYNC_CONSISTENT) && !c.tracking) {
+		ret = nfail(&c, -ENODATA, "a point-in-time refresh needs tracking on %s", dev);
+		goto out;
+	}
 	ret = tloop_nbd_state_path(c.o.state_dir, uri, state, sizeof(state));
 	if (ret) {
 		ret = nfail(&c, ret, "the state file of %s", uri);
@@ -570,11 +997,12 @@ int tloop_sync_nbd(const char *dev, const char *uri, const struct tloop_sync_opt
 		ret = nfail(&c, -errno, "%s is being refreshed by another process", uri);
 		goto out;
 	}
-	ret = tloop_nbd_connect(uri, &c.h, res->msg, sizeof(res->msg));
+	ret = tloop_nbd_connect(uri, c.o.timeout_ms, &c.h, res->msg, sizeof(res->msg));
 	if (ret) {
 		tloop_log(TLOOP_LOG_WARN, "%s: %s", dev, res->msg);
 		goto out;
 	}
+	c.can_flush = nbd_can_flush(c.h) == 1;
 	if (nbd_is_read_only(c.h) == 1) {
 		ret = nfail(&c, -EROFS, "the export %s is read-only", uri);
 		goto out;
@@ -594,12 +1022,36 @@ int tloop_sync_nbd(const char *dev, const char *uri, const struct tloop_sync_opt
 	ret = setup(&c);
 	if (ret)
 		goto out;
+	/* Pages a failed refresh left to send again belong to this baseline. */
+	if (why == TLOOP_SYNC_WHY_INCREMENTAL &&
+	    load_pending(&c, state, info.attach_id, generation)) {
+		tloop_log(TLOOP_LOG_WARN, "%s: %s%s is damaged: copying everything", dev, state,
+			  PENDING_SUFFIX);
+		why = TLOOP_SYNC_WHY_NO_BASELINE;
+	}
+	c.gen_known = why == TLOOP_SYNC_WHY_INCREMENTAL;
+	c.gen_now = generation;
 	ret = tloop_open_read(dev, !!(c.o.flags & TLOOP_SYNC_BUFFERED), &c.rfd, &c.bfd);
 	if (ret) {
 		ret = nfail(&c, ret, "open %s for reading", dev);
 		goto out;
 	}
 	c.direct = c.rfd != c.bfd;
+	/*
+	 * The backing file as the source (copy.c; no clones: the export is
+	 * elsewhere).  --consistent sends the snapshot's pages, never these.
+	 */
+	if (!(c.o.flags & TLOOP_SYNC_CONSISTENT)) {
+		struct stat dst;
+		char why_dev[PATH_MAX + 64];
+
+		if (fstat(c.fd, &dst) < 0 ||
+		    copy_src_open(&c.src, c.o.via == TLOOP_SYNC_VIA_REFLINK ? TLOOP_SYNC_VIA_BACKING :
+				  (enum tloop_sync_via)c.o.via, c.fd, &dst, why_dev, sizeof(why_dev)))
+			tloop_log(c.o.via == TLOOP_SYNC_VIA_AUTO ? TLOOP_LOG_DEBUG : TLOOP_LOG_INFO,
+				  "%s: reading the device, not its backing file", dev);
+		res->via = c.src.via;
+	}
 
 	/* 2. From here on the export and the set change: no baseline until done. */
 	ret = tloop_baseline_remove(state);
@@ -610,35 +1062,34 @@ int tloop_sync_nbd(const char *dev, const char *uri, const struct tloop_sync_opt
 	/* 3. The written set, cleared and sent; every reply received. */
 	c.idle_since = ms_now();
 	c.total = why == TLOOP_SYNC_WHY_INCREMENTAL ? ts.written * ts.page_size : info.dev_size;
-	if (why == TLOOP_SYNC_WHY_INCREMENTAL)
-		ret = nbd_incremental(&c, generation);
-	else
-		ret = nbd_full(&c, why);
-	if (ret)
+	for (i = 0; i < c.ntaken; i++)
+		c.total += c.taken[i].count * ts.page_size;
+	/*
+	 * 4. The server's answer to a flush: the writes are on its stable
+	 * storage (with --consistent, before the snapshot ends as copied).
+	 */
+	if (c.o.flags & TLOOP_SYNC_CONSISTENT) {
+		ret = nbd_consistent(&c, why, generation);
+	} else {
+		if (why == TLOOP_SYNC_WHY_INCREMENTAL)
+			ret = nbd_incremental(&c, generation);
+		else
+			ret = nbd_full(&c, why);
+		if (!ret)
+			ret = flush_export(&c);
+	}
+	if (ret) {
+		recover(&c, state, &b, ret);
 		goto out;
-	/* 4. The server's answer to a flush: the writes are on its stable storage. */
-	if (!(c.o.flags & TLOOP_SYNC_UNSAFE_NO_FSYNC)) {
-		if (nbd_can_flush(c.h) != 1) {
-			tloop_log(TLOOP_LOG_WARN, "%s: %s cannot flush: no baseline recorded, "
-				  "the next refresh copies everything", dev, uri);
-			goto done;
-		}
-		if (nbd_flush(c.h, 0) == -1) {
-			ret = nfail(&c, nbd_err(), "flush %s%s: %s", uri,
-				    nbd_aio_is_dead(c.h) == 1 ? " (connection lost)" : "",
-				    nbd_get_error());
-			goto out;
-		}
+	}
+	if (c.flush_none) {
+		tloop_log(TLOOP_LOG_WARN, "%s: %s cannot flush: no baseline recorded, "
+			  "the next refresh copies everything", dev, uri);
+		goto done;
 	}
 	/* 5. */
 	if (c.tracking) {
-		struct tloop_baseline b = {
-			.attach_id = info.attach_id,
-			.generation = res->generation,
-			.dev_size = info.dev_size,
-			.page_size = ts.page_size,
-		};
-
+		b.generation = res->generation;
 		ret = tloop_baseline_store(state, &b);
 		if (ret) {
 			ret = nfail(&c, ret, "record the baseline %s%s", state,
@@ -646,6 +1097,8 @@ int tloop_sync_nbd(const char *dev, const char *uri, const struct tloop_sync_opt
 			goto out;
 		}
 		res->baseline = 1;
+		/* Sent now; a leftover would be ignored (another generation). */
+		remove_pending(state);
 	}
 done:
 	nbd_shutdown(c.h, 0);
@@ -661,7 +1114,10 @@ out:
 	free(c.free);
 	free(c.pages);
 	free(c.runs);
+	free(c.taken);
 	res->direct = c.direct;
+	res->bytes_backing_read = atomic_load(&c.src.bytes_read);
+	copy_src_close(&c.src);
 	res->seconds = tloop_now() - t0;
 	if (lockfd >= 0)
 		close(lockfd);

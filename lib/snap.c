@@ -206,9 +206,13 @@ again:
 		goto again;
 	}
 	res->all = !!(flags & TLOOP_SNAP_ALL);
+	res->started = 1;
 	res->generation = c.generation;
 	res->pending = c.pending;
-	ret = tloop_snap_walk(sfd, o->batch, o->page_size, snap_copy_batch, &s, &res->pages);
+	ret = tloop_snap_walk(sfd, o->batch, o->page_size, o->fn ? o->fn : snap_copy_batch,
+			      o->fn ? o->arg : (void *)&s, &res->pages);
+	if (!ret && o->before_end)
+		ret = o->before_end(o->arg);
 	res->bytes = s.bytes;
 	if (!tloop_snap_status(sfd, &st)) {
 		res->preserved = st.preserved_total;

@@ -862,16 +862,8 @@ int tloop_sync(const char *dev, const char *area2, const struct tloop_sync_opts 
 	int create, resize, lockfd = -1, ret;
 
 	/* The NBD target has its own engine (nbd.c), with the same order. */
-	if (tloop_is_nbd_uri(area2)) {
-		if (opts && opts->sz > offsetof(struct tloop_sync_opts, flags) &&
-		    (opts->flags & TLOOP_SYNC_CONSISTENT)) {
-			memset(res, 0, sizeof(*res));
-			snprintf(res->msg, sizeof(res->msg),
-				 "--consistent is not supported with an NBD area2 (yet)");
-			return -EOPNOTSUPP;
-		}
+	if (tloop_is_nbd_uri(area2))
 		return tloop_sync_nbd(dev, area2, opts, res);
-	}
 
 	memset(res, 0, sizeof(*res));
 	copy_src_init(&c.src);

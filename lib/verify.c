@@ -47,7 +47,7 @@ int tloop_verify(const char *dev, const char *area2, const struct tloop_verify_o
 {
 	struct tloop_verify_opts o = { 0 };
 	struct nbd_handle *h = NULL;
-	int dfd = -1, afd = -1, ret;
+	int dfd = -1, afd = -1, dead = 0, ret;
 	char *a = NULL, *b = NULL;
 	uint64_t off, ps, chunk, run_start = 0, run_len = 0;
 	double t0 = tloop_now();
@@ -75,7 +75,7 @@ int tloop_verify(const char *dev, const char *area2, const struct tloop_verify_o
 	if (tloop_is_nbd_uri(area2)) {
 		int64_t s;
 
-		ret = tloop_nbd_connect(area2, &h, res->msg, sizeof(res->msg));
+		ret = tloop_nbd_connect(area2, o.timeout_ms, &h, res->msg, sizeof(res->msg));
 		if (ret)
 			goto out;
 		s = nbd_get_size(h);
@@ -119,11 +119,22 @@ int tloop_verify(const char *dev, const char *area2, const struct tloop_verify_o
 			goto out;
 		}
 		if (h) {
-			if (nbd_pread(h, b, (size_t)len, off, 0) == -1) {
+			int64_t ck = nbd_aio_pread(h, b, (size_t)len, off, NBD_NULL_COMPLETION, 0);
+			char why[sizeof(res->msg)];
+
+			ret = 0;
+			if (ck == -1) {
 				int e = nbd_get_errno();
 
-				ret = vfail(res, e > 0 ? -e : -EIO, "read %s at offset %" PRIu64
-					    ": %s", area2, off, nbd_get_error());
+				ret = e > 0 ? -e : -EIO;
+				snprintf(why, sizeof(why), "%s", nbd_get_error());
+			} else {
+				ret = tloop_nbd_wait_cmd(h, area2, o.timeout_ms, ck, why, sizeof(why));
+			}
+			if (ret) {
+				dead = 1;
+				ret = vfail(res, ret, "read %s at offset %" PRIu64 ": %s", area2, off,
+					    why);
 				goto out;
 			}
 		} else {
@@ -163,7 +174,8 @@ int tloop_verify(const char *dev, const char *area2, const struct tloop_verify_o
 	ret = 0;
 out:
 	if (h) {
-		nbd_shutdown(h, 0);
+		if (!dead)
+			nbd_shutdown(h, 0);
 		nbd_close(h);
 	}
 	free(a);

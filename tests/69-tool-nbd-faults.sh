@@ -8,9 +8,10 @@
 #  - server unreachable (nothing listens on the port) -> incremental next;
 #  - read-only export (nbdkit -r) -> nothing written (the log shows no write), incremental;
 #  - export smaller than the device -> nothing written, incremental;
-#  - connection lost midway (nbdkit killed with SIGKILL while writes are in flight) -> the
-#    baseline is gone, the next sync is full;
-#  - the server stops answering (SIGSTOP) is not tested: it takes TLOOP_NBD_TIMEOUT_MS.
+#  - connection lost midway (nbdkit killed with SIGKILL while writes are in flight) during a
+#    full copy (--full) -> the baseline is gone, the next sync is full.
+# A lost connection or a hung server during an incremental or --consistent refresh (the next
+# one is incremental) is 67-tool-nbd-recover.
 # tloop-timeout: 450
 set -u
 

@@ -38,6 +38,7 @@ enum {
 	OPT_CONSUMER,
 	OPT_STATE_DIR,
 	OPT_VIA,
+	OPT_TIMEOUT,
 };
 
 static const struct {
@@ -65,11 +66,11 @@ static const struct {
 	  "           [--full-at PERCENT] [--via auto|device|backing|reflink]\n"
 	  "           [--buffered] [--unsafe-no-fsync]\n"
 	  "           [--consistent [--freeze MOUNTPOINT] [--snap-mem-limit BYTES]]\n"
-	  "           [--state-dir DIR] [--consumer NAME] DEV AREA2\n"
+	  "           [--state-dir DIR] [--timeout SECONDS] [--consumer NAME] DEV AREA2\n"
 	  "AREA2 is a file, a block device, or an NBD URI (nbd://HOST[:PORT]/EXPORT,\n"
 	  "nbd+unix:///EXPORT?socket=PATH).\n" },
 	{ "verify", CMD_VERIFY,
-	  "tloop verify [--json] DEV AREA2\n"
+	  "tloop verify [--json] [--timeout SECONDS] DEV AREA2\n"
 	  "Exit status: 0 identical, 3 different, 1 failure.\n" },
 	{ "consumer", CMD_CONSUMER,
 	  "tloop consumer list [--json] DEV\n"
@@ -166,6 +167,7 @@ static const struct option long_opts[] = {
 	{ "consumer", required_argument, NULL, OPT_CONSUMER },
 	{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
 	{ "via", required_argument, NULL, OPT_VIA },
+	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -201,6 +203,8 @@ static int allowed(enum cli_cmd cmd, int opt)
 	case OPT_CONSISTENT: case OPT_FREEZE: case OPT_SNAP_MEM_LIMIT:
 	case OPT_VIA:
 		return cmd == CMD_SYNC;
+	case OPT_TIMEOUT:
+		return cmd == CMD_SYNC || cmd == CMD_VERIFY;
 	}
 	return 0;
 }
@@ -336,6 +340,18 @@ static int parse_opt(struct cli *c, int opt, const char *arg, char *err, size_t 
 			return usage_err(err, errlen, "--consumer: empty name");
 		c->consumer = arg;
 		break;
+	case OPT_TIMEOUT: {
+		char *end;
+		double t;
+
+		errno = 0;
+		t = strtod(arg, &end);
+		if (errno || end == arg || *end || !(t >= 0.001 && t <= 86400))
+			return usage_err(err, errlen, "--timeout: expected seconds "
+					 "(0.001 to 86400), got '%s'", arg);
+		c->timeout_ms = (unsigned int)(t * 1000 + 0.5);
+		break;
+	}
 	case OPT_STATE_DIR:
 		if (!*arg)
 			return usage_err(err, errlen, "--state-dir: empty");

@@ -61,6 +61,7 @@ struct cli {
 	uint64_t max_gap;		/* --max-gap, 0: default (or none, see sync_flags) */
 	unsigned int full_pct;		/* --full-at, 0: default */
 	const char *state_dir;		/* --state-dir (NBD area2) */
+	unsigned int timeout_ms;	/* --timeout (NBD area2), 0: default */
 	const char *freeze;		/* --freeze MOUNTPOINT (with --consistent) */
 	uint64_t snap_mem_limit;	/* --snap-mem-limit, 0: none */
 	/* written, clear, sync, status: --consumer NAME (NULL: the default consumer) */

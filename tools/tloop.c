@@ -792,6 +792,7 @@ static int cmd_sync(const struct cli *c)
 				     .max_gap = c->max_gap, .full_pct = c->full_pct,
 				     .freeze = c->freeze, .snap_mem_limit = c->snap_mem_limit,
 				     .state_dir = c->state_dir, .consumer = c->consumer,
+				     .timeout_ms = c->timeout_ms,
 				     .via = c->via };
 	struct progress p = { .tty = isatty(STDERR_FILENO), .last = 0 };
 	struct tloop_sync_result r;
@@ -814,8 +815,17 @@ static int cmd_sync(const struct cli *c)
 		return EXIT_FAIL;
 	}
 	if (ret) {
+		char st[PATH_MAX + 16];
+		int kept = tloop_is_nbd_uri(c->area2) &&
+			   !tloop_nbd_state_path(c->state_dir, c->area2, st, PATH_MAX) &&
+			   !access(strcat(st, TLOOP_BASELINE_SUFFIX), F_OK);
+
 		errmsg("%s: sync: %s%s", path, r.msg, errstr_of(r.msg, -ret, errbuf, sizeof(errbuf)));
-		if (r.pages || r.bytes)
+
+		if ((r.pages || r.bytes) && kept)
+			errmsg("%s: the refresh of %s stopped midway; the next sync resends "
+			       "what it may have missed (incremental)", path, c->area2);
+		else if (r.pages || r.bytes)
 			errmsg("%s: the refresh of %s stopped midway; its baseline was removed, "
 			       "so the next sync copies everything", path, c->area2);
 		else if (tloop_is_nbd_uri(c->area2))
@@ -986,7 +996,7 @@ static int diff_cb(uint64_t start, uint64_t count, void *arg)
 
 static int cmd_verify(const struct cli *c)
 {
-	struct tloop_verify_opts o = { .sz = sizeof(o) };
+	struct tloop_verify_opts o = { .sz = sizeof(o), .timeout_ms = c->timeout_ms };
 	struct tloop_verify_result r;
 	struct diff_out d = { .c = c };
 	char path[PATH_MAX], errbuf[64];
