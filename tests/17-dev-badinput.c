@@ -8,7 +8,7 @@
  * mapped, open in another process, unknown, twice), unknown ioctl numbers on
  * both nodes, and an unprivileged caller (uid/gid 65534) getting EPERM.
  *
- * tloop-timeout: 60
+ * tloop-timeout: 180
  */
 #include "tlt.h"
 
