@@ -17,8 +17,24 @@ COLORS = {"sync": "#1f77b4", "loop": "#d62728", "reflink": "#2ca02c",
 
 
 def parse(path):
-    rows, full = [], {}
+    rows, full, raw = [], {}, []
     for line in open(path, encoding="utf-8", errors="replace"):
+        # The raw line of each row, printed as soon as it is measured (a run
+        # stopped before its end has these and no bench-data lines).
+        m = re.search(r"# (random|clustered) ([0-9.]+) %: ([0-9]+) pages, sync ([0-9.]+) s "
+                      r".*loop (-?[0-9.]+) s, reflink (-?[0-9.]+) s", line)
+        if m:
+            q = re.search(r"query (-?[0-9.]+) s", line)
+            loop = float(m.group(5))
+            raw.append({"pat": m.group(1), "pct": float(m.group(2)),
+                        "pages": int(m.group(3)), "sync": float(m.group(4)),
+                        "loop": loop + float(q.group(1)) if loop >= 0 and q else -1,
+                        "reflink": float(m.group(6))})
+            continue
+        m = re.search(r"ok [0-9]+ dd: ([0-9.]+) s", line)
+        if m and "dd" not in full:
+            full["dd"] = float(m.group(1))
+            continue
         m = re.search(r"# bench-data: (.*)$", line)
         if not m:
             continue
@@ -31,7 +47,7 @@ def parse(path):
             rows.append({"pat": f[1], "pct": float(f[2]), "pages": int(f[3]),
                          "sync": float(f[4]), "loop": float(f[5]),
                          "reflink": float(f[6])})
-    return rows, full
+    return rows or raw, full
 
 
 def main():
