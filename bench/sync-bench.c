@@ -1,59 +1,48 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * sync-bench: the cost of a refresh (`tloop sync`) against a full copy and
- * against the query plus moving the bytes, by density of written pages
- * (issue 15), in one VM boot (make bench-sync).
+ * sync-bench: the cost of a refresh (`tloop sync`) by density of written
+ * pages, random and clustered, against full copies and against the query
+ * plus a per-page copy loop (issue 15), in one VM boot (make bench-sync).
  *
- * A tracked tloop device of TLOOP_BENCH_SYNC_MB MiB (default 256; backing
- * file and area2 in the VM's tmpfs, so fdatasync costs nothing for anyone)
- * is filled, copied once (tloop sync --create), then for each density
- * (TLOOP_BENCH_SYNC_DENSITIES, per mille of the pages: default
- * 1 10 100 300 1000, i.e. 0.1 / 1 / 10 / 30 / 100 %) and each repetition
- * (TLOOP_BENCH_REPEAT, default 3) the same seeded set of random pages is
- * written with O_DIRECT before each of:
- *   query+loop  the get-and-clear walk alone (batches of 16384, as the
- *               tool), then each page copied by one O_DIRECT pread and one
- *               pwrite, one after the other (the floor the issue measured
- *               against); then `tloop sync --full`, timed as "tloop --full"
- *               (it also restores the baseline the walk invalidated), and
- *               `tloop sync --full --via device';
- *   old         `tloop sync --via device --queue-depth 1 --max-gap 0
- *               --full-at 101`: device reads one copy at a time, runs of
- *               consecutive written pages only, no switch to a full copy
- *               (the engine before issue 15);
- *   device      `tloop sync --via device`: the defaults, but every byte read
- *               through the device (the engine of issue 15's first session);
- *   new         `tloop sync` with its defaults (--via auto: from the backing
- *               file, by FICLONERANGE where area2 can share its extents,
- *               else copy_file_range);
- *   variants    TLOOP_BENCH_SYNC_VARIANTS ("a;b;...": tool options, spaces
- *               allowed) at densities up to TLOOP_BENCH_SYNC_VARIANT_MAX
- *               per mille (default 300), to choose the defaults.
- * With TLOOP_BENCH_SYNC_XFS=1 the backing file, area2 and dd's copy are on
- * an XFS made with reflink=1 on a loop device over a file in the tmpfs
- * (so `new` clones).
- * Full copies by dd (iflag=direct bs=1M conv=fsync, to a file in the
- * same tmpfs) are timed TLOOP_BENCH_REPEAT times first.  Every time is the
- * wall time of the process, medians of the repetitions.  After the last
- * `new` of each density area2 is compared with the device byte for byte:
- * a mismatch is a "not ok" (the only assertion besides the tool's exit
- * status and mode).
+ * A tracked tloop device of TLOOP_BENCH_SYNC_MB MiB (default 1024; backing
+ * file and area2 in the VM's tmpfs) is filled and copied once (tloop sync
+ * --create).  Full copies are timed TLOOP_BENCH_REPEAT times (default 3)
+ * first: dd (iflag=direct bs=1M conv=fsync, to a file beside area2) and
+ * `tloop sync --full`.  Then for each pattern (TLOOP_BENCH_SYNC_PATTERNS,
+ * default "random clustered") and each density (TLOOP_BENCH_SYNC_PCT,
+ * percent of the pages, default "0.01 0.1 1 10 30 100") and repetition,
+ * the same seeded set of pages is written with O_DIRECT before each of:
+ *   sync       `tloop sync` with its defaults;
+ *   reflink    `tloop sync --via reflink` (only with TLOOP_BENCH_SYNC_XFS=1);
+ *   variants   TLOOP_BENCH_SYNC_VARIANTS ("a;b;...": tool options);
+ *   loop       up to TLOOP_BENCH_SYNC_LOOP_MAX percent (default 10: the
+ *              loop costs one request through the device per page, minutes
+ *              at 100 % of 1 GiB under TCG): the get-and-clear walk alone
+ *              (batches of 16384, as the tool), then each page copied by one
+ *              O_DIRECT pread of the device and one pwrite, then fdatasync;
+ *              then `tloop sync --full` (its time joins the full copies: it
+ *              also restores the baseline the walk invalidated).
+ * random: pages drawn uniformly; clustered: extents of CLUSTER pages
+ * (128 KiB) at random places until the count is reached.  With
+ * TLOOP_BENCH_SYNC_XFS=1 the files are on an XFS made with reflink=1 on a
+ * loop device over a file in the tmpfs.  Every time is the wall time of the
+ * process, medians of the repetitions; `tloop --version` is timed as the
+ * fixed cost of starting the tool.  After the last refresh of each row
+ * area2 is compared with the device byte for byte: a mismatch is a
+ * "not ok" (the only assertion besides the tool's exit status).
+ * The table is printed as "# bench:" lines, the rows also as
+ * "# bench-data:" lines for bench/sync-plot.py (make bench-sync draws
+ * them).
  *
- * tloop-timeout: 3000
+ * tloop-timeout: 3500
  */
 #include "tlt.h"
 
 #define MIB (1ULL << 20)
 #define MAX_REP 9
 #define MAX_DENS 16
-#define MAX_VAR 8
-
-static unsigned long env_ul(const char *name, unsigned long dflt)
-{
-	const char *s = getenv(name);
-
-	return s && *s ? strtoul(s, NULL, 10) : dflt;
-}
+#define MAX_VAR 6
+#define CLUSTER 32		/* pages per extent of the clustered pattern */
 
 static struct tlt_tdev *d;
 static int dfd;			/* the device, O_DIRECT, for writes and the loop's reads */
@@ -62,34 +51,32 @@ static uint64_t *list;		/* the pages the walk returned */
 static uint8_t *iobuf;		/* 1 MiB, aligned */
 static unsigned int repeat;
 
-static int cmp_double(const void *a, const void *b)
+/*
+ * pick() - the seeded set of @pct percent of the pages (all at 100):
+ * uniformly drawn pages, or (@clustered) extents of CLUSTER pages.
+ */
+static uint64_t pick(double pct, int clustered, uint64_t seed)
 {
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, unsigned int n)
-{
-	qsort(v, n, sizeof(*v), cmp_double);
-	return n ? v[n / 2] : 0;
-}
-
-/* pick() - the seeded set of @permille of the pages (all of them at 1000). */
-static uint64_t pick(unsigned int permille, uint64_t seed)
-{
-	uint64_t n = d->nr_pages, want = (n * permille + 500) / 1000, k = 0;
+	uint64_t n = d->nr_pages, want = (uint64_t)((double)n * pct / 100.0 + 0.5), k = 0;
 	uint64_t s = seed;
-	int invert = want > n / 2;
+	int invert = !clustered && want > n / 2;
 	uint64_t draw = invert ? n - want : want;
 
+	if (want > n)
+		want = draw = n;
+	if (want == n) {
+		memset(chosen, 1, n);
+		return n;
+	}
 	memset(chosen, invert, n);
 	while (k < draw) {
 		uint64_t p = tlt_rand_r(&s) % n;
 
-		if (chosen[p] == invert) {
-			chosen[p] = !invert;
-			k++;
+		for (uint64_t e = p; e < n && e < p + (clustered ? CLUSTER : 1) && k < draw; e++) {
+			if (chosen[e] == invert) {
+				chosen[e] = !invert;
+				k++;
+			}
 		}
 	}
 	return want;
@@ -185,7 +172,7 @@ static void on_xfs(uint64_t size)
 	if (tlt_modprobe("xfs"))
 		tlt_skip_all("no xfs module");
 	fd = open("xfs.img", O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0 || ftruncate(fd, (off_t)(4 * size + (512ULL << 20))))
+	if (fd < 0 || ftruncate(fd, (off_t)(3 * size + (512ULL << 20))))
 		tlt_bail("create xfs.img");
 	close(fd);
 	if (tlt_attach(&xfs_loop, TLT_LOOP, "xfs.img", 0, 0, 0))
@@ -198,6 +185,20 @@ static void on_xfs(uint64_t size)
 		tlt_bail("mount the XFS");
 }
 
+/*
+ * own_tmpfs() - a tmpfs of its own, large enough for the backing file,
+ * area2 and dd's copy (the VM's /tmp is half its memory), and go there.
+ */
+static void own_tmpfs(uint64_t size)
+{
+	char opt[64];
+
+	snprintf(opt, sizeof(opt), "size=%llum", (unsigned long long)((3 * size) / MIB + 768));
+	if (mkdir("sync-bench", 0700) || mount("tmpfs", "sync-bench", "tmpfs", 0, opt) ||
+	    chdir("sync-bench"))
+		tlt_bail("mount a tmpfs of %s", opt);
+}
+
 static double dd_time(void)
 {
 	char cmd[256];
@@ -207,30 +208,51 @@ static double dd_time(void)
 		 "2>/dev/null", d->node);
 	if (system(cmd))
 		tlt_bail("%s", cmd);
-	return tlt_now() - t0;
+	t0 = tlt_now() - t0;
+	unlink("full.img");
+	return t0;
+}
+
+/* A cell that was not measured is negative; printed as "-". */
+static const char *cell(char *b, size_t len, double v, const char *fmt)
+{
+	if (v < 0)
+		snprintf(b, len, "-");
+	else
+		snprintf(b, len, fmt, v);
+	return b;
 }
 
 int main(void)
 {
-	unsigned int dens[MAX_DENS], ndens = 0, nvar = 0, var_max;
+	static const char *const pat_names[] = { "random", "clustered" };
+	unsigned int ndens = 0, nvar = 0, npat = 0, pats[2];
+	double dens[MAX_DENS], loop_max;
 	char *vars[MAX_VAR], *vs, *save = NULL, *tok;
-	uint64_t size = env_ul("TLOOP_BENCH_SYNC_MB", 256) * MIB;
-	double dd[MAX_REP], full_all[MAX_REP * MAX_DENS], dd_med, full_med;
-	double full_dev[MAX_REP * MAX_DENS], full_dev_med;
+	uint64_t size = tlt_env_ul("TLOOP_BENCH_SYNC_MB", 1024) * MIB;
+	double dd[MAX_REP], dd_med, full_med, fl, f, start[MAX_REP], start_med;
+	double *full_all;
 	unsigned int nfull = 0;
 	const char *s;
 	uint32_t ver = 1;
 	int xfs;
 
-	repeat = (unsigned int)env_ul("TLOOP_BENCH_REPEAT", 3);
+	repeat = (unsigned int)tlt_env_ul("TLOOP_BENCH_REPEAT", 3);
 	if (!repeat || repeat > MAX_REP)
 		repeat = 3;
-	var_max = (unsigned int)env_ul("TLOOP_BENCH_SYNC_VARIANT_MAX", 300);
-	s = getenv("TLOOP_BENCH_SYNC_DENSITIES");
-	vs = strdup(s && *s ? s : "1 10 100 300 1000");
+	s = getenv("TLOOP_BENCH_SYNC_LOOP_MAX");
+	loop_max = s && *s ? strtod(s, NULL) : 10.0;
+	s = getenv("TLOOP_BENCH_SYNC_PCT");
+	vs = strdup(s && *s ? s : "0.01 0.1 1 10 30 100");
 	for (tok = strtok_r(vs, " ,", &save); tok && ndens < MAX_DENS;
 	     tok = strtok_r(NULL, " ,", &save))
-		dens[ndens++] = (unsigned int)strtoul(tok, NULL, 10);
+		dens[ndens++] = strtod(tok, NULL);
+	s = getenv("TLOOP_BENCH_SYNC_PATTERNS");
+	vs = strdup(s && *s ? s : "random clustered");
+	for (tok = strtok_r(vs, " ,", &save); tok && npat < 2; tok = strtok_r(NULL, " ,", &save))
+		for (unsigned int k = 0; k < 2; k++)
+			if (!strcmp(tok, pat_names[k]))
+				pats[npat++] = k;
 	s = getenv("TLOOP_BENCH_SYNC_VARIANTS");
 	vs = strdup(s ? s : "");
 	for (tok = strtok_r(vs, ";", &save); tok && nvar < MAX_VAR; tok = strtok_r(NULL, ";", &save)) {
@@ -240,113 +262,137 @@ int main(void)
 				*p = ' ';
 		vars[nvar++] = tok;
 	}
+	if (!npat || !ndens)
+		tlt_bail("no pattern or no density to measure");
 
 	tlt_require_tracking();
-	xfs = env_ul("TLOOP_BENCH_SYNC_XFS", 0) != 0;
+	own_tmpfs(size);
+	xfs = tlt_env_ul("TLOOP_BENCH_SYNC_XFS", 0) != 0;
 	if (xfs)
 		on_xfs(size);
-	tlt_plan((int)ndens + 1);
+	tlt_plan((int)(ndens * npat) + 1);
 	d = tlt_tdev_open("area1.img", size, 0);
 	if (tlt_enable(d->fd, 0))
 		tlt_bail("TRACK_ENABLE");
 	dfd = open(d->node, O_RDWR | O_DIRECT | O_CLOEXEC);
 	chosen = malloc(d->nr_pages);
 	list = malloc(d->nr_pages * sizeof(*list));
-	if (dfd < 0 || !chosen || !list || posix_memalign((void **)&iobuf, 4096, MIB))
+	full_all = calloc((size_t)repeat * (ndens * npat + 1), sizeof(*full_all));
+	if (dfd < 0 || !chosen || !list || !full_all ||
+	    posix_memalign((void **)&iobuf, 4096, MIB))
 		tlt_bail("setup");
 	memset(chosen, 1, d->nr_pages);
 	store(0);
 	tool_time("--create", "full", NULL);
 	for (unsigned int r = 0; r < repeat; r++)
 		dd[r] = dd_time();
-	dd_med = median(dd, repeat);
-	unlink("full.img");
+	for (unsigned int r = 0; r < repeat; r++)
+		full_all[nfull++] = tool_time("--full", "full", NULL);
+	dd_med = tlt_median(dd, repeat);
+	/* The fixed cost of a run of the tool: starting it (dynamic libraries: libnbd's). */
+	for (unsigned int r = 0; r < repeat; r++) {
+		struct tlt_tool_run tr;
+		double t0 = tlt_now();
+
+		if (tlt_tool(&tr, "--version"))
+			tlt_bail("tloop --version");
+		start[r] = tlt_now() - t0;
+	}
+	start_med = tlt_median(start, repeat);
 	tlt_result(true, "dd: %.3f s", dd_med);
 	tlt_diag("bench: %s, %llu MiB device, page %zu, %u repetitions (medians), wall time of "
 		 "each process; area2 and the backing file on %s", "sync-bench",
 		 (unsigned long long)(size / MIB), (size_t)TLT_PAGE, repeat,
 		 xfs ? "XFS (reflink=1, on a loop device over tmpfs)" : "tmpfs");
-	tlt_diag("bench: full copy by dd iflag=direct bs=1M conv=fsync: %.3f s", dd_med);
 
 	struct row {
-		unsigned int permille;
+		unsigned int pat;
+		double pct;
 		uint64_t pages;
-		double q, l, old, dev, new, var[MAX_VAR];
-		const char *mode;
-		char via[16];
-	} rows[MAX_DENS];
+		double q, l, sync, refl, var[MAX_VAR];
+		char mode[8], via[16];
+	} rows[2 * MAX_DENS];
+	unsigned int nrows = 0;
 
-	for (unsigned int i = 0; i < ndens; i++) {
-		double q[MAX_REP], l[MAX_REP], o[MAX_REP], n[MAX_REP], v[MAX_VAR][MAX_REP];
-		double dv[MAX_REP];
-		struct row *w = &rows[i];
-		const char *mode = "?";
-		int64_t diff;
+	for (unsigned int pi = 0; pi < npat; pi++) {
+		for (unsigned int i = 0; i < ndens; i++) {
+			double q[MAX_REP], l[MAX_REP], sy[MAX_REP], rf[MAX_REP];
+			double v[MAX_VAR][MAX_REP];
+			struct row *w = &rows[nrows++];
+			int do_loop = dens[i] <= loop_max;
+			const char *mode = "?";
+			int64_t diff;
 
-		w->permille = dens[i];
-		w->pages = pick(dens[i], 0x5eed15 + dens[i]);
-		for (unsigned int r = 0; r < repeat; r++) {
-			store(ver++);
-			query_loop(&q[r], &l[r]);
-			full_all[nfull++] = tool_time("--full", "full", NULL);
-			full_dev[nfull - 1] = tool_time("--full --via device", "full", NULL);
-			store(ver++);
-			o[r] = tool_time("--via device --queue-depth 1 --max-gap 0 --full-at 101",
-					 "incremental", NULL);
-			for (unsigned int k = 0; k < nvar && dens[i] <= var_max; k++) {
+			w->pat = pats[pi];
+			w->pct = dens[i];
+			w->pages = pick(dens[i], w->pat == 1,
+					0x5eed15 + (uint64_t)(dens[i] * 100) + 1000003ULL * w->pat);
+			for (unsigned int r = 0; r < repeat; r++) {
+				if (do_loop) {
+					store(ver++);
+					query_loop(&q[r], &l[r]);
+					full_all[nfull++] = tool_time("--full", "full", NULL);
+				}
+				for (unsigned int k = 0; k < nvar; k++) {
+					store(ver++);
+					v[k][r] = tool_time(vars[k], NULL, NULL);
+				}
+				if (xfs) {
+					store(ver++);
+					rf[r] = tool_time("--via reflink", NULL, NULL);
+				}
 				store(ver++);
-				v[k][r] = tool_time(vars[k], NULL, NULL);
+				sy[r] = tool_time("", NULL, &mode);
 			}
-			store(ver++);
-			dv[r] = tool_time("--via device", NULL, NULL);
-			store(ver++);
-			n[r] = tool_time("", NULL, &mode);
+			snprintf(w->via, sizeof(w->via), "%s", last_via);
+			snprintf(w->mode, sizeof(w->mode), "%s", strcmp(mode, "full") ? "incr" : "full");
+			w->q = do_loop ? tlt_median(q, repeat) : -1;
+			w->l = do_loop ? tlt_median(l, repeat) : -1;
+			w->sync = tlt_median(sy, repeat);
+			w->refl = xfs ? tlt_median(rf, repeat) : -1;
+			for (unsigned int k = 0; k < nvar; k++)
+				w->var[k] = tlt_median(v[k], repeat);
+			/* The raw figures now, in case a later row does not finish. */
+			tlt_diag("%s %g %%: %llu pages, sync %.3f s (%s, via %s), query %.3f s, "
+				 "loop %.3f s, reflink %.3f s", pat_names[w->pat], w->pct,
+				 (unsigned long long)w->pages, w->sync, mode, w->via, w->q, w->l,
+				 w->refl);
+			diff = tlt_cmp_files(d->node, "area2.img", size);
+			tlt_result(diff < 0, "%s %g %%: area2 equals the device after tloop sync",
+				   pat_names[w->pat], w->pct);
+			if (diff >= 0)
+				tlt_diag("first difference at byte %lld", (long long)diff);
 		}
-		snprintf(w->via, sizeof(w->via), "%s", last_via);
-		w->mode = strcmp(mode, "full") ? "incr" : "full";
-		w->q = median(q, repeat);
-		w->l = median(l, repeat);
-		w->old = median(o, repeat);
-		w->new = median(n, repeat);
-		w->dev = median(dv, repeat);
-		for (unsigned int k = 0; k < nvar; k++)
-			w->var[k] = dens[i] <= var_max ? median(v[k], repeat) : 0;
-		/* The raw figures now, in case a later density does not finish. */
-		tlt_diag("at %.1f %%: %llu pages, query %.3f s, loop %.3f s, old %.3f s, device "
-			 "%.3f s, new %.3f s (%s, via %s)", dens[i] / 10.0,
-			 (unsigned long long)w->pages, w->q, w->l, w->old, w->dev, w->new, mode,
-			 w->via);
-		diff = tlt_cmp_files(d->node, "area2.img", size);
-		tlt_result(diff < 0, "%u.%u %%: area2 equals the device after tloop sync",
-			   dens[i] / 10, dens[i] % 10);
-		if (diff >= 0)
-			tlt_diag("first difference at byte %lld", (long long)diff);
 	}
-	full_med = median(full_all, nfull);
-	full_dev_med = median(full_dev, nfull);
-	tlt_diag("bench: full copy by tloop sync --full: %.3f s (median of %u; via %s)", full_med,
-		 nfull, rows[0].via);
-	tlt_diag("bench: full copy by tloop sync --full --via device: %.3f s", full_dev_med);
-	tlt_diag("bench: fastest full copy F = %.3f s", dd_med < full_med ? dd_med : full_med);
-	if (full_med > dd_med)
-		full_med = dd_med;
-	tlt_diag("bench: %-6s %7s %8s %8s %8s %8s %8s %5s %7s %8s %8s %8s %9s", "dens%", "pages",
-		 "query", "q+loop", "old", "device", "new", "mode", "via", "F/old", "F/dev",
-		 "F/new", "new/q+l");
-	for (unsigned int i = 0; i < ndens; i++) {
+	full_med = tlt_median(full_all, nfull);
+	f = dd_med < full_med ? dd_med : full_med;
+	tlt_diag("bench: full copy by dd iflag=direct bs=1M conv=fsync: %.3f s", dd_med);
+	tlt_diag("bench: full copy by tloop sync --full: %.3f s (median of %u)", full_med, nfull);
+	tlt_diag("bench: F = the faster of the two = %.3f s", f);
+	tlt_diag("bench: tloop --version (process start, no refresh): %.3f s", start_med);
+	tlt_diag("bench-data: start %.6f", start_med);
+	tlt_diag("bench-data: full dd %.6f", dd_med);
+	tlt_diag("bench-data: full tloop %.6f", full_med);
+	tlt_diag("bench: %-9s %7s %8s %8s %5s %8s %8s %8s %8s %9s", "pattern", "dens %", "pages",
+		 "sync s", "mode", "F/sync", "loop s", "q s", "reflink", "sync/q+l");
+	for (unsigned int i = 0; i < nrows; i++) {
 		struct row *w = &rows[i];
+		char b1[32], b2[32], b3[32], b4[32];
 
-		tlt_diag("bench: %6.1f %7llu %8.3f %8.3f %8.3f %8.3f %8.3f %5s %7s %8.1f %8.1f %8.1f "
-			 "%9.2f", w->permille / 10.0, (unsigned long long)w->pages, w->q,
-			 w->q + w->l, w->old, w->dev, w->new, w->mode, w->via, full_med / w->old,
-			 full_med / w->dev, full_med / w->new, w->new / (w->q + w->l));
+		fl = w->q >= 0 ? w->q + w->l : -1;
+		tlt_diag("bench: %-9s %7g %8llu %8.3f %5s %8.1f %8s %8s %8s %9s",
+			 pat_names[w->pat], w->pct, (unsigned long long)w->pages, w->sync, w->mode,
+			 f / w->sync, cell(b1, sizeof(b1), fl, "%.3f"),
+			 cell(b2, sizeof(b2), w->q, "%.3f"), cell(b3, sizeof(b3), w->refl, "%.3f"),
+			 cell(b4, sizeof(b4), fl >= 0 ? w->sync / fl : -1, "%.2f"));
+		tlt_diag("bench-data: row %s %g %llu %.6f %.6f %.6f", pat_names[w->pat], w->pct,
+			 (unsigned long long)w->pages, w->sync, fl, w->refl);
 	}
 	for (unsigned int k = 0; k < nvar; k++)
-		for (unsigned int i = 0; i < ndens; i++)
-			if (rows[i].permille <= var_max)
-				tlt_diag("bench: variant '%s' at %.1f %%: %.3f s, F/variant %.1f",
-					 vars[k], rows[i].permille / 10.0, rows[i].var[k],
-					 full_med / rows[i].var[k]);
+		for (unsigned int i = 0; i < nrows; i++)
+			tlt_diag("bench: variant '%s' %s %g %%: %.3f s, F/variant %.1f", vars[k],
+				 pat_names[rows[i].pat], rows[i].pct, rows[i].var[k],
+				 f / rows[i].var[k]);
 	close(dfd);
 	tlt_tdev_close(d);
 	if (xfs) {
@@ -355,6 +401,9 @@ int main(void)
 		if (chdir("..") || umount("x"))
 			tlt_diag("umount the XFS: %s", strerror(errno));
 		tlt_detach(&xfs_loop);
+		unlink("xfs.img");
 	}
+	if (chdir("..") || umount("sync-bench"))
+		tlt_diag("umount the bench's tmpfs: %s", strerror(errno));
 	tlt_exit();
 }

@@ -4,7 +4,7 @@
 # booted once in the first kernel of KVER through the test harness (test-vm/run.sh); its
 # "# bench:" lines are printed; the whole output is in build/bench-NAME/<kernel>/run/.
 #
-# $(eval $(call bench_vm,NAME,TEST,SOURCE,TIMEOUT,MEM,APPEND,TITLE))
+# $(eval $(call bench_vm,NAME,TEST,SOURCE,TIMEOUT,MEM,APPEND,TITLE[,AFTER]))
 #   NAME     the target is bench-NAME, its directory $(B)/bench-NAME/<kernel>
 #   TEST     the benchmark's name in the initramfs (/tests/TEST) and in the KTAP results
 #   SOURCE   bench/<file>.c (built static against the test helpers; its "tloop-timeout:" tag
@@ -14,6 +14,7 @@
 #   APPEND   the name of a variable holding NAME=value settings for the kernel command line
 #            (they reach the benchmark's environment; no spaces inside one value)
 #   TITLE    what the benchmark measures, for the progress line
+#   AFTER    (optional) the name of a target made after the run by a sub-make (e.g. a plot)
 # Every name is fixed when the rules are made, so two benchmarks never share a variable (a
 # shared recipe variable once made `make bench-scan` pack bench-sync's program).
 
@@ -45,6 +46,7 @@ bench-$(1): $(B)/bench-$(1)/$(FIRST_KVER)/initramfs.cpio
 		{ echo "bench-$(1): the benchmark did not complete (see $(B)/bench-$(1)/$(FIRST_KVER)/run)"; \
 		  cat $(B)/bench-$(1)/$(FIRST_KVER)/run/results.ktap; exit 1; }
 	@sed -n 's/^ *# bench: //p' $(B)/bench-$(1)/$(FIRST_KVER)/run/results.ktap
+$(if $(8),	@$$(MAKE) --no-print-directory $(8))
 
 .PHONY: bench-$(1)
 endef
