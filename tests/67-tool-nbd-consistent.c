@@ -24,7 +24,6 @@
 #include <sys/wait.h>
 
 #define DEV_SIZE	(8ULL << 20)
-#define NW		3
 
 extern char **environ;
 
@@ -32,77 +31,7 @@ static char node[64], uri[PATH_MAX + 64], cwd[PATH_MAX];
 static uint64_t nr;
 static int dfd;			/* the device, for ioctls */
 static uint8_t *map;
-static pthread_mutex_t acc_lock = PTHREAD_MUTEX_INITIALIZER;
-static int pause_req, paused[NW], stop_all;
-static uint64_t writes[NW];
-
-static void *writer(void *arg)
-{
-	int id = (int)(intptr_t)arg, fd = -1;
-	uint64_t rs = 0x67000ULL + (uint64_t)id, ver = 1;
-	uint8_t *buf = tlt_alloc(TLT_PAGE);
-
-	if (id == 0)
-		fd = open(node, O_RDWR | O_DIRECT);
-	else if (id == 1)
-		fd = open(node, O_RDWR);
-	if (id != 2 && fd < 0)
-		tlt_bail("writer %d: open", id);
-	while (!__atomic_load_n(&stop_all, __ATOMIC_ACQUIRE)) {
-		uint64_t p;
-
-		if (__atomic_load_n(&pause_req, __ATOMIC_ACQUIRE)) {
-			if (id == 2 && msync(map, DEV_SIZE, MS_SYNC))
-				tlt_bail("msync");
-			__atomic_store_n(&paused[id], 1, __ATOMIC_RELEASE);
-			while (__atomic_load_n(&pause_req, __ATOMIC_ACQUIRE))
-				usleep(50);
-			__atomic_store_n(&paused[id], 0, __ATOMIC_RELEASE);
-		}
-		do {
-			p = TLT_ACC_PAGES + tlt_rand_r(&rs) % (nr - TLT_ACC_PAGES);
-		} while (p % NW != (uint64_t)id);
-		tlt_page_pattern(buf, p, (uint32_t)(ver++ * NW + id));
-		if (id == 2)
-			memcpy(map + p * TLT_PAGE, buf, TLT_PAGE);
-		else
-			tlt_pwrite_all(fd, buf, TLT_PAGE, (off_t)(p * TLT_PAGE));
-		__atomic_add_fetch(&writes[id], 1, __ATOMIC_RELAXED);
-		if (!(ver % 8))
-			usleep(1000);
-	}
-	if (fd >= 0)
-		close(fd);
-	free(buf);
-	return NULL;
-}
-
-static void *accounts(void *arg)
-{
-	uint64_t rs = 0x67acULL;
-
-	(void)arg;
-	while (!__atomic_load_n(&stop_all, __ATOMIC_ACQUIRE)) {
-		tlt_acc_move(map, &acc_lock, &rs);
-		usleep(200);
-	}
-	return NULL;
-}
-
-static void pause_all(void)
-{
-	pthread_mutex_lock(&acc_lock);
-	__atomic_store_n(&pause_req, 1, __ATOMIC_RELEASE);
-	for (int i = 0; i < NW; i++)
-		while (!__atomic_load_n(&paused[i], __ATOMIC_ACQUIRE))
-			usleep(50);
-}
-
-static void resume_all(void)
-{
-	__atomic_store_n(&pause_req, 0, __ATOMIC_RELEASE);
-	pthread_mutex_unlock(&acc_lock);
-}
+static struct tlt_crew crew;
 
 static uint64_t generation(void)
 {
@@ -165,7 +94,7 @@ static void resume_at_p(pid_t pid, uint64_t gen0, int *status, bool *done)
 		}
 		usleep(100);
 	}
-	resume_all();
+	tlt_crew_resume(&crew);
 	if (!*done)
 		*status = wait_status(pid);
 }
@@ -200,7 +129,7 @@ static int round_once(const char *opts, uint8_t *expect, uint8_t *area2, int *st
 	char *out = malloc(65536);
 
 	usleep(30000);
-	pause_all();
+	tlt_crew_pause(&crew);
 	tlt_pread_all(dfd, expect, DEV_SIZE, 0);
 	gen0 = generation();
 	pid = spawn_sync(opts);
@@ -305,7 +234,6 @@ int main(void)
 	uint64_t feat = tlt_require_tracking();
 	int rounds = 4 * tlt_scale(), status, ok_sum = 1, fails = 0;
 	uint8_t *expect, *area2, *got, *buf;
-	pthread_t th[NW], at;
 	struct tlt_json *j;
 	uint64_t preserved = 0, n, bad, l0, want = 0;
 	bool exact = true;
@@ -326,15 +254,11 @@ int main(void)
 		tlt_bail("open %s", node);
 	nr = DEV_SIZE / TLT_PAGE;
 	map = tlt_map(dfd, DEV_SIZE, 0);
-	tlt_acc_init(map);
-	msync(map, DEV_SIZE, MS_SYNC);
 	expect = tlt_alloc(DEV_SIZE);
 	area2 = tlt_alloc(DEV_SIZE);
 	got = tlt_alloc(nr / 8 + 1);
 	buf = tlt_alloc(TLT_PAGE);
-	for (int i = 0; i < NW; i++)
-		pthread_create(&th[i], NULL, writer, (void *)(intptr_t)i);
-	pthread_create(&at, NULL, accounts, NULL);
+	tlt_crew_start(&crew, node, map, DEV_SIZE, 0x67000ULL);
 
 	for (int r = 0; r < rounds; r++) {
 		int nd = round_once("--consistent --json", expect, area2, &status, &j);
@@ -360,7 +284,7 @@ int main(void)
 		   (unsigned long long)preserved);
 
 	/* Quiet: exactly the pages written since the last refresh reach the server. */
-	pause_all();
+	tlt_crew_pause(&crew);
 	status = wait_status(spawn_sync("--consistent"));
 	l0 = log_lines();
 	for (uint64_t p = TLT_ACC_PAGES + 5; p < nr; p += 37 + (p % 3)) {
@@ -384,7 +308,7 @@ int main(void)
 	tlt_result(!status && tlt_cmp_files("export.img", node, DEV_SIZE) == -1,
 		   "quiet: export == device");
 	tlt_jfree(j);
-	resume_all();
+	tlt_crew_resume(&crew);
 
 	/* A limit of one page under writes: a visible failure, then an incremental recovery. */
 	for (int r = 0; r < 5 && !fails; r++) {
@@ -398,7 +322,7 @@ int main(void)
 			show_files();
 	}
 	tlt_result(fails, "a one-page preserve limit under writes fails visibly (exit 1, \"snapshot failed\")");
-	pause_all();
+	tlt_crew_pause(&crew);
 	tlt_pread_all(dfd, expect, DEV_SIZE, 0);
 	status = json_run("--consistent --json", &j);
 	tlt_result(!status && j && !strcmp(tlt_jstr(j, "mode"), "incremental") &&
@@ -406,7 +330,7 @@ int main(void)
 		   "the next refresh is incremental and export == device (exit %d, %s)", status,
 		   j ? tlt_jstr(j, "mode") : "-");
 	tlt_jfree(j);
-	resume_all();
+	tlt_crew_resume(&crew);
 
 	/* The refresh killed midway (SIGKILL of the tool: no recovery record, a full copy). */
 	{
@@ -416,20 +340,17 @@ int main(void)
 		kill(pid, SIGKILL);
 		status = wait_status(pid);
 		tlt_diag("killed tool: status %d", status);
-		pause_all();
+		tlt_crew_pause(&crew);
 		status = wait_status(spawn_sync("--consistent"));
 		tlt_result(!status && tlt_cmp_files("export.img", node, DEV_SIZE) == -1,
 			   "after the tool was killed, the next refresh makes export == device");
-		resume_all();
+		tlt_crew_resume(&crew);
 	}
 
-	__atomic_store_n(&stop_all, 1, __ATOMIC_RELEASE);
-	for (int i = 0; i < NW; i++)
-		pthread_join(th[i], NULL);
-	pthread_join(at, NULL);
-	tlt_result(writes[0] && writes[1] && writes[2], "every writer wrote (%llu, %llu, %llu)",
-		   (unsigned long long)writes[0], (unsigned long long)writes[1],
-		   (unsigned long long)writes[2]);
+	tlt_crew_stop(&crew);
+	tlt_result(crew.writes[0] && crew.writes[1] && crew.writes[2], "every writer wrote (%llu, %llu, %llu)",
+		   (unsigned long long)crew.writes[0], (unsigned long long)crew.writes[1],
+		   (unsigned long long)crew.writes[2]);
 	tlt_unmap(map, DEV_SIZE);
 
 	/* Tracking off: refused. */

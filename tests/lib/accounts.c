@@ -39,3 +39,113 @@ void tlt_acc_move(uint8_t *map, pthread_mutex_t *lock, uint64_t *rs)
 	msync(tlt_acc(map, b), TLT_PAGE, MS_SYNC);
 	pthread_mutex_unlock(lock);
 }
+
+static void *crew_writer(struct tlt_crew *c, int id)
+{
+	uint64_t rs = c->seed + (uint64_t)id, ver = 1;
+	uint8_t *buf = tlt_alloc(TLT_PAGE);
+	int fd = -1;
+
+	if (id == 0)
+		fd = open(c->node, O_RDWR | O_DIRECT);
+	else if (id == 1)
+		fd = open(c->node, O_RDWR);
+	if (id != 2 && fd < 0)
+		tlt_bail("writer %d: open", id);
+	while (!__atomic_load_n(&c->stop, __ATOMIC_ACQUIRE)) {
+		uint64_t p;
+
+		if (__atomic_load_n(&c->pause_req, __ATOMIC_ACQUIRE)) {
+			if (id == 2 && msync(c->map, c->size, MS_SYNC))
+				tlt_bail("msync");
+			__atomic_store_n(&c->paused[id], 1, __ATOMIC_RELEASE);
+			while (__atomic_load_n(&c->pause_req, __ATOMIC_ACQUIRE))
+				usleep(50);
+			__atomic_store_n(&c->paused[id], 0, __ATOMIC_RELEASE);
+		}
+		do {
+			p = TLT_ACC_PAGES + tlt_rand_r(&rs) % (c->nr - TLT_ACC_PAGES);
+		} while (p % TLT_CREW_WRITERS != (uint64_t)id);
+		tlt_page_pattern(buf, p, (uint32_t)(ver++ * TLT_CREW_WRITERS + id));
+		if (id == 2)
+			memcpy(c->map + p * TLT_PAGE, buf, TLT_PAGE);
+		else
+			tlt_pwrite_all(fd, buf, TLT_PAGE, (off_t)(p * TLT_PAGE));
+		__atomic_add_fetch(&c->writes[id], 1, __ATOMIC_RELAXED);
+		if (!(ver % 8))
+			usleep(1000);
+	}
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	return NULL;
+}
+
+/* The writers' thread arguments: the crew and the writer's id. */
+static struct crew_arg {
+	struct tlt_crew *c;
+	int id;
+} crew_args[TLT_CREW_WRITERS];
+
+static void *crew_writer_thread(void *arg)
+{
+	struct crew_arg *a = arg;
+
+	return crew_writer(a->c, a->id);
+}
+
+static void *crew_accounts(void *arg)
+{
+	struct tlt_crew *c = arg;
+	uint64_t rs = c->seed ^ 0xacULL;
+
+	while (!__atomic_load_n(&c->stop, __ATOMIC_ACQUIRE)) {
+		tlt_acc_move(c->map, &c->acc_lock, &rs);
+		usleep(200);
+	}
+	return NULL;
+}
+
+void tlt_crew_start(struct tlt_crew *c, const char *node, uint8_t *map, uint64_t size,
+		    uint64_t seed)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->node, sizeof(c->node), "%s", node);
+	c->map = map;
+	c->size = size;
+	c->nr = size / TLT_PAGE;
+	c->seed = seed;
+	pthread_mutex_init(&c->acc_lock, NULL);
+	tlt_acc_init(map);
+	msync(map, size, MS_SYNC);
+	for (int i = 0; i < TLT_CREW_WRITERS; i++) {
+		crew_args[i] = (struct crew_arg){ c, i };
+		if (pthread_create(&c->th[i], NULL, crew_writer_thread, &crew_args[i]))
+			tlt_bail("pthread_create");
+	}
+	if (pthread_create(&c->acc, NULL, crew_accounts, c))
+		tlt_bail("pthread_create");
+}
+
+void tlt_crew_pause(struct tlt_crew *c)
+{
+	pthread_mutex_lock(&c->acc_lock);
+	__atomic_store_n(&c->pause_req, 1, __ATOMIC_RELEASE);
+	for (int i = 0; i < TLT_CREW_WRITERS; i++)
+		while (!__atomic_load_n(&c->paused[i], __ATOMIC_ACQUIRE))
+			usleep(50);
+}
+
+void tlt_crew_resume(struct tlt_crew *c)
+{
+	__atomic_store_n(&c->pause_req, 0, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&c->acc_lock);
+}
+
+void tlt_crew_stop(struct tlt_crew *c)
+{
+	__atomic_store_n(&c->stop, 1, __ATOMIC_RELEASE);
+	for (int i = 0; i < TLT_CREW_WRITERS; i++)
+		pthread_join(c->th[i], NULL);
+	pthread_join(c->acc, NULL);
+}

@@ -396,6 +396,38 @@ void tlt_acc_init(uint8_t *base);
  */
 void tlt_acc_move(uint8_t *map, pthread_mutex_t *lock, uint64_t *rs);
 
+/*
+ * struct tlt_crew - the writers of the consistent-point tests: one O_DIRECT,
+ * one buffered and one mmap writer thread, each storing whole-page patterns
+ * (tlt_page_pattern) into its own third of the pages past the accounts, and
+ * an accounts thread (tlt_acc_move() under @acc_lock).  tlt_crew_pause()
+ * holds them all at a consistent point (the mmap writer msync'ed, no account
+ * move half done); tlt_crew_resume() lets them go on.
+ */
+#define TLT_CREW_WRITERS 3
+struct tlt_crew {
+	char node[64];			/* the device */
+	uint8_t *map;			/* its shared mapping (@size bytes) */
+	uint64_t size, nr;		/* bytes, pages */
+	uint64_t seed;			/* the writers' and accounts' random seed */
+	pthread_mutex_t acc_lock;
+	int pause_req, paused[TLT_CREW_WRITERS], stop;
+	uint64_t writes[TLT_CREW_WRITERS];	/* pages each writer wrote */
+	pthread_t th[TLT_CREW_WRITERS], acc;
+};
+/*
+ * tlt_crew_start() - initialise the accounts of @map (@size bytes of device
+ * @node), write them back and start the threads; or bail.
+ */
+void tlt_crew_start(struct tlt_crew *c, const char *node, uint8_t *map, uint64_t size,
+		    uint64_t seed);
+/* tlt_crew_pause() - stop every thread at a consistent point (returns when they are). */
+void tlt_crew_pause(struct tlt_crew *c);
+/* tlt_crew_resume() - let the threads go on after tlt_crew_pause(). */
+void tlt_crew_resume(struct tlt_crew *c);
+/* tlt_crew_stop() - stop and join the threads. */
+void tlt_crew_stop(struct tlt_crew *c);
+
 /* ---- the tloop tool (tool.c) -------------------------------------------- */
 
 #define TLT_TOOL "/usr/bin/tloop"
