@@ -19,39 +19,6 @@
 #define MIB (1UL << 20)
 #define NT 4
 
-static unsigned long env_ul(const char *name, unsigned long dflt)
-{
-	const char *s = getenv(name);
-
-	return s && *s ? strtoul(s, NULL, 10) : dflt;
-}
-
-/* fio_write_kib() - run one fio job on @node; write bandwidth in KiB/s, or -1. */
-static double fio_write_kib(const char *node, const char *args, unsigned long seconds)
-{
-	char cmd[1024], line[8192];
-	double bw = -1;
-	FILE *p;
-
-	snprintf(cmd, sizeof(cmd), "fio --name=bench --filename=%s %s --runtime=%lu --time_based"
-		 " --group_reporting --minimal 2>/dev/null", node, args, seconds);
-	fflush(stdout);
-	p = popen(cmd, "r");
-	if (!p)
-		return -1;
-	while (fgets(line, sizeof(line), p)) {
-		char *save = NULL, *tok = strtok_r(line, ";", &save);
-
-		/* Terse format v3: field 48 is the write bandwidth in KiB/s. */
-		for (int field = 1; tok; field++, tok = strtok_r(NULL, ";", &save))
-			if (field == 48)
-				bw = strtod(tok, NULL);
-	}
-	if (pclose(p) != 0)
-		return -1;
-	return bw;
-}
-
 static const struct {
 	const char *name;
 	const char *args;
@@ -61,20 +28,13 @@ static const struct {
 };
 #define NJOBS (sizeof(jobs) / sizeof(jobs[0]))
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 int main(void)
 {
 	static const char *const target[NT] = { "loop", "1 consumer", "2 consumers",
 						"8 consumers" };
 	static const int named[NT] = { 0, 0, 1, 7 };
-	unsigned long secs = env_ul("TLOOP_BENCH_FIO_SECONDS", 5);
-	unsigned long reps = env_ul("TLOOP_BENCH_FIO_REPS", 3);
+	unsigned long secs = tlt_env_ul("TLOOP_BENCH_FIO_SECONDS", 5);
+	unsigned long reps = tlt_env_ul("TLOOP_BENCH_FIO_REPS", 3);
 	uint64_t size = 256 * MIB;
 	double bw[NT][NJOBS], runs[NT][NJOBS][16];
 	const char *node[NT];
@@ -122,12 +82,11 @@ int main(void)
 			for (int k = 0; k < NT; k++) {
 				int t = (int)((k + r) % NT);	/* rotate who goes first */
 
-				runs[t][j][r] = fio_write_kib(node[t], args, secs);
+				runs[t][j][r] = tlt_fio_write_kib(node[t], args, secs);
 				ok = ok && runs[t][j][r] > 0;
 			}
 		for (int t = 0; t < NT; t++) {
-			qsort(runs[t][j], reps, sizeof(double), cmp_double);
-			bw[t][j] = runs[t][j][reps / 2];
+			bw[t][j] = tlt_median(runs[t][j], reps);
 		}
 		tlt_result(ok, "fio %s: loop %.0f, 1/2/8 consumers %.0f/%.0f/%.0f KiB/s",
 			   jobs[j].name, bw[0][j], bw[1][j], bw[2][j], bw[3][j]);

@@ -82,19 +82,6 @@ static uint64_t *pages;	/* NR_PAGES: a permutation; the first k are stored to */
 static uint64_t buf[CAP];
 static struct page_region vec[CAP];
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median3(double *v)
-{
-	qsort(v, REPS, sizeof(v[0]), cmp_double);
-	return v[REPS / 2];
-}
-
 static void store(volatile uint8_t *map, uint64_t k, uint8_t val)
 {
 	for (uint64_t i = 0; i < k; i++)
@@ -322,7 +309,8 @@ int main(void)
 			ok_b &= check("GET_WRITTEN CLEAR", n, k);
 		}
 		{
-			double tn = median3(t_tn), ms = median3(t_ms), tw = median3(t_tw);
+			double tn = tlt_median(t_tn, REPS), ms = tlt_median(t_ms, REPS);
+			double tw = tlt_median(t_tw, REPS);
 
 			snprintf(name, sizeof(name), "(a) %u.%u%% (%" PRIu64 " pages): get-and-clear, "
 				 "tloop beside PAGEMAP_SCAN", per_mille[i] / 10, per_mille[i] % 10, k);
@@ -331,7 +319,7 @@ int main(void)
 					 "pagemap -", per_mille[i] / 10.0, k, tn * 1e3);
 				tlt_skip(name, pm_why);
 			} else {
-				double pm = median3(t_pm);
+				double pm = tlt_median(t_pm, REPS);
 
 				tlt_diag("bench: (a) %5.1f%% %6" PRIu64 " pages: tloop %.3f ms, "
 					 "pagemap %.3f ms, tloop/pagemap %.2f", per_mille[i] / 10.0, k,

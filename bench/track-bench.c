@@ -29,39 +29,6 @@
 #define MIB (1UL << 20)
 #define BATCH TLOOP_GET_MAX_BATCH
 
-static unsigned long env_ul(const char *name, unsigned long dflt)
-{
-	const char *s = getenv(name);
-
-	return s && *s ? strtoul(s, NULL, 10) : dflt;
-}
-
-/* fio_write_kib() - run one fio job on @node; write bandwidth in KiB/s, or -1. */
-static double fio_write_kib(const char *node, const char *args, unsigned long seconds)
-{
-	char cmd[1024], line[8192];
-	double bw = -1;
-	FILE *p;
-
-	snprintf(cmd, sizeof(cmd), "fio --name=bench --filename=%s %s --runtime=%lu --time_based"
-		 " --group_reporting --minimal 2>/dev/null", node, args, seconds);
-	fflush(stdout);
-	p = popen(cmd, "r");
-	if (!p)
-		return -1;
-	while (fgets(line, sizeof(line), p)) {
-		char *save = NULL, *tok = strtok_r(line, ";", &save);
-
-		/* Terse format v3: field 48 is the write bandwidth in KiB/s. */
-		for (int field = 1; tok; field++, tok = strtok_r(NULL, ";", &save))
-			if (field == 48)
-				bw = strtod(tok, NULL);
-	}
-	if (pclose(p) != 0)
-		return -1;
-	return bw;
-}
-
 static const struct {
 	const char *name;
 	const char *args;
@@ -72,13 +39,6 @@ static const struct {
 };
 #define NJOBS (sizeof(jobs) / sizeof(jobs[0]))
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /*
  * Section 1: fio on loop, tloop (off), tloop (on).  The three devices exist
  * at once and the runs rotate (job by job, target by target, @reps times), so
@@ -87,8 +47,8 @@ static int cmp_double(const void *a, const void *b)
 static void bench_fio(void)
 {
 	static const char *const target[] = { "loop", "tloop off", "tloop on" };
-	unsigned long secs = env_ul("TLOOP_BENCH_FIO_SECONDS", 5);
-	unsigned long reps = env_ul("TLOOP_BENCH_FIO_REPS", 3);
+	unsigned long secs = tlt_env_ul("TLOOP_BENCH_FIO_SECONDS", 5);
+	unsigned long reps = tlt_env_ul("TLOOP_BENCH_FIO_REPS", 3);
 	uint64_t size = 256 * MIB;
 	double bw[3][NJOBS], runs[3][NJOBS][16];
 	const char *node[3];
@@ -124,12 +84,11 @@ static void bench_fio(void)
 			for (int k = 0; k < 3; k++) {
 				int t = (int)((k + r) % 3);	/* rotate who goes first */
 
-				runs[t][j][r] = fio_write_kib(node[t], args, secs);
+				runs[t][j][r] = tlt_fio_write_kib(node[t], args, secs);
 				ok = ok && runs[t][j][r] > 0;
 			}
 		for (int t = 0; t < 3; t++) {
-			qsort(runs[t][j], reps, sizeof(double), cmp_double);
-			bw[t][j] = runs[t][j][reps / 2];
+			bw[t][j] = tlt_median(runs[t][j], reps);
 		}
 		tlt_result(ok, "fio %s: loop %.0f, tloop off %.0f, tloop on %.0f KiB/s (median of %lu)",
 			   jobs[j].name, bw[0][j], bw[1][j], bw[2][j], reps);
@@ -175,7 +134,7 @@ static double timed_get_clear(int fd, unsigned int flags, uint64_t *buf, uint64_
 static void bench_get(void)
 {
 	static const double frac[] = { 0.001, 0.01, 0.1, 1.0 };
-	uint64_t mib = env_ul("TLOOP_BENCH_MIB", 256), size = mib << 20;
+	uint64_t mib = tlt_env_ul("TLOOP_BENCH_MIB", 256), size = mib << 20;
 	double gib = (double)mib / 1024;
 	uint64_t *buf = malloc(BATCH * sizeof(*buf)), *pick;
 	double res[4][3];

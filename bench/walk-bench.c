@@ -46,13 +46,6 @@
 #define MAX_CALLS (1U << 20)
 #define NSIG_MAX 64
 
-static unsigned long env_ul(const char *name, unsigned long dflt)
-{
-	const char *s = getenv(name);
-
-	return s && *s ? strtoul(s, NULL, 10) : dflt;
-}
-
 struct writer {
 	pthread_t t;
 	volatile uint8_t *map;
@@ -188,13 +181,6 @@ static int cmp_sig(const void *a, const void *b)
 	return x < y ? 1 : x > y ? -1 : 0;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /* Print and reset the most frequent stacks of the last run. */
 static void print_stacks(const char *mode, unsigned int nwriters)
 {
@@ -309,7 +295,7 @@ static bool run(struct tlt_tdev *d, int rfd, int afd, unsigned int nwriters, dou
 	if (calls) {
 		size_t n = calls < MAX_CALLS ? calls : MAX_CALLS;
 
-		qsort(lat, n, sizeof(lat[0]), cmp_double);
+		tlt_sort_doubles(lat, n);
 		tlt_diag("bench: %s writers=%u rounds=%.2f in %.1f s: %.2f rounds/s, %.1f calls/s "
 			 "(%lu calls of up to %u pages), GET latency median %.3f ms p90 %.3f ms "
 			 "max %.1f ms, %.0f pages copied/s, %.2f M stores/s", mode, nwriters,
@@ -329,14 +315,14 @@ static bool run(struct tlt_tdev *d, int rfd, int afd, unsigned int nwriters, dou
 int main(void)
 {
 	static const unsigned int counts[] = { 1, 2, 6 };
-	double seconds = (double)env_ul("TLOOP_BENCH_SECONDS", 10);
+	double seconds = (double)tlt_env_ul("TLOOP_BENCH_SECONDS", 10);
 	struct tloop_version v = { .size = sizeof(v) };
 	pthread_t sampler;
 	struct tlt_tdev *d;
 	const char *mode;
 	int rfd, afd, ctl;
 
-	stacks = env_ul("TLOOP_BENCH_STACKS", 0);
+	stacks = tlt_env_ul("TLOOP_BENCH_STACKS", 0);
 	tlt_require_tracking();
 	ctl = tlt_ctl_open();
 	if (ioctl(ctl, TLOOP_CTL_VERSION, &v))

@@ -8,8 +8,9 @@
  * consumer loops: GET+CLEAR through the cursor, then copy the reported pages
  * from the device (pread; O_DIRECT for the second half) into an area2 file.  After the writers stop, one last GET+CLEAR + copy;
  * area2 must then equal the device byte for byte, and every page a writer
- * touched must hold non-zero data.  At least 10^6 page stores and 12
- * consumer rounds (both times TLOOP_SCALE).
+ * touched must hold non-zero data.  At least 10^6 page stores, 12 consumer
+ * rounds and 4 s of writing (each times TLOOP_SCALE): the time floor keeps a
+ * fast host from making a short, weak run.
  *
  * tloop-timeout: 1200
  */

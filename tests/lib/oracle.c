@@ -10,6 +10,8 @@
 #define DIO_ID 15		/* the O_DIRECT writer's id in its stored values */
 #define MIN_ROUNDS 12		/* mmap writers go on until the test did this many rounds
 				 * after they started */
+#define MIN_SECONDS 4.0		/* ... and go on for at least this long (x TLOOP_SCALE),
+				 * so that a fast host does not make a short, weak run */
 #define COPY_PAGES 256		/* pages per pread/pwrite of a copy or a comparison */
 
 /* One oracle at a time: the writer threads' arguments. */
@@ -18,7 +20,10 @@ static struct writer_arg {
 	int id;
 } wargs[TLT_ORACLE_THREADS];
 
-/* writer() - @quota page stores of (id << 56 | seq) at random 8-byte slots. */
+/*
+ * writer() - page stores of (id << 56 | seq) at random 8-byte slots: at least
+ * @quota of them, during at least @min_seconds and @min_rounds rounds.
+ */
 static void writer(struct tlt_oracle *o, int id, uint8_t *m)
 {
 	uint64_t state = o->seed + (uint64_t)id * 0x1000193ULL, seq = 0, counted = 0;
@@ -29,8 +34,9 @@ static void writer(struct tlt_oracle *o, int id, uint8_t *m)
 	 * overlapping them (1.6 s instead of 13 s, a weak run).
 	 */
 	uint64_t r0 = atomic_load(&o->rounds);
+	bool early = true;	/* still inside @min_seconds (checked every 4096 stores) */
 
-	while (seq < o->quota || atomic_load(&o->rounds) - r0 < o->min_rounds) {
+	while (seq < o->quota || early || atomic_load(&o->rounds) - r0 < o->min_rounds) {
 		uint64_t r = tlt_rand_r(&state), p = r % TLT_ORACLE_MMAP_PAGES, run = 1;
 
 		if ((r >> 40) % 16 == 0)	/* now and then a run of adjacent pages */
@@ -45,6 +51,7 @@ static void writer(struct tlt_oracle *o, int id, uint8_t *m)
 		if (seq - counted >= 4096) {
 			atomic_fetch_add(&o->stores, seq - counted);
 			counted = seq;
+			early = tlt_now() - o->t0 < o->min_seconds;
 		}
 	}
 	atomic_fetch_add(&o->stores, seq - counted);
@@ -115,6 +122,7 @@ struct tlt_oracle *tlt_oracle_new(const struct tlt_tdev *d, uint64_t seed, uint6
 	o->seed = tlt_seed(seed);
 	o->quota = total / TLT_ORACLE_WRITERS;
 	o->min_rounds = MIN_ROUNDS * (uint64_t)tlt_scale();
+	o->min_seconds = MIN_SECONDS * tlt_scale();
 	o->fd = d->fd;
 	snprintf(o->node, sizeof(o->node), "%s", d->node);
 	o->map = tlt_map(d->fd, TLT_ORACLE_SIZE, 0);

@@ -331,6 +331,7 @@ struct tlt_oracle {
 	atomic_ulong rounds;		/* the test's harvesting rounds, set by the test */
 	uint64_t min_rounds;		/* the mmap writers go on until @rounds grew by it */
 	uint64_t quota;			/* stores per mmap writer at least */
+	double min_seconds;		/* and for at least this long after @t0 */
 	uint64_t seed;
 	int fd;				/* the device, buffered (the test's) */
 	int ddev;			/* the device, O_RDONLY | O_DIRECT */
@@ -486,5 +487,18 @@ int tlt_cclear(int fd, uint32_t id, unsigned int flags, uint64_t start, uint64_t
 /* tlt_cget_all() - tlt_get_all() on consumer @id (same checks). */
 int tlt_cget_all(int fd, uint32_t id, unsigned int flags, uint32_t capacity, uint64_t nr_pages,
 		 struct tlt_pages *out);
+
+/* ---- the benchmarks of bench/ (bench.c) --------------------------------- */
+/* tlt_env_ul() - the environment variable @name as a number, or @dflt if unset or empty. */
+unsigned long tlt_env_ul(const char *name, unsigned long dflt);
+/* tlt_sort_doubles() - sort @n values ascending. */
+void tlt_sort_doubles(double *v, size_t n);
+/* tlt_median() - sort @n values and return the middle one (0 if @n is 0). */
+double tlt_median(double *v, size_t n);
+/*
+ * tlt_fio_write_kib() - run one fio job (@args) for @seconds on @node; its
+ * write bandwidth in KiB/s, or -1 if fio failed.
+ */
+double tlt_fio_write_kib(const char *node, const char *args, unsigned long seconds);
 
 #endif /* TLT_H */
