@@ -3,29 +3,30 @@
  * The written set (naming: see tloop_written.h).
  *
  * Layout.  The device is cut into regions of TLOOP_REGION_PAGES pages
- * (128 MiB with 4 KiB pages).  A radix tree of TLOOP_NODE_SLOTS-pointer
- * nodes, whose height is fixed by the device size (at most 6 levels for
- * TLOOP_MAX_DEV_SIZE; the top node has only as many slots as it needs), leads
- * to one leaf per region that was written.  A leaf holds its region's pages
- * as offsets (u16): up to TLOOP_LEAF_INLINE inside the leaf, then in a sorted
+ * (128 MiB with 4 KiB pages).  A B+tree keyed by region number (4 KiB
+ * blocks; a root leaf block grows from 32 bytes) holds one 16-byte leaf
+ * entry per region that was written.  A leaf holds its region's pages as
+ * offsets (u16): up to TLOOP_LEAF_INLINE inside the entry, then in a sorted
  * array grown by powers of two up to TLOOP_ARRAY_MAX entries (4 KiB), then in
  * a 4 KiB bitmap.  Clearing shrinks a leaf again (bitmap to array, array to a
  * smaller array or back inline) when it has become much emptier.
  *
  * Memory: nothing at all while nothing is written; then per written region
- * one leaf (16 bytes without lock debugging) plus its nodes' share, and at
- * most 4 bytes per written page while the region is sparse, at most one bit
- * per page once it is dense.  Every allocation is small (at most 4 KiB),
- * reserved against @mem_limit before it is made, and made with
- * __GFP_NOWARN.
+ * its entry (16 bytes, about 20 with the blocks' slack: a full leaf block
+ * first moves an entry into a sibling with room, and splits only when both
+ * are full) and at most 4 bytes per written page while the region is
+ * sparse, at most one bit per page once it is dense.  Every allocation is
+ * small (at most 4 KiB), reserved against @mem_limit before it is made, and
+ * made with __GFP_NOWARN.
  *
- * Concurrency.  Readers of the tree hold @lock for reading; nodes and leaves
- * are published with cmpxchg() and only freed after the tree was detached
- * under the write lock, so a pointer read under the read lock stays valid
- * until it is dropped.  A leaf's contents are changed only under its
- * spinlock, so adding a page (at write completion) and removing it (by a
- * consumer) are atomic with respect to each other, as the no-loss argument
- * in doc/design.md needs.
+ * Concurrency.  The index (which blocks exist, where each entry is) changes
+ * only under the write side of @lock, taken by a recorder for a region that
+ * has no entry yet (then downgraded), and by the calls that replace the
+ * tree; everything else holds the read side, under which the index does not
+ * change, so an entry found stays where it is until the lock is dropped.  A
+ * leaf's contents are changed only under @leaf_lock, so adding a page (at
+ * write completion) and removing it (by a consumer) are atomic with respect
+ * to each other, as the no-loss argument in doc/design.md needs.
  *
  * Recording happens in the I/O worker, which may sleep; memory that cannot
  * be allocated (or that would pass the memory limit) puts the set in the
@@ -49,9 +50,6 @@
 #define TLOOP_REGION_MASK	(TLOOP_REGION_PAGES - 1)
 #define TLOOP_BITMAP_BYTES	(TLOOP_REGION_PAGES / BITS_PER_BYTE)
 
-#define TLOOP_NODE_SHIFT	6
-#define TLOOP_NODE_SLOTS	BIT(TLOOP_NODE_SHIFT)
-
 /* Leaf capacities (in offsets); TLOOP_LEAF_BITMAP marks a bitmap leaf. */
 #define TLOOP_LEAF_INLINE	4
 #define TLOOP_ARRAY_MIN		8
@@ -59,22 +57,82 @@
 #define TLOOP_LEAF_BITMAP	U16_MAX
 
 /*
- * struct tloop_leaf - the written pages of one region.
- * @lock: protects everything below.
+ * struct tloop_leaf - the written pages of one region, an entry of a leaf
+ * block of the index (16 bytes).  Its contents change under the set's
+ * @leaf_lock (with @lock held for reading); the entry itself moves only
+ * under the write side of @lock.
+ * @region_lo: low 32 bits of the region number.
+ * @region_hi: high bits of the region number.
+ * @shift: 0: inline (@inl); TLOOP_SHIFT_BITMAP: bitmap (@bits); else log2
+ *	of the capacity of @arr.
  * @count: offsets in the leaf.
- * @cap: TLOOP_LEAF_INLINE (@inl), an array capacity (@arr) or
- *	TLOOP_LEAF_BITMAP (@bits).
  */
 struct tloop_leaf {
-	spinlock_t lock;	/* protects the fields below */
+	u32 region_lo;
+	u8 region_hi;
+	u8 shift;
 	u16 count;
-	u16 cap;
 	union {
 		u16 inl[TLOOP_LEAF_INLINE];
 		u16 *arr;
 		unsigned long *bits;
 	};
 };
+
+#define TLOOP_SHIFT_BITMAP	U8_MAX
+
+/*
+ * The region index: a B+tree keyed by region number.  Leaf blocks (level 0)
+ * hold sorted struct tloop_leaf entries, interior blocks sorted slots
+ * (@key, @child); child i holds the regions in [key[i], key[i + 1]), child 0
+ * everything below key[1].  Every block is 4 KiB except a root leaf block,
+ * which grows through the slab sizes from 32 bytes.  Only inserted into
+ * (an emptied region keeps its 16-byte entry until the tree is dropped), and
+ * only under the write side of the set's lock.
+ */
+struct tloop_slot {
+	u64 key;
+	struct tloop_block *child;
+};
+
+struct tloop_block {
+	u16 nr;
+	u16 cap;
+	u16 level;
+	u16 pad;
+	u64 data[];
+};
+
+#define TLOOP_BLOCK_BYTES	4096
+#define TLOOP_BLOCK_CAP		((TLOOP_BLOCK_BYTES - sizeof(struct tloop_block)) / 16)
+#define TLOOP_MAX_DEPTH		8
+
+static_assert(sizeof(struct tloop_leaf) == 16);
+static_assert(sizeof(struct tloop_slot) <= 16);
+
+static u32 tloop_leaf_cap(const struct tloop_leaf *leaf)
+{
+	if (!leaf->shift)
+		return TLOOP_LEAF_INLINE;
+	if (leaf->shift == TLOOP_SHIFT_BITMAP)
+		return TLOOP_LEAF_BITMAP;
+	return 1U << leaf->shift;
+}
+
+static void tloop_leaf_set_cap(struct tloop_leaf *leaf, u32 cap)
+{
+	if (cap == TLOOP_LEAF_INLINE)
+		leaf->shift = 0;
+	else if (cap == TLOOP_LEAF_BITMAP)
+		leaf->shift = TLOOP_SHIFT_BITMAP;
+	else
+		leaf->shift = ilog2(cap);
+}
+
+static u64 tloop_leaf_region(const struct tloop_leaf *leaf)
+{
+	return ((u64)leaf->region_hi << 32) | leaf->region_lo;
+}
 
 /* Reserve @bytes against the limit; never lets @mem_used pass it. */
 static bool tloop_written_reserve(struct tloop_written_set *set, size_t bytes)
@@ -121,7 +179,7 @@ static size_t tloop_leaf_ext_size(unsigned int cap)
 
 static u16 *tloop_leaf_array(struct tloop_leaf *leaf)
 {
-	return leaf->cap == TLOOP_LEAF_INLINE ? leaf->inl : leaf->arr;
+	return !leaf->shift ? leaf->inl : leaf->arr;
 }
 
 /* Index of the first of @a[0..@n) that is >= @off. */
@@ -187,8 +245,8 @@ static int tloop_leaf_add(struct tloop_written_set *set, struct tloop_leaf *leaf
 		unsigned int n, p, q, need;
 		u16 *arr;
 
-		spin_lock(&leaf->lock);
-		if (leaf->cap == TLOOP_LEAF_BITMAP) {
+		spin_lock(&set->leaf_lock);
+		if (tloop_leaf_cap(leaf) == TLOOP_LEAF_BITMAP) {
 			added = tloop_bitmap_add(leaf->bits, a, b);
 			break;
 		}
@@ -198,7 +256,7 @@ static int tloop_leaf_add(struct tloop_written_set *set, struct tloop_leaf *leaf
 		q = tloop_lower_bound(arr, n, b + 1);
 		added = (b - a + 1) - (q - p);
 		need = n + added;
-		if (need <= leaf->cap) {
+		if (need <= tloop_leaf_cap(leaf)) {
 			if (added)
 				tloop_array_merge(arr, arr, n, p, q, a, b);
 			break;
@@ -216,16 +274,16 @@ static int tloop_leaf_add(struct tloop_written_set *set, struct tloop_leaf *leaf
 			} else {
 				tloop_array_merge(spare, arr, n, p, q, a, b);
 			}
-			if (leaf->cap != TLOOP_LEAF_INLINE) {
+			if (tloop_leaf_cap(leaf) != TLOOP_LEAF_INLINE) {
 				old = leaf->arr;
-				old_size = tloop_leaf_ext_size(leaf->cap);
+				old_size = tloop_leaf_ext_size(tloop_leaf_cap(leaf));
 			}
 			leaf->arr = spare;
-			leaf->cap = spare_cap;
+			tloop_leaf_set_cap(leaf, spare_cap);
 			spare = NULL;
 			break;
 		}
-		spin_unlock(&leaf->lock);
+		spin_unlock(&set->leaf_lock);
 
 		/* Grow outside the lock, then look again. */
 		if (spare)
@@ -241,7 +299,7 @@ static int tloop_leaf_add(struct tloop_written_set *set, struct tloop_leaf *leaf
 			return -ENOMEM;
 	}
 	leaf->count += added;
-	spin_unlock(&leaf->lock);
+	spin_unlock(&set->leaf_lock);
 	if (old)
 		tloop_written_release(set, old, old_size);
 	if (spare)
@@ -252,8 +310,7 @@ static int tloop_leaf_add(struct tloop_written_set *set, struct tloop_leaf *leaf
 /* Remove offset @off from @leaf; true if it was there.  Leaf lock held. */
 static bool tloop_leaf_clear_one(struct tloop_leaf *leaf, u32 off)
 {
-	lockdep_assert_held(&leaf->lock);
-	if (leaf->cap == TLOOP_LEAF_BITMAP) {
+	if (tloop_leaf_cap(leaf) == TLOOP_LEAF_BITMAP) {
 		if (!__test_and_clear_bit(off, leaf->bits))
 			return false;
 	} else {
@@ -273,8 +330,7 @@ static unsigned int tloop_leaf_clear_range(struct tloop_leaf *leaf, u32 a, u32 b
 {
 	unsigned int removed = 0;
 
-	lockdep_assert_held(&leaf->lock);
-	if (leaf->cap == TLOOP_LEAF_BITMAP) {
+	if (tloop_leaf_cap(leaf) == TLOOP_LEAF_BITMAP) {
 		unsigned long bit;
 
 		for (bit = find_next_bit(leaf->bits, b + 1, a); bit <= b;
@@ -301,12 +357,12 @@ static unsigned int tloop_leaf_clear_range(struct tloop_leaf *leaf, u32 a, u32 b
  */
 static void tloop_leaf_shrink(struct tloop_written_set *set, struct tloop_leaf *leaf)
 {
-	unsigned int n = leaf->count, cap = leaf->cap, newcap, i = 0;
+	unsigned int n = leaf->count, cap = tloop_leaf_cap(leaf), newcap, i = 0;
 	u16 tmp[TLOOP_LEAF_INLINE];
 	void *old;
 	u16 *dst;
 
-	lockdep_assert_held(&leaf->lock);
+	lockdep_assert_held(&set->leaf_lock);
 	if (cap == TLOOP_LEAF_INLINE)
 		return;
 	if (n <= TLOOP_LEAF_INLINE)
@@ -339,7 +395,7 @@ static void tloop_leaf_shrink(struct tloop_written_set *set, struct tloop_leaf *
 		memcpy(leaf->inl, tmp, n * sizeof(u16));
 	else
 		leaf->arr = dst;
-	leaf->cap = newcap;
+	tloop_leaf_set_cap(leaf, newcap);
 	tloop_written_release(set, old, tloop_leaf_ext_size(cap));
 }
 
@@ -354,8 +410,7 @@ static unsigned int tloop_leaf_list(struct tloop_leaf *leaf, u32 from, u32 lim,
 {
 	unsigned int k = 0;
 
-	lockdep_assert_held(&leaf->lock);
-	if (leaf->cap == TLOOP_LEAF_BITMAP) {
+	if (tloop_leaf_cap(leaf) == TLOOP_LEAF_BITMAP) {
 		unsigned long bit;
 
 		for (bit = find_next_bit(leaf->bits, lim, from); bit < lim;
@@ -384,123 +439,333 @@ static unsigned int tloop_leaf_list(struct tloop_leaf *leaf, u32 from, u32 lim,
 	return k;
 }
 
-/* Slots of a node at @level (1 = just above the leaves). */
-static unsigned int tloop_node_slots(const struct tloop_written_set *set, unsigned int level)
+static struct tloop_leaf *tloop_block_leaves(struct tloop_block *b)
 {
-	u64 regions = DIV_ROUND_UP_ULL(set->nr_pages, TLOOP_REGION_PAGES);
-
-	if (level < set->height)
-		return TLOOP_NODE_SLOTS;
-	return DIV_ROUND_UP_ULL(regions, 1ULL << (TLOOP_NODE_SHIFT * (level - 1)));
+	return (struct tloop_leaf *)b->data;
 }
 
-static size_t tloop_node_size(const struct tloop_written_set *set, unsigned int level)
+static struct tloop_slot *tloop_block_slots(struct tloop_block *b)
 {
-	if (!level)
-		return sizeof(struct tloop_leaf);
-	return tloop_node_slots(set, level) * sizeof(void *);
+	return (struct tloop_slot *)b->data;
 }
 
-/*
- * The leaf of @region, created (with the nodes above it) if @create and
- * needed; NULL if absent, or if it cannot be allocated.  Read lock held.
- */
-static struct tloop_leaf *tloop_written_leaf(struct tloop_written_set *set, u64 region,
-					     bool create)
+/* Slab bytes of a block of @cap entries. */
+static size_t tloop_block_size(unsigned int cap)
 {
-	unsigned int level = set->height;
-	void **slot = &set->root;
+	return sizeof(struct tloop_block) + cap * 16;
+}
 
-	lockdep_assert_held_read(&set->lock);
-	for (;;) {
-		void *p = READ_ONCE(*slot);
+/* The child of interior block @b whose range holds @key. */
+static unsigned int tloop_child_index(struct tloop_block *b, u64 key)
+{
+	struct tloop_slot *slots = tloop_block_slots(b);
+	unsigned int lo = 1, hi = b->nr;
 
-		if (!p) {
-			size_t size = tloop_node_size(set, level);
-			void *old;
+	while (lo < hi) {
+		unsigned int mid = lo + (hi - lo) / 2;
 
-			if (!create)
-				return NULL;
-			/* Worker context: may sleep, must not recurse into block I/O. */
-			p = tloop_written_alloc(set, size, GFP_NOIO | __GFP_ZERO);
-			if (!p)
-				return NULL;
-			if (!level) {
-				struct tloop_leaf *leaf = p;
-
-				spin_lock_init(&leaf->lock);
-				leaf->cap = TLOOP_LEAF_INLINE;
-			}
-			/* cmpxchg() orders the initialisation before the publication. */
-			old = cmpxchg(slot, NULL, p);
-			if (old) {
-				tloop_written_release(set, p, size);
-				p = old;
-			}
-		}
-		if (!level)
-			return p;
-		level--;
-		slot = (void **)p + ((region >> (TLOOP_NODE_SHIFT * level)) &
-				     (TLOOP_NODE_SLOTS - 1));
+		if (slots[mid].key <= key)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
+	return lo - 1;
+}
+
+/* Index of the first entry of leaf block @b whose region is >= @region. */
+static unsigned int tloop_entry_index(struct tloop_block *b, u64 region)
+{
+	struct tloop_leaf *leaves = tloop_block_leaves(b);
+	unsigned int lo = 0, hi = b->nr;
+
+	while (lo < hi) {
+		unsigned int mid = lo + (hi - lo) / 2;
+
+		if (tloop_leaf_region(&leaves[mid]) < region)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* The leaf of @region, NULL if absent.  @lock held (either side). */
+static struct tloop_leaf *tloop_written_find(struct tloop_written_set *set, u64 region)
+{
+	struct tloop_block *b = set->root;
+	unsigned int i;
+
+	lockdep_assert_held(&set->lock);
+	if (!b)
+		return NULL;
+	while (b->level)
+		b = tloop_block_slots(b)[tloop_child_index(b, region)].child;
+	i = tloop_entry_index(b, region);
+	if (i < b->nr && tloop_leaf_region(&tloop_block_leaves(b)[i]) == region)
+		return &tloop_block_leaves(b)[i];
+	return NULL;
 }
 
 /*
  * The first leaf of a region in [*@region, @end); *@region is moved to its
- * region.  Subtrees that are absent are skipped whole.  Read lock held.
+ * region.  Read lock held.
  */
 static struct tloop_leaf *tloop_written_next_leaf(struct tloop_written_set *set,
 						  u64 *region, u64 end)
 {
+	u64 r = *region;
+
 	lockdep_assert_held_read(&set->lock);
-	while (*region < end) {
-		void *p = READ_ONCE(set->root);
-		unsigned int level = set->height;
+	while (r < end && set->root) {
+		struct tloop_block *b = set->root;
+		u64 upper = U64_MAX;
+		unsigned int i;
 
-		if (!p)
-			return NULL;
-		while (level) {
-			unsigned int shift = TLOOP_NODE_SHIFT * (level - 1);
-			void *child = READ_ONCE(((void **)p)[(*region >> shift) &
-							    (TLOOP_NODE_SLOTS - 1)]);
+		while (b->level) {
+			struct tloop_slot *slots = tloop_block_slots(b);
 
-			if (!child) {
-				*region = ((*region >> shift) + 1) << shift;
-				break;
-			}
-			p = child;
-			level--;
+			i = tloop_child_index(b, r);
+			if (i + 1 < b->nr)
+				upper = slots[i + 1].key;
+			b = slots[i].child;
 		}
-		if (!level)
-			return p;
+		i = tloop_entry_index(b, r);
+		if (i < b->nr) {
+			struct tloop_leaf *leaf = &tloop_block_leaves(b)[i];
+
+			r = tloop_leaf_region(leaf);
+			if (r >= end)
+				return NULL;
+			*region = r;
+			return leaf;
+		}
+		/* Every region in the blocks after this one is >= @upper. */
+		r = upper;
+	}
+	return NULL;
+}
+
+/* Open an empty entry for @region at @pos of leaf block @b (room left). */
+static struct tloop_leaf *tloop_block_insert(struct tloop_block *b, unsigned int pos, u64 region)
+{
+	struct tloop_leaf *leaves = tloop_block_leaves(b);
+
+	memmove(leaves + pos + 1, leaves + pos, (b->nr - pos) * sizeof(*leaves));
+	memset(&leaves[pos], 0, sizeof(*leaves));
+	leaves[pos].region_lo = lower_32_bits(region);
+	leaves[pos].region_hi = upper_32_bits(region);
+	b->nr++;
+	return &leaves[pos];
+}
+
+/* Put slot (@key, @child) at @pos of interior block @b (room left). */
+static void tloop_slot_insert(struct tloop_block *b, unsigned int pos, u64 key,
+			      struct tloop_block *child)
+{
+	struct tloop_slot *slots = tloop_block_slots(b);
+
+	memmove(slots + pos + 1, slots + pos, (b->nr - pos) * sizeof(*slots));
+	slots[pos].key = key;
+	slots[pos].child = child;
+	b->nr++;
+}
+
+static struct tloop_block *tloop_block_alloc(struct tloop_written_set *set, unsigned int cap,
+					     unsigned int level)
+{
+	/* Worker context: may sleep, must not recurse into block I/O. */
+	struct tloop_block *b = tloop_written_alloc(set, tloop_block_size(cap), GFP_NOIO);
+
+	if (b) {
+		b->nr = 0;
+		b->cap = cap;
+		b->level = level;
+		b->pad = 0;
+	}
+	return b;
+}
+
+/*
+ * Insert a full leaf block's new entry by moving one entry into a sibling
+ * with room (under the same parent @p, @b being its child @i); NULL if
+ * neither sibling has room.
+ */
+static struct tloop_leaf *tloop_insert_shift(struct tloop_block *p, unsigned int i,
+					     struct tloop_block *b, unsigned int pos, u64 region)
+{
+	struct tloop_slot *slots = tloop_block_slots(p);
+	struct tloop_leaf *leaves = tloop_block_leaves(b);
+	struct tloop_leaf *leaf;
+	struct tloop_block *s;
+
+	if (i + 1 < p->nr && slots[i + 1].child->nr < slots[i + 1].child->cap) {
+		s = slots[i + 1].child;
+		if (pos == b->nr) {
+			leaf = tloop_block_insert(s, 0, region);
+		} else {
+			tloop_block_insert(s, 0, 0);
+			tloop_block_leaves(s)[0] = leaves[b->nr - 1];
+			b->nr--;
+			leaf = tloop_block_insert(b, pos, region);
+		}
+		slots[i + 1].key = tloop_leaf_region(&tloop_block_leaves(s)[0]);
+		return leaf;
+	}
+	if (i > 0 && slots[i - 1].child->nr < slots[i - 1].child->cap) {
+		s = slots[i - 1].child;
+		if (!pos) {
+			leaf = tloop_block_insert(s, s->nr, region);
+		} else {
+			tloop_block_insert(s, s->nr, 0);
+			tloop_block_leaves(s)[s->nr - 1] = leaves[0];
+			memmove(leaves, leaves + 1, (b->nr - 1) * sizeof(*leaves));
+			b->nr--;
+			leaf = tloop_block_insert(b, pos - 1, region);
+		}
+		slots[i].key = tloop_leaf_region(&leaves[0]);
+		return leaf;
 	}
 	return NULL;
 }
 
 /*
- * Free a detached subtree at @level.  The set's lock is not held: nobody can
- * reach the subtree, and freeing it must not hold up the recorders.
+ * The leaf of @region, inserted (empty) if absent; NULL if the memory it
+ * needs cannot be had (nothing changed then).  Write lock held; may sleep.
  */
-static void tloop_written_free_tree(struct tloop_written_set *set, void *p, unsigned int level)
+static struct tloop_leaf *tloop_written_insert(struct tloop_written_set *set, u64 region)
 {
-	unsigned int i, slots;
+	struct tloop_block *path[TLOOP_MAX_DEPTH], *spare[TLOOP_MAX_DEPTH + 1];
+	unsigned int idx[TLOOP_MAX_DEPTH], depth = 0, need, nspare = 0, pos, m;
+	struct tloop_block *b, *n, *child;
+	struct tloop_leaf *leaf;
+	bool append;
+	int d;
+	u64 key;
+
+	lockdep_assert_held_write(&set->lock);
+	if (!set->root) {
+		set->root = tloop_block_alloc(set, 1, 0);
+		if (!set->root)
+			return NULL;
+	}
+	b = set->root;
+	while (b->level) {
+		if (depth == TLOOP_MAX_DEPTH)
+			return NULL;
+		idx[depth] = tloop_child_index(b, region);
+		path[depth++] = b;
+		b = tloop_block_slots(b)[idx[depth - 1]].child;
+	}
+	pos = tloop_entry_index(b, region);
+	if (pos < b->nr && tloop_leaf_region(&tloop_block_leaves(b)[pos]) == region)
+		return &tloop_block_leaves(b)[pos];
+	if (b->nr < b->cap)
+		return tloop_block_insert(b, pos, region);
+
+	if (b->cap < TLOOP_BLOCK_CAP) {
+		/* Only a root leaf block is smaller: grow it to the next slab size. */
+		n = tloop_block_alloc(set, b->cap * 2 + 1, 0);
+		if (!n)
+			return NULL;
+		memcpy(n->data, b->data, b->nr * sizeof(struct tloop_leaf));
+		n->nr = b->nr;
+		set->root = n;
+		tloop_written_release(set, b, tloop_block_size(b->cap));
+		return tloop_block_insert(n, pos, region);
+	}
+	if (depth) {
+		leaf = tloop_insert_shift(path[depth - 1], idx[depth - 1], b, pos, region);
+		if (leaf)
+			return leaf;
+	}
+
+	/* Split: a new leaf block, a new block per full parent, maybe a root. */
+	need = 1;
+	for (d = depth - 1; d >= 0 && path[d]->nr == path[d]->cap; d--)
+		need++;
+	if (d < 0)
+		need++;
+	for (nspare = 0; nspare < need; nspare++) {
+		spare[nspare] = tloop_block_alloc(set, TLOOP_BLOCK_CAP, 0);
+		if (!spare[nspare]) {
+			while (nspare--)
+				tloop_written_release(set, spare[nspare],
+						      tloop_block_size(TLOOP_BLOCK_CAP));
+			return NULL;
+		}
+	}
+
+	/* Appending past the last block: keep it full (ascending patterns). */
+	append = pos == b->nr && (!depth || idx[depth - 1] + 1 == path[depth - 1]->nr);
+	m = append ? b->nr : b->nr / 2;
+	n = spare[--nspare];
+	memcpy(n->data, tloop_block_leaves(b) + m, (b->nr - m) * sizeof(struct tloop_leaf));
+	n->nr = b->nr - m;
+	b->nr = m;
+	if (pos < m || (pos == m && !append))
+		leaf = tloop_block_insert(b, pos, region);
+	else
+		leaf = tloop_block_insert(n, pos - m, region);
+	key = tloop_leaf_region(&tloop_block_leaves(n)[0]);
+	child = n;
+
+	for (d = depth - 1; d >= 0; d--) {
+		struct tloop_block *p = path[d];
+		unsigned int at = idx[d] + 1;
+
+		if (p->nr < p->cap) {
+			tloop_slot_insert(p, at, key, child);
+			child = NULL;
+			break;
+		}
+		n = spare[--nspare];
+		n->level = p->level;
+		m = p->nr / 2;
+		memcpy(n->data, tloop_block_slots(p) + m, (p->nr - m) * sizeof(struct tloop_slot));
+		n->nr = p->nr - m;
+		p->nr = m;
+		if (at <= m)
+			tloop_slot_insert(p, at, key, child);
+		else
+			tloop_slot_insert(n, at - m, key, child);
+		key = tloop_block_slots(n)[0].key;
+		child = n;
+	}
+	if (child) {
+		/* The root was split: a new root above it. */
+		n = spare[--nspare];
+		n->level = set->root->level + 1;
+		tloop_slot_insert(n, 0, 0, set->root);
+		tloop_slot_insert(n, 1, key, child);
+		set->root = n;
+	}
+	while (nspare--)
+		tloop_written_release(set, spare[nspare], tloop_block_size(TLOOP_BLOCK_CAP));
+	return leaf;
+}
+
+/*
+ * Free a detached tree.  The set's lock is not held: nobody can reach the
+ * tree, and freeing it must not hold up the recorders.
+ */
+static void tloop_written_free_tree(struct tloop_written_set *set, struct tloop_block *b)
+{
+	unsigned int i;
 
 	lockdep_assert_not_held(&set->lock);
-	if (!p)
+	if (!b)
 		return;
-	if (!level) {
-		struct tloop_leaf *leaf = p;
+	for (i = 0; i < b->nr; i++) {
+		if (b->level) {
+			tloop_written_free_tree(set, tloop_block_slots(b)[i].child);
+		} else {
+			struct tloop_leaf *leaf = &tloop_block_leaves(b)[i];
 
-		if (leaf->cap != TLOOP_LEAF_INLINE)
-			kfree(leaf->arr);
-		kfree(leaf);
-		return;
+			if (leaf->shift)
+				kfree(leaf->arr);
+		}
 	}
-	slots = tloop_node_slots(set, level);
-	for (i = 0; i < slots; i++)
-		tloop_written_free_tree(set, ((void **)p)[i], level - 1);
-	kfree(p);
+	kfree(b);
 	cond_resched();
 }
 
@@ -508,9 +773,9 @@ static void tloop_written_free_tree(struct tloop_written_set *set, void *p, unsi
  * Detach the tree and reset the counters; the caller holds the write lock
  * and frees the returned tree with tloop_written_free_tree() after dropping it.
  */
-static void *tloop_written_detach(struct tloop_written_set *set)
+static struct tloop_block *tloop_written_detach(struct tloop_written_set *set)
 {
-	void *root = set->root;
+	struct tloop_block *root = set->root;
 
 	lockdep_assert_held_write(&set->lock);
 	set->root = NULL;
@@ -528,15 +793,10 @@ static void *tloop_written_detach(struct tloop_written_set *set)
  */
 void tloop_written_init(struct tloop_written_set *set, u64 nr_pages)
 {
-	u64 regions = DIV_ROUND_UP_ULL(nr_pages, TLOOP_REGION_PAGES);
-
 	init_rwsem(&set->lock);
+	spin_lock_init(&set->leaf_lock);
 	set->root = NULL;
 	set->on = false;
-	set->height = 0;
-	while (set->height * TLOOP_NODE_SHIFT < 64 &&
-	       (1ULL << (set->height * TLOOP_NODE_SHIFT)) < regions)
-		set->height++;
 	set->nr_pages = nr_pages;
 	set->mem_limit = 0;
 	atomic64_set(&set->mem_used, 0);
@@ -578,7 +838,7 @@ int tloop_written_enable(struct tloop_written_set *set, u64 mem_limit)
  */
 void tloop_written_disable(struct tloop_written_set *set)
 {
-	void *root = NULL;
+	struct tloop_block *root = NULL;
 
 	down_write(&set->lock);
 	if (set->on) {
@@ -587,7 +847,7 @@ void tloop_written_disable(struct tloop_written_set *set)
 		atomic64_inc(&set->generation);
 	}
 	up_write(&set->lock);
-	tloop_written_free_tree(set, root, set->height);
+	tloop_written_free_tree(set, root);
 }
 
 /**
@@ -613,9 +873,26 @@ void tloop_written_record(struct tloop_written_set *set, u64 first, u64 last)
 		u64 region = page >> TLOOP_REGION_SHIFT;
 		u64 base = region << TLOOP_REGION_SHIFT;
 		u64 stop = min_t(u64, last, base + TLOOP_REGION_MASK);
-		struct tloop_leaf *leaf = tloop_written_leaf(set, region, true);
+		struct tloop_leaf *leaf = tloop_written_find(set, region);
 		int added = -ENOMEM;
 
+		if (!leaf) {
+			/*
+			 * A new region changes the index: insert it under the
+			 * write lock, then go on under the read lock (a clear
+			 * all meanwhile empties the set, which is conservative
+			 * for a write that completed before it).
+			 */
+			up_read(&set->lock);
+			down_write(&set->lock);
+			if (set->on && !set->overflow)
+				leaf = tloop_written_insert(set, region);
+			else
+				added = 0;
+			downgrade_write(&set->lock);
+			if (!added)
+				goto out;
+		}
 		if (leaf)
 			added = tloop_leaf_add(set, leaf, page - base, stop - base);
 		if (added < 0) {
@@ -692,10 +969,10 @@ int tloop_written_collect(struct tloop_written_set *set, u64 cursor, u64 end, u6
 		base = region << TLOOP_REGION_SHIFT;
 		page = max(page, base);
 		lim = min_t(u64, end - base, TLOOP_REGION_PAGES);
-		spin_lock(&leaf->lock);
+		spin_lock(&set->leaf_lock);
 		n += tloop_leaf_list(leaf, page - base, lim, base, buf + n,
 				     max - n, &more, next);
-		spin_unlock(&leaf->lock);
+		spin_unlock(&set->leaf_lock);
 		page = base + TLOOP_REGION_PAGES;
 		cond_resched();
 	}
@@ -735,17 +1012,17 @@ int tloop_written_clear_pages(struct tloop_written_set *set, const u64 *pages,
 		struct tloop_leaf *leaf = NULL;
 
 		if (pages[i] < set->nr_pages)
-			leaf = tloop_written_leaf(set, region, false);
+			leaf = tloop_written_find(set, region);
 		if (!leaf) {
 			i++;
 			continue;
 		}
 		/* The pages of one region, in one go (they come sorted). */
-		spin_lock(&leaf->lock);
+		spin_lock(&set->leaf_lock);
 		for (; i < count && (pages[i] >> TLOOP_REGION_SHIFT) == region; i++)
 			cleared += tloop_leaf_clear_one(leaf, pages[i] & TLOOP_REGION_MASK);
 		tloop_leaf_shrink(set, leaf);
-		spin_unlock(&leaf->lock);
+		spin_unlock(&set->leaf_lock);
 	}
 	atomic64_sub(cleared, &set->nr_set);
 	*generation = atomic64_inc_return(&set->generation);
@@ -787,10 +1064,10 @@ int tloop_written_clear_range(struct tloop_written_set *set, u64 start, u64 end,
 		base = region << TLOOP_REGION_SHIFT;
 		page = max(page, base);
 		last = min_t(u64, end - base, TLOOP_REGION_PAGES) - 1;
-		spin_lock(&leaf->lock);
+		spin_lock(&set->leaf_lock);
 		cleared += tloop_leaf_clear_range(leaf, page - base, last);
 		tloop_leaf_shrink(set, leaf);
-		spin_unlock(&leaf->lock);
+		spin_unlock(&set->leaf_lock);
 		page = base + TLOOP_REGION_PAGES;
 		cond_resched();
 	}
@@ -812,7 +1089,7 @@ int tloop_written_clear_range(struct tloop_written_set *set, u64 start, u64 end,
  */
 int tloop_written_clear_all(struct tloop_written_set *set, u64 *generation)
 {
-	void *root;
+	struct tloop_block *root;
 
 	down_write(&set->lock);
 	if (!set->on) {
@@ -822,7 +1099,7 @@ int tloop_written_clear_all(struct tloop_written_set *set, u64 *generation)
 	root = tloop_written_detach(set);
 	*generation = atomic64_inc_return(&set->generation);
 	up_write(&set->lock);
-	tloop_written_free_tree(set, root, set->height);
+	tloop_written_free_tree(set, root);
 	return 0;
 }
 
@@ -845,7 +1122,7 @@ int tloop_written_move(struct tloop_written_set *from, struct tloop_written_set 
 {
 	u64 nr_set, mem_used;
 	bool overflow;
-	void *root;
+	struct tloop_block *root;
 
 	down_write(&from->lock);
 	if (!from->on) {
@@ -898,15 +1175,15 @@ bool tloop_written_test(struct tloop_written_set *set, u64 page, bool clear)
 		ret = true;
 		goto out;
 	}
-	leaf = tloop_written_leaf(set, page >> TLOOP_REGION_SHIFT, false);
+	leaf = tloop_written_find(set, page >> TLOOP_REGION_SHIFT);
 	if (!leaf)
 		goto out;
-	spin_lock(&leaf->lock);
+	spin_lock(&set->leaf_lock);
 	if (clear) {
 		ret = tloop_leaf_clear_one(leaf, off);
 		if (ret)
 			tloop_leaf_shrink(set, leaf);
-	} else if (leaf->cap == TLOOP_LEAF_BITMAP) {
+	} else if (tloop_leaf_cap(leaf) == TLOOP_LEAF_BITMAP) {
 		ret = test_bit(off, leaf->bits);
 	} else {
 		u16 *arr = tloop_leaf_array(leaf);
@@ -914,7 +1191,7 @@ bool tloop_written_test(struct tloop_written_set *set, u64 page, bool clear)
 
 		ret = p < leaf->count && arr[p] == off;
 	}
-	spin_unlock(&leaf->lock);
+	spin_unlock(&set->leaf_lock);
 	if (ret && clear)
 		atomic64_dec(&set->nr_set);
 out:

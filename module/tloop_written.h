@@ -10,29 +10,31 @@
  * (The struct is not called tloop_written: the uapi's TLOOP_GET_WRITTEN
  * argument has that name.)
  *
- * A sparse radix tree of regions of TLOOP_REGION_PAGES pages; each region
- * touched by a write has a small leaf that holds its written pages as a
- * sorted array of offsets while they are few and as a bitmap once they are
- * many.  Every node, leaf and array is allocated on demand, so the memory
- * follows what was written, not the device size.  A page is added when a
- * write covering it completes and removed only by a consumer, each under the
- * leaf's spinlock, so a write racing with a clear is either cleared (its data
- * is visible to the consumer that cleared it) or set again.
+ * A B+tree of the regions (TLOOP_REGION_PAGES pages each) touched by a
+ * write; each has a 16-byte leaf entry that holds its written pages inline
+ * or as a sorted array of offsets while they are few and as a bitmap once
+ * they are many.  Every block and array is allocated on demand, so the
+ * memory follows what was written, not the device size.  A page is added
+ * when a write covering it completes and removed only by a consumer, each
+ * under the set's leaf spinlock, so a write racing with a clear is either
+ * cleared (its data is visible to the consumer that cleared it) or set again.
  */
 #ifndef TLOOP_WRITTEN_H
 #define TLOOP_WRITTEN_H
 
 #include <linux/atomic.h>
 #include <linux/rwsem.h>
+#include <linux/spinlock.h>
 #include <linux/types.h>
 
 /**
  * struct tloop_written_set - the written set.
  * @lock: read side for recording, reading and clearing pages; write side
- *	for replacing the tree (on, off, clear all).
+ *	for changing the index (a new region) or replacing the tree (on,
+ *	off, clear all).
+ * @leaf_lock: protects the contents of every leaf (with @lock read).
  * @root: the tree, %NULL while nothing was recorded (or tracking is off).
  * @on: tracking is on.
- * @height: levels of interior nodes above the leaves (0: @root is a leaf).
  * @nr_pages: pages of the device.
  * @mem_limit: bytes the set may use, 0 for no limit.
  * @mem_used: bytes the set uses (reserved before every allocation).
@@ -41,11 +43,13 @@
  * @epoch: bumped whenever @root is replaced (under the write lock).
  * @overflow: a write could not be recorded since the last clear all.
  */
+struct tloop_block;
+
 struct tloop_written_set {
 	struct rw_semaphore lock;
-	void *root;
+	spinlock_t leaf_lock;	/* see @leaf_lock above */
+	struct tloop_block *root;
 	bool on;
-	unsigned int height;
 	u64 nr_pages;
 	u64 mem_limit;
 	atomic64_t mem_used;

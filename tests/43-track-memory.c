@@ -5,7 +5,7 @@
  * TLOOP_TRACK_STATUS.mem_used.  Writes are discards (recorded like any
  * write, free in the tmpfs backing file), made by two processes.  Each case
  * must cost at most min(16 bytes per written page, one bit per device page)
- * plus 4 KiB per GiB (the per-region leaves and the top node), count the
+ * plus 4 KiB per GiB (the region entries and their root block), count the
  * pages exactly, and after GET+CLEAR of everything shrink back to at most
  * those 4 KiB.  The table is printed as diagnostics (doc/benchmarks.md
  * quotes it).  100 % of the pages in random order takes ~262144 discards:
