@@ -6,7 +6,7 @@
 # VM boot of the first kernel of KVER (bench/nbd-bench.sh, issue 18). Prints the "# bench:"
 # lines; the whole output is in build/bench-nbd/<kernel>/run/results.ktap.
 #   TLOOP_BENCH_NBD_MB     device size in MiB (default 256: the device's backing file and the
-#                          export both live in the VM's RAM; 1024 needs BENCH_NBD_VM_MEM=4096)
+#                          export both live in the VM's RAM; 1024 needs BENCH_NBD_VM_MEM=6144: tmpfs is half the RAM)
 #   TLOOP_BENCH_NBD_RTTS   round-trip times in ms (default "0 10")
 #   TLOOP_BENCH_NBD_PCTS   per cent of the pages written before each refresh (default "1 10")
 #   TLOOP_BENCH_REPEAT     repetitions, medians printed (default 3)
