@@ -20,133 +20,19 @@
 
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 
 #define DEV_SIZE	(8ULL << 20)
 
-extern char **environ;
 
 static char node[64], uri[PATH_MAX + 64], cwd[PATH_MAX];
 static uint64_t nr;
 static int dfd;			/* the device, for ioctls */
 static uint8_t *map;
 static struct tlt_crew crew;
-
-static uint64_t generation(void)
-{
-	struct tloop_track_status st;
-
-	if (tlt_status(dfd, &st))
-		tlt_bail("TRACK_STATUS");
-	return st.generation;
-}
-
-/* Start "tloop sync @opts node area2" with stdout/stderr into out.txt/err.txt. */
-static pid_t spawn_sync(const char *opts)
-{
-	char *argv[24], buf[256];
-	posix_spawn_file_actions_t fa;
-	int n = 0;
-	pid_t pid;
-
-	snprintf(buf, sizeof(buf), "%s", opts);
-	argv[n++] = "tloop";
-	argv[n++] = "sync";
-	for (char *t = strtok(buf, " "); t && n < 10; t = strtok(NULL, " "))
-		argv[n++] = t;
-	argv[n++] = node;
-	argv[n++] = uri;
-	argv[n++] = "--state-dir";
-	argv[n++] = "state";
-	argv[n] = NULL;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 1, "out.txt", O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	posix_spawn_file_actions_addopen(&fa, 2, "err.txt", O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	if (posix_spawn(&pid, TLT_TOOL, &fa, NULL, argv, environ))
-		tlt_bail("posix_spawn tloop");
-	posix_spawn_file_actions_destroy(&fa);
-	return pid;
-}
-
-static int wait_status(pid_t pid)
-{
-	int st;
-
-	if (waitpid(pid, &st, 0) < 0)
-		tlt_bail("waitpid");
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-/* Resume the writers once the generation leaves @gen0 (P passed) or the tool ended. */
-static void resume_at_p(pid_t pid, uint64_t gen0, int *status, bool *done)
-{
-	*done = false;
-	for (;;) {
-		int st;
-
-		if (generation() != gen0)
-			break;
-		if (waitpid(pid, &st, WNOHANG) == pid) {
-			*status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-			*done = true;
-			break;
-		}
-		usleep(100);
-	}
-	tlt_crew_resume(&crew);
-	if (!*done)
-		*status = wait_status(pid);
-}
-
-static void show_files(void)
-{
-	char b[4096];
-
-	tlt_slurp("out.txt", b, sizeof(b));
-	tlt_diag("stdout: %s", b);
-	tlt_slurp("err.txt", b, sizeof(b));
-	tlt_diag("stderr: %s", b);
-}
-
-static uint64_t differ(const uint8_t *a, const uint8_t *b)
-{
-	uint64_t n = 0;
-
-	for (uint64_t p = 0; p < nr; p++)
-		n += !!memcmp(a + p * TLT_PAGE, b + p * TLT_PAGE, TLT_PAGE);
-	return n;
-}
-
-/* One round: P with everyone paused, the tool started, writers resumed at P. */
-static int round_once(const char *opts, uint8_t *expect, uint8_t *area2, int *status,
-		      struct tlt_json **json)
-{
-	int afd;
-	bool done;
-	pid_t pid;
-	uint64_t gen0;
-	char *out = malloc(65536);
-
-	usleep(30000);
-	tlt_crew_pause(&crew);
-	tlt_pread_all(dfd, expect, DEV_SIZE, 0);
-	gen0 = generation();
-	pid = spawn_sync(opts);
-	resume_at_p(pid, gen0, status, &done);
-	afd = open("export.img", O_RDONLY);
-	if (afd < 0)
-		tlt_bail("open export.img");
-	tlt_pread_all(afd, area2, DEV_SIZE, 0);
-	close(afd);
-	if (json) {
-		*json = NULL;
-		tlt_slurp("out.txt", out, 65536);
-		*json = *status ? NULL : tlt_jparse(out);
-	}
-	free(out);
-	return (int)differ(expect, area2);
-}
+static struct tlt_pit pit;
+/* The refresh's arguments after the device: the export and the state directory. */
+static const char *const tail[] = { uri, "--state-dir", "state", NULL };
 
 
 /* The pages nbdkit logged as written after line @from of log.txt, in @got (a bitmap of nr bits). */
@@ -199,12 +85,12 @@ static uint64_t log_lines(void)
 static int json_run(const char *opts, struct tlt_json **j)
 {
 	char *out = malloc(65536);
-	int status = wait_status(spawn_sync(opts));
+	int status = tlt_pit_wait(tlt_pit_spawn(&pit, opts));
 
 	tlt_slurp("out.txt", out, 65536);
 	*j = status ? NULL : tlt_jparse(out);
 	if (status)
-		show_files();
+		tlt_pit_show();
 	free(out);
 	return status;
 }
@@ -259,16 +145,18 @@ int main(void)
 	got = tlt_alloc(nr / 8 + 1);
 	buf = tlt_alloc(TLT_PAGE);
 	tlt_crew_start(&crew, node, map, DEV_SIZE, 0x67000ULL);
+	pit = (struct tlt_pit){ .crew = &crew, .dfd = dfd, .node = node, .tail = tail,
+				.area2 = "export.img", .size = DEV_SIZE };
 
 	for (int r = 0; r < rounds; r++) {
-		int nd = round_once("--consistent --json", expect, area2, &status, &j);
+		int nd = tlt_pit_round(&pit, "--consistent --json", expect, area2, &status, &j);
 		uint64_t g = j ? tlt_ju64(j, "snapshot_generation", 0) : 0;
 		bool good = !status && j && tlt_jbool(j, "consistent") == 1 && !nd &&
-			    g == generation() && tlt_acc_sum(area2) == TLT_ACC_TOTAL &&
+			    g == tlt_pit_generation(&pit) && tlt_acc_sum(area2) == TLT_ACC_TOTAL &&
 			    !strcmp(tlt_jstr(j, "mode"), r ? "incremental" : "full");
 
 		if (!good)
-			show_files();
+			tlt_pit_show();
 		ok_sum &= tlt_acc_sum(area2) == TLT_ACC_TOTAL;
 		preserved += j ? tlt_ju64(j, "pages_preserved", 0) : 0;
 		tlt_result(good, "round %d: exit %d, %s, %llu pages, %llu preserved, generation %llu; export == P (%d pages differ), sum %llu",
@@ -285,7 +173,7 @@ int main(void)
 
 	/* Quiet: exactly the pages written since the last refresh reach the server. */
 	tlt_crew_pause(&crew);
-	status = wait_status(spawn_sync("--consistent"));
+	status = tlt_pit_wait(tlt_pit_spawn(&pit, "--consistent"));
 	l0 = log_lines();
 	for (uint64_t p = TLT_ACC_PAGES + 5; p < nr; p += 37 + (p % 3)) {
 		tlt_page_pattern(buf, p, 0x6700);
@@ -314,12 +202,12 @@ int main(void)
 	for (int r = 0; r < 5 && !fails; r++) {
 		char b[4096];
 
-		round_once("--consistent --snap-mem-limit 4096", expect, area2, &status, NULL);
+		tlt_pit_round(&pit, "--consistent --snap-mem-limit 4096", expect, area2, &status, NULL);
 		tlt_slurp("err.txt", b, sizeof(b));
 		if (status == 1 && strstr(b, "snapshot failed"))
 			fails++;
 		else if (status)
-			show_files();
+			tlt_pit_show();
 	}
 	tlt_result(fails, "a one-page preserve limit under writes fails visibly (exit 1, \"snapshot failed\")");
 	tlt_crew_pause(&crew);
@@ -334,21 +222,22 @@ int main(void)
 
 	/* The refresh killed midway (SIGKILL of the tool: no recovery record, a full copy). */
 	{
-		pid_t pid = spawn_sync("--consistent");
+		pid_t pid = tlt_pit_spawn(&pit, "--consistent");
 
 		usleep(20000);
 		kill(pid, SIGKILL);
-		status = wait_status(pid);
+		status = tlt_pit_wait(pid);
 		tlt_diag("killed tool: status %d", status);
 		tlt_crew_pause(&crew);
-		status = wait_status(spawn_sync("--consistent"));
+		status = tlt_pit_wait(tlt_pit_spawn(&pit, "--consistent"));
 		tlt_result(!status && tlt_cmp_files("export.img", node, DEV_SIZE) == -1,
 			   "after the tool was killed, the next refresh makes export == device");
 		tlt_crew_resume(&crew);
 	}
 
 	tlt_crew_stop(&crew);
-	tlt_result(crew.writes[0] && crew.writes[1] && crew.writes[2], "every writer wrote (%llu, %llu, %llu)",
+	tlt_result(crew.writes[0] && crew.writes[1] && crew.writes[2],
+		   "every writer wrote (%llu, %llu, %llu)",
 		   (unsigned long long)crew.writes[0], (unsigned long long)crew.writes[1],
 		   (unsigned long long)crew.writes[2]);
 	tlt_unmap(map, DEV_SIZE);

@@ -1,9 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * accounts.c - the accounts of the consistent-point tests (47-track-snap-race,
- * 62-tool-consistent): counters whose sum only a consistent copy keeps.
+ * 62-tool-consistent, 67-tool-nbd-consistent): counters whose sum only a
+ * consistent copy keeps, the writers around them, and a round of the tool.
  */
 #include "tlt.h"
+
+#include <spawn.h>
+
+extern char **environ;
 
 uint64_t *tlt_acc(uint8_t *base, int i)
 {
@@ -148,4 +153,109 @@ void tlt_crew_stop(struct tlt_crew *c)
 	for (int i = 0; i < TLT_CREW_WRITERS; i++)
 		pthread_join(c->th[i], NULL);
 	pthread_join(c->acc, NULL);
+}
+
+uint64_t tlt_pit_generation(const struct tlt_pit *t)
+{
+	struct tloop_track_status st;
+
+	if (tlt_status(t->dfd, &st))
+		tlt_bail("TRACK_STATUS");
+	return st.generation;
+}
+
+pid_t tlt_pit_spawn(const struct tlt_pit *t, const char *opts)
+{
+	char *argv[24], buf[256];
+	posix_spawn_file_actions_t fa;
+	int n = 0;
+	pid_t pid;
+
+	snprintf(buf, sizeof(buf), "%s", opts);
+	argv[n++] = "tloop";
+	argv[n++] = "sync";
+	for (char *tok = strtok(buf, " "); tok && n < 12; tok = strtok(NULL, " "))
+		argv[n++] = tok;
+	argv[n++] = (char *)t->node;
+	for (int i = 0; t->tail[i] && n < 23; i++)
+		argv[n++] = (char *)t->tail[i];
+	argv[n] = NULL;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 1, "out.txt", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	posix_spawn_file_actions_addopen(&fa, 2, "err.txt", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (posix_spawn(&pid, TLT_TOOL, &fa, NULL, argv, environ))
+		tlt_bail("posix_spawn tloop");
+	posix_spawn_file_actions_destroy(&fa);
+	return pid;
+}
+
+static int exit_status(int st)
+{
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+int tlt_pit_wait(pid_t pid)
+{
+	int st;
+
+	if (waitpid(pid, &st, 0) < 0)
+		tlt_bail("waitpid");
+	return exit_status(st);
+}
+
+void tlt_pit_show(void)
+{
+	char b[4096];
+
+	tlt_slurp("out.txt", b, sizeof(b));
+	tlt_diag("stdout: %s", b);
+	tlt_slurp("err.txt", b, sizeof(b));
+	tlt_diag("stderr: %s", b);
+}
+
+/* Resume the crew once the generation leaves @gen0 (P passed) or the tool ended. */
+static int resume_at_p(const struct tlt_pit *t, pid_t pid, uint64_t gen0)
+{
+	int st;
+
+	for (;;) {
+		if (tlt_pit_generation(t) != gen0)
+			break;
+		if (waitpid(pid, &st, WNOHANG) == pid) {
+			tlt_crew_resume(t->crew);
+			return exit_status(st);
+		}
+		usleep(100);
+	}
+	tlt_crew_resume(t->crew);
+	return tlt_pit_wait(pid);
+}
+
+int tlt_pit_round(const struct tlt_pit *t, const char *opts, uint8_t *expect, uint8_t *area2,
+		  int *status, struct tlt_json **json)
+{
+	uint64_t gen0, nr = t->size / TLT_PAGE, n = 0;
+	char *out = malloc(65536);
+	int afd;
+
+	if (!out)
+		tlt_bail("allocations");
+	usleep(30000);
+	tlt_crew_pause(t->crew);
+	tlt_pread_all(t->dfd, expect, t->size, 0);
+	gen0 = tlt_pit_generation(t);
+	*status = resume_at_p(t, tlt_pit_spawn(t, opts), gen0);
+	afd = open(t->area2, O_RDONLY);
+	if (afd < 0)
+		tlt_bail("open %s", t->area2);
+	tlt_pread_all(afd, area2, t->size, 0);
+	close(afd);
+	if (json) {
+		tlt_slurp("out.txt", out, 65536);
+		*json = *status ? NULL : tlt_jparse(out);
+	}
+	free(out);
+	for (uint64_t p = 0; p < nr; p++)
+		n += !!memcmp(expect + p * TLT_PAGE, area2 + p * TLT_PAGE, TLT_PAGE);
+	return (int)n;
 }

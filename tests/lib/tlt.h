@@ -428,6 +428,41 @@ void tlt_crew_resume(struct tlt_crew *c);
 /* tlt_crew_stop() - stop and join the threads. */
 void tlt_crew_stop(struct tlt_crew *c);
 
+/*
+ * struct tlt_pit - a point-in-time round of `tloop sync` under a crew
+ * (62-tool-consistent, 67-tool-nbd-consistent): the tool runs as
+ * "tloop sync OPTS NODE TAIL..." with stdout and stderr in out.txt and
+ * err.txt of the working directory; @area2 is the file that shows what it
+ * copied (area2 itself, or the export's file on the server side).
+ */
+struct tlt_json;
+struct tlt_pit {
+	struct tlt_crew *crew;
+	int dfd;			/* the device (TRACK_STATUS) */
+	const char *node;		/* the device's path */
+	const char *const *tail;	/* the arguments after it, NULL-terminated */
+	const char *area2;		/* the file to read area2 back from */
+	uint64_t size;			/* the device's size */
+};
+/* tlt_pit_generation() - the device's generation (TRACK_STATUS), or bail. */
+uint64_t tlt_pit_generation(const struct tlt_pit *t);
+/* tlt_pit_spawn() - start the tool with @opts (space-separated); its pid, or bail. */
+pid_t tlt_pit_spawn(const struct tlt_pit *t, const char *opts);
+/* tlt_pit_wait() - wait for @pid: its exit status, or 128 + the signal. */
+int tlt_pit_wait(pid_t pid);
+/* tlt_pit_show() - print out.txt and err.txt as diagnostics. */
+void tlt_pit_show(void);
+/*
+ * tlt_pit_round() - one round: the crew paused at a consistent point P, the
+ * device read into @expect, the tool started with @opts, the crew resumed as
+ * soon as the generation moved (P passed) or the tool ended; then area2 read
+ * into @area2.  Sets *@status to the tool's exit status and, if @json is not
+ * NULL, *@json to its parsed stdout (NULL on failure).  Returns the number
+ * of pages in which area2 differs from P.
+ */
+int tlt_pit_round(const struct tlt_pit *t, const char *opts, uint8_t *expect, uint8_t *area2,
+		  int *status, struct tlt_json **json);
+
 /* ---- the tloop tool (tool.c) -------------------------------------------- */
 
 #define TLT_TOOL "/usr/bin/tloop"
