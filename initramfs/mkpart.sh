@@ -84,11 +84,15 @@ tools)
 	copy_bin "$1" /usr/bin/tloop
 	chmod 0755 "$root/usr/bin/tloop"
 	# libnbd is dlopen()ed for NBD area2s only, so ldd does not list it: the host's
-	# libnbd.so.0 beside the libc the tool uses, with its own libraries.
+	# libnbd.so.0 of the libc's architecture (its directory, or /usr's), with its libraries.
 	libc=$(ldd "$1" | awk '$1 == "libc.so.6" { print $3 }')
 	[ -n "$libc" ] || die "ldd $1 lists no libc.so.6"
-	nbdlib=$(dirname "$libc")/libnbd.so.0
-	[ -e "$nbdlib" ] || die "$nbdlib missing (run ci/deps.sh: libnbd-dev brings libnbd0)"
+	libdir=$(dirname "$libc")
+	nbdlib=
+	for d in "$libdir" "/usr$libdir"; do
+		[ -e "$d/libnbd.so.0" ] && nbdlib=$d/libnbd.so.0 && break
+	done
+	[ -n "$nbdlib" ] || die "no libnbd.so.0 in $libdir (run ci/deps.sh: libnbd-dev brings libnbd0)"
 	copy_bin "$nbdlib"
 	;;
 modules)
