@@ -38,7 +38,7 @@ static void load(void)
 		failed(dlerror());
 		return;
 	}
-	dlerror();
+	dlerror();	/* cleared: the text of a dlsym() that fails is its own */
 	/* POSIX: the address dlsym() gives for a function converts to its pointer. */
 #define RESOLVE(fn) do { \
 	if (!missing && !(t.fn = (__typeof__(t.fn))dlsym(h, #fn))) \
