@@ -946,6 +946,8 @@ int tloop_sync_nbd(const char *dev, const char *uri, const struct tloop_sync_opt
 		c.o.timeout_ms = 0;
 	if (c.o.sz < offsetof(struct tloop_sync_opts, via) + sizeof(c.o.via))
 		c.o.via = TLOOP_SYNC_VIA_AUTO;
+	if (c.o.sz < offsetof(struct tloop_sync_opts, consumer) + sizeof(c.o.consumer))
+		c.o.consumer = NULL;
 	if (c.o.via > TLOOP_SYNC_VIA_REFLINK) {
 		ret = nfail(&c, -EINVAL, "unknown source %u", c.o.via);
 		goto out;
