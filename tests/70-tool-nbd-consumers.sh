@@ -203,7 +203,7 @@ res "the default consumer's set is untouched: every page ($wp of $NPAGES)" \
 	test "${wp:-0}" -eq "$NPAGES"
 
 # The same URI with another consumer: the baseline names ca, so cb's refresh is full.
-pick 9 other | writepages pa.txt pb.txt pc.txt
+pick 9 901 | writepages pa.txt pb.txt pc.txt
 nsync 1 cb o1
 sent 1 "$(cat o1.l0)" > got.txt
 res "export 1 with consumer cb: full, reason other-consumer, every page sent, exact" \
@@ -220,7 +220,7 @@ res "cb's own local.img: full, reason generation (cb's set was cleared for expor
 	sh -c "[ '$(field mode ob.json) $(field reason ob.json)' = 'full generation' ] &&
 		cmp -s '$dev' local.img"
 : > pb.txt
-pick 5 again | writepages pa.txt pb.txt pc.txt
+pick 5 902 | writepages pa.txt pb.txt pc.txt
 nsync 1 ca o1
 res "ca -> export 1 once more: incremental, exactly the 5 pages, exact" \
 	exactly "ca again" o1 1 pa.txt
