@@ -41,7 +41,7 @@ tl() { tloop "$@" --state-dir "$wd/state"; }
 serve() {
 	k=$1
 	shift
-	rm -f "nbdkit$k.pid"
+	rm -f "nbdkit$k.pid" "$wd/s$k.sock"
 	nbdkit -f -U "$wd/s$k.sock" -P "$wd/nbdkit$k.pid" --filter=log "$@" \
 		file "$wd/export$k.img" logfile="$wd/log$k.txt" \
 		${DELAY:+delay-write=$DELAY} 2>> nbdkit.err &
@@ -160,8 +160,8 @@ res "cc -> export 2, first: full (no-baseline), consumer cc, exact" \
 	sh -c "[ '$(cat o2.rc) $(field mode o2.json) $(field reason o2.json) $(field consumer o2.json)' = '0 full no-baseline cc' ] &&
 		cmp -s '$dev' export2.img"
 tl sync --json --consumer cb --create "$dev" local.img > ob.json 2> ob.err
-res "cb -> local.img, first: full (no-baseline), consumer cb, exact" \
-	sh -c "[ '$(field mode ob.json) $(field reason ob.json) $(field consumer ob.json)' = 'full no-baseline cb' ] &&
+res "cb -> local.img, first: full (new-area2), consumer cb, exact" \
+	sh -c "[ '$(field mode ob.json) $(field reason ob.json) $(field consumer ob.json)' = 'full new-area2 cb' ] &&
 		cmp -s '$dev' local.img"
 
 # Rounds: ca and cc every round, at the same time; cb every other round.
@@ -191,9 +191,9 @@ while [ $round -lt $ROUNDS ]; do
 	: > pc.txt
 	if [ $((round % 2)) -eq 0 ]; then
 		tl sync --json --consumer cb "$dev" local.img > ob.json 2> ob.err
-		n=$(sort -un pb.txt | wc -l)
-		res "round $round: cb -> local.img, incremental, $n pages (two rounds' worth), exact" \
-			sh -c "[ '$(field mode ob.json) $(field pages ob.json)' = 'incremental $n' ] &&
+		np=$(sort -un pb.txt | wc -l)
+		res "round $round: cb -> local.img, incremental, $np pages (two rounds' worth), exact" \
+			sh -c "[ '$(field mode ob.json) $(field pages ob.json)' = 'incremental $np' ] &&
 				cmp -s '$dev' local.img"
 		: > pb.txt
 	fi
@@ -276,9 +276,9 @@ res "ca killed midway: status 1, the next sync is said to be incremental" \
 i=0
 while [ $i -lt 20 ]; do echo $((1000 + i * 11)); i=$((i + 1)); done | writepages pa.txt pb.txt pc.txt
 tl sync --json --consumer cb "$dev" local.img > ob.json 2> ob.err
-n=$(sort -un pb.txt | wc -l)
-res "... cb -> local.img meanwhile: incremental, $n pages, exact" \
-	sh -c "[ '$(field mode ob.json) $(field pages ob.json)' = 'incremental $n' ] &&
+np=$(sort -un pb.txt | wc -l)
+res "... cb -> local.img meanwhile: incremental, $np pages, exact" \
+	sh -c "[ '$(field mode ob.json) $(field pages ob.json)' = 'incremental $np' ] &&
 		cmp -s '$dev' local.img"
 : > pb.txt
 unset DELAY
