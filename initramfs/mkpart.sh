@@ -6,7 +6,7 @@
 # does not end on a 4-byte boundary). Parts are concatenated into one initramfs:
 #   base                         busybox (static), /init, /usr/bin/tloop-cut, the skeleton
 #   userland                     real e2fsprogs, fio, dmsetup, blkdiscard and their libraries
-#   tools <tloop binary>         /usr/bin/tloop and its libraries (libnbd, ...)
+#   tools <tloop binary>         /usr/bin/tloop, its libraries, libnbd.so.0 (dlopen()ed)
 #   modules <modules dir> <ko>   /lib/modules/<release>/ from the kernel cache + extra/tloop.ko
 #   tests <dir> [<extra dir>]    /tests (built tests, .timeouts) and /tests-extra
 #   demo <dir>                   /demo (demo/run.sh and its files)
@@ -80,9 +80,20 @@ userland)
 	;;
 tools)
 	[ $# -eq 1 ] && [ -x "$1" ] || die "usage: mkpart.sh tools <out> <tloop binary>"
-	# Dynamic (libnbd): with its libraries and the loader.
+	# Dynamic: with its libraries (libc) and the loader.
 	copy_bin "$1" /usr/bin/tloop
 	chmod 0755 "$root/usr/bin/tloop"
+	# libnbd is dlopen()ed for NBD area2s only, so ldd does not list it: the host's
+	# libnbd.so.0 of the libc's architecture (its directory, or /usr's), with its libraries.
+	libc=$(ldd "$1" | awk '$1 == "libc.so.6" { print $3 }')
+	[ -n "$libc" ] || die "ldd $1 lists no libc.so.6"
+	libdir=$(dirname "$libc")
+	nbdlib=
+	for d in "$libdir" "/usr$libdir"; do
+		[ -e "$d/libnbd.so.0" ] && nbdlib=$d/libnbd.so.0 && break
+	done
+	[ -n "$nbdlib" ] || die "no libnbd.so.0 in $libdir (run ci/deps.sh: libnbd-dev brings libnbd0)"
+	copy_bin "$nbdlib"
 	;;
 modules)
 	[ $# -eq 2 ] || die "usage: mkpart.sh modules <out> <modules dir> <tloop.ko>"

@@ -822,8 +822,11 @@ struct tloop_sync_result {
  * NBD_CMD_FLUSH answered in step 5 (a server that cannot flush gets no
  * baseline: every refresh is then full).  Failures: -ECONNREFUSED,
  * -ETIMEDOUT (no answer for TLOOP_NBD_TIMEOUT_MS), -EROFS, -ENOSPC (export
- * smaller than the device), or libnbd's errno (-ECONNRESET, -ENOTCONN, ...
- * when the connection is lost midway).
+ * smaller than the device), -ENOPKG (libnbd cannot be loaded: libtloop
+ * does not link it but dlopen()s libnbd.so.0, Debian package libnbd0, the
+ * first time an NBD URI is used; checked before the device is opened), or
+ * libnbd's errno (-ECONNRESET, -ENOTCONN, ... when the connection is lost
+ * midway).
  *
  * Return: 0 or -errno.
  */
@@ -931,7 +934,8 @@ typedef int (*tloop_diff_fn)(uint64_t start, uint64_t count, void *arg);
  * @dev while it runs may differ; compare a device nobody writes to.
  *
  * Return: 0 if the comparison was made (@res->differing says whether they
- * differ), -EINVAL if area2 is smaller than @dev, or -errno.
+ * differ), -EINVAL if area2 is smaller than @dev, -ENOPKG for an NBD URI
+ * when libnbd cannot be loaded (as tloop_sync()), or -errno.
  */
 int tloop_verify(const char *dev, const char *area2, const struct tloop_verify_opts *opts,
 		 tloop_diff_fn fn, void *arg, struct tloop_verify_result *res);

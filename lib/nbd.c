@@ -24,7 +24,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <libnbd.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -37,6 +36,7 @@
 
 #include "copy.h"
 #include "internal.h"
+#include "nbdapi.h"
 
 #define NBD_DEFAULT_DEPTH	16U
 #define NBD_MAX_DEPTH		256U
@@ -111,9 +111,15 @@ static int64_t ms_now(void)
 /* nbd_err() - libnbd's errno for the last failed call, never 0. */
 static int nbd_err(void)
 {
-	int e = nbd_get_errno();
+	int e = tloop_libnbd.nbd_get_errno();
 
 	return e > 0 ? -e : -EIO;
+}
+
+/* nbd_gone() - whether the connection of @h is dead or closed. */
+static int nbd_gone(struct nbd_handle *h)
+{
+	return tloop_libnbd.nbd_aio_is_dead(h) == 1 || tloop_libnbd.nbd_aio_is_closed(h) == 1;
 }
 
 /* nbd_timeout() - @ms, or the default for 0. */
@@ -125,43 +131,49 @@ static unsigned int nbd_timeout(unsigned int ms)
 int tloop_nbd_connect(const char *uri, unsigned int timeout_ms, struct nbd_handle **out,
 		      char *msg, size_t len)
 {
-	struct nbd_handle *h = nbd_create();
+	struct nbd_handle *h;
 	int64_t deadline;
 	int ret;
 
 	*out = NULL;
+	ret = tloop_libnbd_load(msg, len);
+	if (ret)
+		return ret;
+	h = tloop_libnbd.nbd_create();
 	if (!h) {
-		snprintf(msg, len, "create an NBD handle: %s", nbd_get_error());
+		snprintf(msg, len, "create an NBD handle: %s", tloop_libnbd.nbd_get_error());
 		return nbd_err();
 	}
-	if (nbd_aio_connect_uri(h, uri) == -1)
+	if (tloop_libnbd.nbd_aio_connect_uri(h, uri) == -1)
 		goto err;
 	timeout_ms = nbd_timeout(timeout_ms);
 	deadline = ms_now() + timeout_ms;
-	while (nbd_aio_is_connecting(h)) {
+	while (tloop_libnbd.nbd_aio_is_connecting(h)) {
 		int64_t left = deadline - ms_now();
 
 		if (left <= 0) {
 			snprintf(msg, len, "connect to %s: no answer in %.3g s", uri,
 				 timeout_ms / 1000.0);
-			nbd_close(h);
+			tloop_libnbd.nbd_close(h);
 			return -ETIMEDOUT;
 		}
-		if (nbd_poll(h, (int)(left < 1000 ? left : 1000)) == -1)
+		if (tloop_libnbd.nbd_poll(h, (int)(left < 1000 ? left : 1000)) == -1)
 			goto err;
 	}
-	if (!nbd_aio_is_ready(h)) {
+	if (!tloop_libnbd.nbd_aio_is_ready(h)) {
+		const char *why = tloop_libnbd.nbd_get_error();
+
 		snprintf(msg, len, "connect to %s: %s", uri,
-			 nbd_get_error() ? nbd_get_error() : "the server closed the connection");
-		nbd_close(h);
+			 why ? why : "the server closed the connection");
+		tloop_libnbd.nbd_close(h);
 		return -ECONNREFUSED;
 	}
 	*out = h;
 	return 0;
 err:
 	ret = nbd_err();
-	snprintf(msg, len, "connect to %s: %s", uri, nbd_get_error());
-	nbd_close(h);
+	snprintf(msg, len, "connect to %s: %s", uri, tloop_libnbd.nbd_get_error());
+	tloop_libnbd.nbd_close(h);
 	return ret;
 }
 
@@ -173,12 +185,12 @@ int tloop_nbd_wait(struct nbd_handle *h, const char *uri, unsigned int timeout_m
 		   int64_t *idle_since, char *msg, size_t len)
 {
 	int64_t left = *idle_since + nbd_timeout(timeout_ms) - ms_now();
-	int r = nbd_poll(h, left <= 0 ? 0 : left < 1000 ? (int)left : 1000);
+	int r = tloop_libnbd.nbd_poll(h, left <= 0 ? 0 : left < 1000 ? (int)left : 1000);
 
 	if (r == -1) {
 		int ret = nbd_err();
 
-		snprintf(msg, len, "connection to %s lost: %s", uri, nbd_get_error());
+		snprintf(msg, len, "connection to %s lost: %s", uri, tloop_libnbd.nbd_get_error());
 		return ret;
 	}
 	if (r > 0) {
@@ -199,7 +211,7 @@ int tloop_nbd_wait_cmd(struct nbd_handle *h, const char *uri, unsigned int timeo
 	int64_t idle = ms_now();
 
 	for (;;) {
-		int r = nbd_aio_command_completed(h, cookie);
+		int r = tloop_libnbd.nbd_aio_command_completed(h, cookie);
 		int ret;
 
 		if (r == 1)
@@ -207,8 +219,8 @@ int tloop_nbd_wait_cmd(struct nbd_handle *h, const char *uri, unsigned int timeo
 		if (r == -1) {
 			ret = nbd_err();
 			snprintf(msg, len, "%s%s: %s", uri,
-				 nbd_aio_is_dead(h) == 1 ? " (connection lost)" : "",
-				 nbd_get_error());
+				 tloop_libnbd.nbd_aio_is_dead(h) == 1 ? " (connection lost)" : "",
+				 tloop_libnbd.nbd_get_error());
 			return ret;
 		}
 		ret = tloop_nbd_wait(h, uri, timeout_ms, &idle, msg, len);
@@ -284,7 +296,7 @@ static int write_done(void *arg, int *error)
 
 static int write_failed(struct nbd_ctx *c)
 {
-	if (nbd_aio_is_dead(c->h) == 1 || nbd_aio_is_closed(c->h) == 1)
+	if (nbd_gone(c->h))
 		return nfail(c, c->err, "connection to %s lost (a write at offset %" PRIu64
 			     " failed)", c->uri, c->err_off);
 	return nfail(c, c->err, "write %s at offset %" PRIu64, c->uri, c->err_off);
@@ -407,21 +419,21 @@ static int send_bytes(struct nbd_ctx *c, uint64_t off, uint64_t len, const char 
 			c->free[c->nfree++] = (unsigned int)(s - c->slots);
 			return nfail(c, ret, "read %s at offset %" PRIu64, c->dev, off);
 		}
-		if (nbd_aio_pwrite(c->h, s->buf, (size_t)n, off,
+		if (tloop_libnbd.nbd_aio_pwrite(c->h, s->buf, (size_t)n, off,
 				   (nbd_completion_callback){ .callback = write_done,
 							      .user_data = s }, 0) == -1) {
 			ret = nbd_err();
 			c->free[c->nfree++] = (unsigned int)(s - c->slots);
-			if (nbd_aio_is_dead(c->h) == 1 || nbd_aio_is_closed(c->h) == 1)
+			if (nbd_gone(c->h))
 				return nfail(c, ret, "connection to %s lost: %s", c->uri,
-					     nbd_get_error());
+					     tloop_libnbd.nbd_get_error());
 			return nfail(c, ret, "write %s at offset %" PRIu64 ": %s", c->uri, off,
-				     nbd_get_error());
+				     tloop_libnbd.nbd_get_error());
 		}
 		/* Let libnbd send what it can and read the replies already there. */
-		if (nbd_poll(c->h, 0) == -1)
+		if (tloop_libnbd.nbd_poll(c->h, 0) == -1)
 			return nfail(c, nbd_err(), "connection to %s lost: %s", c->uri,
-				     nbd_get_error());
+				     tloop_libnbd.nbd_get_error());
 		off += n;
 		len -= n;
 	}
@@ -587,11 +599,11 @@ static int flush_export(struct nbd_ctx *c)
 		c->flush_none = 1;
 		return 0;
 	}
-	cookie = nbd_aio_flush(c->h, NBD_NULL_COMPLETION, 0);
+	cookie = tloop_libnbd.nbd_aio_flush(c->h, NBD_NULL_COMPLETION, 0);
 	if (cookie == -1)
 		return nfail(c, nbd_err(), "flush %s%s: %s", c->uri,
-			     nbd_aio_is_dead(c->h) == 1 ? " (connection lost)" : "",
-			     nbd_get_error());
+			     tloop_libnbd.nbd_aio_is_dead(c->h) == 1 ? " (connection lost)" : "",
+			     tloop_libnbd.nbd_get_error());
 	ret = tloop_nbd_wait_cmd(c->h, c->uri, c->o.timeout_ms, cookie, c->res->msg,
 				 sizeof(c->res->msg));
 	if (ret) {
@@ -813,7 +825,7 @@ static void recover(struct nbd_ctx *c, const char *state, const struct tloop_bas
 	 * the next refresh's write of the same page.  (A hung server is not
 	 * waited for twice; see design.md on what that leaves.)
 	 */
-	if (err != -ETIMEDOUT && nbd_aio_is_dead(c->h) != 1 && nbd_aio_is_closed(c->h) != 1) {
+	if (err != -ETIMEDOUT && !nbd_gone(c->h)) {
 		memcpy(msg, c->res->msg, sizeof(msg));
 		c->err = 0;
 		while (c->depth - c->nfree > 0 &&
@@ -868,7 +880,7 @@ static int mkdirs(const char *dir)
 static int setup(struct nbd_ctx *c)
 {
 	uint64_t ps = c->res->page_size;
-	int64_t smax = nbd_get_block_size(c->h, LIBNBD_SIZE_MAXIMUM);
+	int64_t smax = tloop_libnbd.nbd_get_block_size(c->h, LIBNBD_SIZE_MAXIMUM);
 	unsigned int i;
 
 	c->o.batch = tloop_walk_batch(c->o.batch);
@@ -942,6 +954,13 @@ int tloop_sync_nbd(const char *dev, const char *uri, const struct tloop_sync_opt
 		goto out;
 	}
 
+	/* libnbd is loaded here, the first time it is needed (nbdapi.c). */
+	ret = tloop_libnbd_load(res->msg, sizeof(res->msg));
+	if (ret) {
+		tloop_log(TLOOP_LOG_WARN, "%s: %s", dev, res->msg);
+		goto out;
+	}
+
 	c.fd = tloop_dev_open_ctl(dev);
 	if (c.fd < 0) {
 		ret = nfail(&c, c.fd, "open %s", dev);
@@ -1002,14 +1021,14 @@ int tloop_sync_nbd(const char *dev, const char *uri, const struct tloop_sync_opt
 		tloop_log(TLOOP_LOG_WARN, "%s: %s", dev, res->msg);
 		goto out;
 	}
-	c.can_flush = nbd_can_flush(c.h) == 1;
-	if (nbd_is_read_only(c.h) == 1) {
+	c.can_flush = tloop_libnbd.nbd_can_flush(c.h) == 1;
+	if (tloop_libnbd.nbd_is_read_only(c.h) == 1) {
 		ret = nfail(&c, -EROFS, "the export %s is read-only", uri);
 		goto out;
 	}
-	esize = nbd_get_size(c.h);
+	esize = tloop_libnbd.nbd_get_size(c.h);
 	if (esize < 0) {
-		ret = nfail(&c, nbd_err(), "size of %s: %s", uri, nbd_get_error());
+		ret = nfail(&c, nbd_err(), "size of %s: %s", uri, tloop_libnbd.nbd_get_error());
 		goto out;
 	}
 	if ((uint64_t)esize < info.dev_size) {
@@ -1101,12 +1120,12 @@ int tloop_sync_nbd(const char *dev, const char *uri, const struct tloop_sync_opt
 		remove_pending(state);
 	}
 done:
-	nbd_shutdown(c.h, 0);
+	tloop_libnbd.nbd_shutdown(c.h, 0);
 	ret = 0;
 out:
 	/* The handle goes first: libnbd may hold the buffers until then. */
 	if (c.h)
-		nbd_close(c.h);
+		tloop_libnbd.nbd_close(c.h);
 	if (c.slots)
 		for (i = 0; i < c.depth; i++)
 			free(c.slots[i].buf);

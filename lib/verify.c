@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <libnbd.h>
 #include <linux/fs.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,6 +18,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "nbdapi.h"
 
 #define VERIFY_DEFAULT_CHUNK	(4U << 20)
 
@@ -78,13 +78,14 @@ int tloop_verify(const char *dev, const char *area2, const struct tloop_verify_o
 		ret = tloop_nbd_connect(area2, o.timeout_ms, &h, res->msg, sizeof(res->msg));
 		if (ret)
 			goto out;
-		s = nbd_get_size(h);
+		s = tloop_libnbd.nbd_get_size(h);
 		if (s < 0) {
-			ret = vfail(res, -EIO, "size of %s: %s", area2, nbd_get_error());
+			ret = vfail(res, -EIO, "size of %s: %s", area2,
+				    tloop_libnbd.nbd_get_error());
 			goto out;
 		}
 		res->area2_size = (uint64_t)s;
-		s = nbd_get_block_size(h, LIBNBD_SIZE_MAXIMUM);
+		s = tloop_libnbd.nbd_get_block_size(h, LIBNBD_SIZE_MAXIMUM);
 		if (s > 0 && chunk > (uint64_t)s && (uint64_t)s >= ps)
 			chunk = (uint64_t)s - (uint64_t)s % ps;
 	} else {
@@ -119,15 +120,16 @@ int tloop_verify(const char *dev, const char *area2, const struct tloop_verify_o
 			goto out;
 		}
 		if (h) {
-			int64_t ck = nbd_aio_pread(h, b, (size_t)len, off, NBD_NULL_COMPLETION, 0);
+			int64_t ck = tloop_libnbd.nbd_aio_pread(h, b, (size_t)len, off,
+								NBD_NULL_COMPLETION, 0);
 			char why[sizeof(res->msg)];
 
 			ret = 0;
 			if (ck == -1) {
-				int e = nbd_get_errno();
+				int e = tloop_libnbd.nbd_get_errno();
 
 				ret = e > 0 ? -e : -EIO;
-				snprintf(why, sizeof(why), "%s", nbd_get_error());
+				snprintf(why, sizeof(why), "%s", tloop_libnbd.nbd_get_error());
 			} else {
 				ret = tloop_nbd_wait_cmd(h, area2, o.timeout_ms, ck, why, sizeof(why));
 			}
@@ -175,8 +177,8 @@ int tloop_verify(const char *dev, const char *area2, const struct tloop_verify_o
 out:
 	if (h) {
 		if (!dead)
-			nbd_shutdown(h, 0);
-		nbd_close(h);
+			tloop_libnbd.nbd_shutdown(h, 0);
+		tloop_libnbd.nbd_close(h);
 	}
 	free(a);
 	free(b);

@@ -10,7 +10,9 @@
 # incremental sync, found by `tloop verify`, repaired by --full), another URI of the same
 # export (nbd+unix://, its own baseline: full), and a round under netem delay 10 ms with a
 # 20 ms server-side write delay where the log must show several writes in flight at once
-# (pipelining), without which that round takes at least one delay per request.
+# (pipelining), without which that round takes at least one delay per request.  Last, the
+# loader's log shows libnbd loaded by an NBD sync only, never by a local one, and an NBD sync
+# without libnbd fails with a message that names the package.
 # tloop-timeout: 500
 set -u
 
@@ -104,7 +106,7 @@ pick() {
 }
 
 echo "KTAP version 1"
-echo "1..$((16 + 4 * ROUNDS))"
+echo "1..$((19 + 4 * ROUNDS))"
 diag "seed $SEED (reproduce: make test TESTS=68-tool-nbd VM_APPEND=TLOOP_NBD_SEED=$SEED)"
 
 modprobe veth 2>/dev/null
@@ -222,6 +224,35 @@ res "netem round: the server received exactly the written pages" cmp -s want.txt
 res "netem round: more than one write in flight at the server (pipelined)" \
 	[ "$(inflight "$l0")" -gt 1 ]
 inc /sbin/tc qdisc del dev tl68c root
+
+# libnbd is dlopen()ed by an NBD refresh only (issue 15): the loader's own log (LD_DEBUG=libs,
+# set for tloop alone) shows what each run loaded; "initialize program" proves it logged tloop.
+page "$dev" 9
+inc env LD_DEBUG=libs tloop sync "$dev" "$URI" --state-dir "$wd/state" > /dev/null 2> ld.txt
+rc=$?
+lib=$(sed -n 's/.*calling init: \(.*\/libnbd\.so\.0\)$/\1/p' ld.txt | head -n 1)
+res "an NBD sync loads libnbd.so.0 (LD_DEBUG=libs), and is exact" \
+	sh -c "[ $rc -eq 0 ] && [ -n '$lib' ] && grep -q 'initialize program: tloop' ld.txt &&
+		cmp -s '$dev' export.img"
+LD_DEBUG=libs tloop sync --create "$dev" "$wd/local.img" > /dev/null 2> ld.txt
+rc=$?
+res "a local sync loads no libnbd, only libc (LD_DEBUG=libs), and is exact" \
+	sh -c "[ $rc -eq 0 ] && grep -q 'initialize program: tloop' ld.txt &&
+		grep -q 'calling init: .*/libc\.so\.6' ld.txt && ! grep -q libnbd ld.txt &&
+		cmp -s '$dev' '$wd/local.img' ||
+		{ echo '# status $rc, loader log:'
+		  grep 'calling init' ld.txt | sed 's/^/# /'; exit 1; }"
+# Without libnbd (an empty file mounted over it, in a mount namespace of its own): a clear
+# error, before anything reaches the server (no line in its log).
+: > empty.so
+l0=$(loglines)
+unshare -m sh -c 'mount --bind "$1" "$2" && shift 2 && exec "$@"' - "$wd/empty.so" "${lib:-/none}" \
+	/sbin/ip netns exec $C tloop sync "$dev" "$URI" --state-dir "$wd/state" > out.txt 2> err.txt
+rc=$?
+res "no libnbd: an NBD sync fails (status 1) naming the package, nothing sent" \
+	sh -c "[ $rc -eq 1 ] && grep -q 'needs libnbd (Debian package libnbd0): ' err.txt &&
+		[ \$(wc -l < log.txt) -eq $l0 ] ||
+		{ echo '# status $rc, stderr:'; sed 's/^/# /' err.txt; exit 1; }"
 stop
 
 tloop detach "$dev" || failed=1

@@ -2,9 +2,11 @@
 /*
  * test-nbd.c - host test of the NBD helpers that need no server: which
  * arguments are URIs, the state file's name, and tloop_verify() on two
- * local files with known differences.
+ * local files with known differences; libnbd loaded only once an NBD URI
+ * is used (nbdapi.c).
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -57,6 +59,7 @@ int main(void)
 	struct tloop_verify_result res;
 	struct runs r = { .n = 0 };
 	char *big, page[4096];
+	void *lib;
 	size_t i;
 	int fa, fb, ret;
 
@@ -106,8 +109,16 @@ int main(void)
 	ret = tloop_verify(a, b, &o, NULL, NULL, &res);
 	CHECK(ret == -EINVAL && strstr(res.msg, "4096 bytes"), "short area2: %d %s", ret,
 	      res.msg);
+	/* Not linked: nothing above loaded libnbd; the first NBD URI does. */
+	lib = dlopen("libnbd.so.0", RTLD_NOW | RTLD_NOLOAD);
+	CHECK(!lib, "libnbd.so.0 loaded before any NBD URI was used");
 	ret = tloop_verify(a, "nbd+unix:///?socket=/nonexistent/sock", &o, NULL, NULL, &res);
-	CHECK(ret < 0 && strstr(res.msg, "connect to"), "no server: %d %s", ret, res.msg);
+	CHECK(ret < 0 && ret != -ENOPKG && strstr(res.msg, "connect to"), "no server: %d %s",
+	      ret, res.msg);
+	lib = dlopen("libnbd.so.0", RTLD_NOW | RTLD_NOLOAD);
+	CHECK(lib, "libnbd.so.0 not loaded by an NBD verify");
+	if (lib)
+		dlclose(lib);
 	close(fa);
 	close(fb);
 	unlink(a);
