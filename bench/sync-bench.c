@@ -31,6 +31,9 @@
  *              tool switches to a full copy: `tloop sync --full` after the
  *              same writes ("Frow/sy": the switch against a full copy made
  *              in the same conditions; its time joins the full copies too).
+ * "lib s" is the refresh's own time as the tool reports it ("seconds": from
+ * the library's start to its end, no process start), what each refresh of
+ * a running `tloop sync --every` loop costs.
  * random: pages drawn uniformly; clustered: extents of CLUSTER pages
  * (128 KiB) at random places until the count is reached.  With
  * TLOOP_BENCH_SYNC_XFS=1 the files are on an XFS made with reflink=1 on a
@@ -113,6 +116,7 @@ static void store(uint32_t ver)
 
 /* tool_time() - run the tool with @args, return its wall time; bail out on failure. */
 static char last_via[16];
+static double last_lib;		/* the refresh's own "seconds" (no process start) */
 
 static double tool_time(const char *args, const char *want_mode, const char **mode)
 {
@@ -129,6 +133,11 @@ static double tool_time(const char *args, const char *want_mode, const char **mo
 	j = tlt_jparse(r.out);
 	snprintf(m, sizeof(m), "%s", j ? tlt_jstr(j, "mode") : "?");
 	snprintf(last_via, sizeof(last_via), "%s", j ? tlt_jstr(j, "via") : "?");
+	{
+		struct tlt_json *sec = j ? tlt_jget(j, "seconds") : NULL;
+
+		last_lib = sec && sec->type == TLT_JNUM ? sec->d : -1;
+	}
 	tlt_jfree(j);
 	if (want_mode && strcmp(m, want_mode)) {
 		tlt_tool_show("tloop sync", &r);
@@ -364,7 +373,7 @@ int main(void)
 		unsigned int pat;
 		double pct;
 		uint64_t pages;
-		double q, l, m, sync, refl, frow, var[MAX_VAR];
+		double q, l, m, sync, refl, frow, lib, var[MAX_VAR];
 		char mode[8], via[16];
 	} rows[2 * MAX_DENS];
 	unsigned int nrows = 0;
@@ -372,7 +381,7 @@ int main(void)
 	for (unsigned int pi = 0; pi < npat; pi++) {
 		for (unsigned int i = 0; i < ndens; i++) {
 			double q[MAX_REP], l[MAX_REP], mv[MAX_REP], sy[MAX_REP], rf[MAX_REP];
-			double fr[MAX_REP];
+			double fr[MAX_REP], lb[MAX_REP];
 			double v[MAX_VAR][MAX_REP];
 			struct row *w = &rows[nrows++];
 			int do_loop = dens[i] <= loop_max;
@@ -405,6 +414,7 @@ int main(void)
 				}
 				store(ver++);
 				sy[r] = tool_time("", NULL, &mode);
+				lb[r] = last_lib;
 			}
 			snprintf(w->via, sizeof(w->via), "%s", last_via);
 			snprintf(w->mode, sizeof(w->mode), "%s", strcmp(mode, "full") ? "incr" : "full");
@@ -414,6 +424,7 @@ int main(void)
 			w->sync = tlt_median(sy, repeat);
 			w->refl = xfs ? tlt_median(rf, repeat) : -1;
 			w->frow = do_frow ? tlt_median(fr, repeat) : -1;
+			w->lib = tlt_median(lb, repeat);
 			for (unsigned int k = 0; k < nvar; k++)
 				w->var[k] = tlt_median(v[k], repeat);
 			/* The raw figures now, in case a later row does not finish. */
@@ -437,22 +448,23 @@ int main(void)
 	tlt_diag("bench-data: start %.6f", start_med);
 	tlt_diag("bench-data: full dd %.6f", dd_med);
 	tlt_diag("bench-data: full tloop %.6f", full_med);
-	tlt_diag("bench: %-9s %7s %8s %8s %5s %8s %8s %8s %8s %9s %9s %8s", "pattern", "dens %",
-		 "pages", "sync s", "mode", "F/sync", "loop s", "q s", "reflink", "sync/q+l",
-		 "sync/q+m", "Frow/sy");
+	tlt_diag("bench: %-9s %7s %8s %8s %5s %8s %8s %8s %8s %9s %9s %8s %8s %7s", "pattern",
+		 "dens %", "pages", "sync s", "mode", "F/sync", "loop s", "q s", "reflink",
+		 "sync/q+l", "sync/q+m", "Frow/sy", "lib s", "F/lib");
 	for (unsigned int i = 0; i < nrows; i++) {
 		struct row *w = &rows[i];
 		char b1[32], b2[32], b3[32], b4[32], b5[32], b6[32];
 		double fm = w->q >= 0 ? w->q + w->m : -1;
 
 		fl = w->q >= 0 ? w->q + w->l : -1;
-		tlt_diag("bench: %-9s %7g %8llu %8.3f %5s %8.1f %8s %8s %8s %9s %9s %8s",
+		tlt_diag("bench: %-9s %7g %8llu %8.3f %5s %8.1f %8s %8s %8s %9s %9s %8s %8.4f %7.1f",
 			 pat_names[w->pat], w->pct, (unsigned long long)w->pages, w->sync, w->mode,
 			 f / w->sync, cell(b1, sizeof(b1), fl, "%.3f"),
 			 cell(b2, sizeof(b2), w->q, "%.3f"), cell(b3, sizeof(b3), w->refl, "%.3f"),
 			 cell(b4, sizeof(b4), fl >= 0 ? w->sync / fl : -1, "%.2f"),
 			 cell(b5, sizeof(b5), fm >= 0 && !xfs ? w->sync / fm : -1, "%.2f"),
-			 cell(b6, sizeof(b6), w->frow >= 0 ? w->frow / w->sync : -1, "%.2f"));
+			 cell(b6, sizeof(b6), w->frow >= 0 ? w->frow / w->sync : -1, "%.2f"), w->lib,
+			 w->lib > 0 ? f / w->lib : 0);
 		tlt_diag("bench-data: row %s %g %llu %.6f %.6f %.6f %.6f", pat_names[w->pat],
 			 w->pct, (unsigned long long)w->pages, w->sync, fl, w->refl,
 			 fm >= 0 && !xfs ? fm : -1);
