@@ -20,8 +20,20 @@
  *              at 100 % of 1 GiB under TCG): the get-and-clear walk alone
  *              (batches of 16384, as the tool), then each page copied by one
  *              O_DIRECT pread of the device and one pwrite, then fdatasync;
+ *              then the same pages moved in this process from the backing
+ *              file, one copy_file_range(2) per run of consecutive pages,
+ *              and fdatasync ("move": the floor of moving those bytes, so
+ *              "sync/q+m" is the tool's cost over query plus moving the
+ *              bytes; not on XFS, where copy_file_range clones);
  *              then `tloop sync --full` (its time joins the full copies: it
- *              also restores the baseline the walk invalidated).
+ *              also restores the baseline the walk invalidated);
+ *   full       from DENSE_PCT (the tool's default --full-at) on, where the
+ *              tool switches to a full copy: `tloop sync --full` after the
+ *              same writes ("Frow/sy": the switch against a full copy made
+ *              in the same conditions; its time joins the full copies too).
+ * "lib s" is the refresh's own time as the tool reports it ("seconds": from
+ * the library's start to its end, no process start), what each refresh of
+ * a running `tloop sync --every` loop costs.
  * random: pages drawn uniformly; clustered: extents of CLUSTER pages
  * (128 KiB) at random places until the count is reached.  With
  * TLOOP_BENCH_SYNC_XFS=1 the files are on an XFS made with reflink=1 on a
@@ -43,6 +55,7 @@
 #define MAX_DENS 16
 #define MAX_VAR 6
 #define CLUSTER 32		/* pages per extent of the clustered pattern */
+#define DENSE_PCT 25		/* the tool's default --full-at */
 
 static struct tlt_tdev *d;
 static int dfd;			/* the device, O_DIRECT, for writes and the loop's reads */
@@ -103,6 +116,7 @@ static void store(uint32_t ver)
 
 /* tool_time() - run the tool with @args, return its wall time; bail out on failure. */
 static char last_via[16];
+static double last_lib;		/* the refresh's own "seconds" (no process start) */
 
 static double tool_time(const char *args, const char *want_mode, const char **mode)
 {
@@ -119,6 +133,11 @@ static double tool_time(const char *args, const char *want_mode, const char **mo
 	j = tlt_jparse(r.out);
 	snprintf(m, sizeof(m), "%s", j ? tlt_jstr(j, "mode") : "?");
 	snprintf(last_via, sizeof(last_via), "%s", j ? tlt_jstr(j, "via") : "?");
+	{
+		struct tlt_json *sec = j ? tlt_jget(j, "seconds") : NULL;
+
+		last_lib = sec && sec->type == TLT_JNUM ? sec->d : -1;
+	}
 	tlt_jfree(j);
 	if (want_mode && strcmp(m, want_mode)) {
 		tlt_tool_show("tloop sync", &r);
@@ -129,8 +148,52 @@ static double tool_time(const char *args, const char *want_mode, const char **mo
 	return t;
 }
 
-/* query_loop() - the walk alone, then the per-page copy; times in *@q, *@l. */
-static void query_loop(double *q, double *l)
+/*
+ * move_bytes() - the in-process floor of moving the listed pages: each run
+ * of consecutive pages of list[0..@n) by one copy_file_range(2) from the
+ * backing file to area2 (what the tool does, without its start, checks and
+ * baseline), then fdatasync.  Return: the time taken.
+ */
+static double move_bytes(uint64_t n)
+{
+	int afd = open("area2.img", O_WRONLY | O_CLOEXEC);
+	int bfd = open("area1.img", O_RDONLY | O_CLOEXEC);
+	double t0 = tlt_now();
+
+	if (afd < 0 || bfd < 0)
+		tlt_bail("open area1.img / area2.img");
+	for (uint64_t i = 0; i < n;) {
+		uint64_t j = i + 1;
+		loff_t in, out;
+		size_t len;
+
+		while (j < n && list[j] == list[j - 1] + 1)
+			j++;
+		in = out = (loff_t)(list[i] * TLT_PAGE);
+		len = (size_t)((j - i) * TLT_PAGE);
+		while (len) {
+			ssize_t k = copy_file_range(bfd, &in, afd, &out, len, 0);
+
+			if (k <= 0)
+				tlt_bail("copy_file_range at %lld", (long long)in);
+			len -= (size_t)k;
+		}
+		i = j;
+	}
+	if (fdatasync(afd))
+		tlt_bail("fdatasync");
+	t0 = tlt_now() - t0;
+	close(bfd);
+	close(afd);
+	return t0;
+}
+
+/*
+ * query_loop() - the walk alone, then the per-page copy through the device,
+ * then the same pages moved from the backing file (move_bytes()); times in
+ * *@q, *@l and *@m.
+ */
+static void query_loop(double *q, double *l, double *m)
 {
 	int afd = open("area2.img", O_WRONLY | O_CLOEXEC);
 	uint64_t cursor = 0, n = 0;
@@ -159,6 +222,7 @@ static void query_loop(double *q, double *l)
 	close(afd);
 	*q = t1 - t0;
 	*l = tlt_now() - t1;
+	*m = move_bytes(n);
 }
 
 /* on_xfs() - make an XFS with reflink on a loop device, mount it on x/, go there. */
@@ -277,7 +341,7 @@ int main(void)
 	dfd = open(d->node, O_RDWR | O_DIRECT | O_CLOEXEC);
 	chosen = malloc(d->nr_pages);
 	list = malloc(d->nr_pages * sizeof(*list));
-	full_all = calloc((size_t)repeat * (ndens * npat + 1), sizeof(*full_all));
+	full_all = calloc((size_t)repeat * (2 * ndens * npat + 1), sizeof(*full_all));
 	if (dfd < 0 || !chosen || !list || !full_all ||
 	    posix_memalign((void **)&iobuf, 4096, MIB))
 		tlt_bail("setup");
@@ -309,17 +373,19 @@ int main(void)
 		unsigned int pat;
 		double pct;
 		uint64_t pages;
-		double q, l, sync, refl, var[MAX_VAR];
+		double q, l, m, sync, refl, frow, lib, var[MAX_VAR];
 		char mode[8], via[16];
 	} rows[2 * MAX_DENS];
 	unsigned int nrows = 0;
 
 	for (unsigned int pi = 0; pi < npat; pi++) {
 		for (unsigned int i = 0; i < ndens; i++) {
-			double q[MAX_REP], l[MAX_REP], sy[MAX_REP], rf[MAX_REP];
+			double q[MAX_REP], l[MAX_REP], mv[MAX_REP], sy[MAX_REP], rf[MAX_REP];
+			double fr[MAX_REP], lb[MAX_REP];
 			double v[MAX_VAR][MAX_REP];
 			struct row *w = &rows[nrows++];
 			int do_loop = dens[i] <= loop_max;
+			int do_frow = dens[i] >= DENSE_PCT;
 			const char *mode = "?";
 			int64_t diff;
 
@@ -330,7 +396,7 @@ int main(void)
 			for (unsigned int r = 0; r < repeat; r++) {
 				if (do_loop) {
 					store(ver++);
-					query_loop(&q[r], &l[r]);
+					query_loop(&q[r], &l[r], &mv[r]);
 					full_all[nfull++] = tool_time("--full", "full", NULL);
 				}
 				for (unsigned int k = 0; k < nvar; k++) {
@@ -341,22 +407,31 @@ int main(void)
 					store(ver++);
 					rf[r] = tool_time("--via reflink", NULL, NULL);
 				}
+				if (do_frow) {
+					store(ver++);
+					fr[r] = tool_time("--full", "full", NULL);
+					full_all[nfull++] = fr[r];
+				}
 				store(ver++);
 				sy[r] = tool_time("", NULL, &mode);
+				lb[r] = last_lib;
 			}
 			snprintf(w->via, sizeof(w->via), "%s", last_via);
 			snprintf(w->mode, sizeof(w->mode), "%s", strcmp(mode, "full") ? "incr" : "full");
 			w->q = do_loop ? tlt_median(q, repeat) : -1;
 			w->l = do_loop ? tlt_median(l, repeat) : -1;
+			w->m = do_loop ? tlt_median(mv, repeat) : -1;
 			w->sync = tlt_median(sy, repeat);
 			w->refl = xfs ? tlt_median(rf, repeat) : -1;
+			w->frow = do_frow ? tlt_median(fr, repeat) : -1;
+			w->lib = tlt_median(lb, repeat);
 			for (unsigned int k = 0; k < nvar; k++)
 				w->var[k] = tlt_median(v[k], repeat);
 			/* The raw figures now, in case a later row does not finish. */
 			tlt_diag("%s %g %%: %llu pages, sync %.3f s (%s, via %s), query %.3f s, "
-				 "loop %.3f s, reflink %.3f s", pat_names[w->pat], w->pct,
-				 (unsigned long long)w->pages, w->sync, mode, w->via, w->q, w->l,
-				 w->refl);
+				 "loop %.3f s, reflink %.3f s, move %.3f s, full %.3f s", pat_names[w->pat],
+				 w->pct, (unsigned long long)w->pages, w->sync, mode, w->via, w->q, w->l,
+				 w->refl, w->m, w->frow);
 			diff = tlt_cmp_files(d->node, "area2.img", size);
 			tlt_result(diff < 0, "%s %g %%: area2 equals the device after tloop sync",
 				   pat_names[w->pat], w->pct);
@@ -373,20 +448,26 @@ int main(void)
 	tlt_diag("bench-data: start %.6f", start_med);
 	tlt_diag("bench-data: full dd %.6f", dd_med);
 	tlt_diag("bench-data: full tloop %.6f", full_med);
-	tlt_diag("bench: %-9s %7s %8s %8s %5s %8s %8s %8s %8s %9s", "pattern", "dens %", "pages",
-		 "sync s", "mode", "F/sync", "loop s", "q s", "reflink", "sync/q+l");
+	tlt_diag("bench: %-9s %7s %8s %8s %5s %8s %8s %8s %8s %9s %9s %8s %8s %7s", "pattern",
+		 "dens %", "pages", "sync s", "mode", "F/sync", "loop s", "q s", "reflink",
+		 "sync/q+l", "sync/q+m", "Frow/sy", "lib s", "F/lib");
 	for (unsigned int i = 0; i < nrows; i++) {
 		struct row *w = &rows[i];
-		char b1[32], b2[32], b3[32], b4[32];
+		char b1[32], b2[32], b3[32], b4[32], b5[32], b6[32];
+		double fm = w->q >= 0 ? w->q + w->m : -1;
 
 		fl = w->q >= 0 ? w->q + w->l : -1;
-		tlt_diag("bench: %-9s %7g %8llu %8.3f %5s %8.1f %8s %8s %8s %9s",
+		tlt_diag("bench: %-9s %7g %8llu %8.3f %5s %8.1f %8s %8s %8s %9s %9s %8s %8.4f %7.1f",
 			 pat_names[w->pat], w->pct, (unsigned long long)w->pages, w->sync, w->mode,
 			 f / w->sync, cell(b1, sizeof(b1), fl, "%.3f"),
 			 cell(b2, sizeof(b2), w->q, "%.3f"), cell(b3, sizeof(b3), w->refl, "%.3f"),
-			 cell(b4, sizeof(b4), fl >= 0 ? w->sync / fl : -1, "%.2f"));
-		tlt_diag("bench-data: row %s %g %llu %.6f %.6f %.6f", pat_names[w->pat], w->pct,
-			 (unsigned long long)w->pages, w->sync, fl, w->refl);
+			 cell(b4, sizeof(b4), fl >= 0 ? w->sync / fl : -1, "%.2f"),
+			 cell(b5, sizeof(b5), fm >= 0 && !xfs ? w->sync / fm : -1, "%.2f"),
+			 cell(b6, sizeof(b6), w->frow >= 0 ? w->frow / w->sync : -1, "%.2f"), w->lib,
+			 w->lib > 0 ? f / w->lib : 0);
+		tlt_diag("bench-data: row %s %g %llu %.6f %.6f %.6f %.6f", pat_names[w->pat],
+			 w->pct, (unsigned long long)w->pages, w->sync, fl, w->refl,
+			 fm >= 0 && !xfs ? fm : -1);
 	}
 	for (unsigned int k = 0; k < nvar; k++)
 		for (unsigned int i = 0; i < nrows; i++)

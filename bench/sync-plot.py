@@ -4,15 +4,15 @@
 
 Reads the "# bench-data:" lines of bench/sync-bench.c and writes one SVG
 (no library beyond python3's own): refresh time against density, both axes
-logarithmic; `tloop sync`, the per-page loop and `tloop sync --via reflink`
-(when measured), random (solid) and clustered (dashed), and the two full
+logarithmic; `tloop sync`, the per-page loop, the query plus moving the same
+bytes in one process, and `tloop sync --via reflink` (when measured), random (solid) and clustered (dashed), and the two full
 copies as horizontal lines.
 """
 import math
 import re
 import sys
 
-COLORS = {"sync": "#1f77b4", "loop": "#d62728", "reflink": "#2ca02c",
+COLORS = {"sync": "#1f77b4", "loop": "#d62728", "reflink": "#2ca02c", "move": "#8c564b",
           "dd": "#7f7f7f", "tloop --full": "#ff7f0e", "tloop start": "#9467bd"}
 
 
@@ -29,7 +29,7 @@ def parse(path):
             raw.append({"pat": m.group(1), "pct": float(m.group(2)),
                         "pages": int(m.group(3)), "sync": float(m.group(4)),
                         "loop": loop + float(q.group(1)) if loop >= 0 and q else -1,
-                        "reflink": float(m.group(6))})
+                        "reflink": float(m.group(6)), "move": -1})
             continue
         m = re.search(r"ok [0-9]+ dd: ([0-9.]+) s", line)
         if m and "dd" not in full:
@@ -46,7 +46,8 @@ def parse(path):
         elif f[0] == "row":
             rows.append({"pat": f[1], "pct": float(f[2]), "pages": int(f[3]),
                          "sync": float(f[4]), "loop": float(f[5]),
-                         "reflink": float(f[6])})
+                         "reflink": float(f[6]),
+                         "move": float(f[7]) if len(f) > 7 else -1})
     return rows or raw, full
 
 
@@ -57,9 +58,9 @@ def main():
     title = sys.argv[3] if len(sys.argv) > 3 else ""
     if not rows:
         sys.exit("sync-plot.py: no bench-data rows in " + sys.argv[1])
-    W, H, L, R, T, B = 760, 480, 70, 190, 40, 50
+    W, H, L, R, T, B = 820, 480, 70, 250, 40, 50
     xs = [r["pct"] for r in rows]
-    ys = [r[k] for r in rows for k in ("sync", "loop", "reflink") if r[k] > 0]
+    ys = [r[k] for r in rows for k in ("sync", "loop", "reflink", "move") if r[k] > 0]
     ys += [v for v in full.values() if v > 0]
     x0, x1 = math.floor(math.log10(min(xs))), math.ceil(math.log10(max(xs)))
     y0, y1 = math.floor(math.log10(min(ys))), math.ceil(math.log10(max(ys)))
@@ -100,7 +101,7 @@ def main():
                    'stroke-width="1.5" stroke-dasharray="2,3"/>' % (L, y, W - R, y, COLORS[name]))
         legend.append((name + ("" if name == "tloop start" else " (full)"), COLORS[name],
                        "2,3"))
-    for kind in ("sync", "loop", "reflink"):
+    for kind in ("sync", "loop", "move", "reflink"):
         for pat, dash in (("random", ""), ("clustered", "6,4")):
             pts = sorted((r["pct"], r[kind]) for r in rows if r["pat"] == pat and r[kind] > 0)
             if not pts:
@@ -112,7 +113,7 @@ def main():
                 out.append('<circle cx="%.1f" cy="%.1f" r="3" fill="%s"/>'
                            % (px(a), py(b), COLORS[kind]))
             label = {"sync": "tloop sync", "loop": "query + per-page loop",
-                     "reflink": "--via reflink"}[kind]
+                     "move": "query + moving the bytes", "reflink": "--via reflink"}[kind]
             legend.append(("%s, %s" % (label, pat), COLORS[kind], dash))
     for i, (name, color, dash) in enumerate(legend):
         y = T + 10 + 18 * i

@@ -659,7 +659,8 @@ typedef void (*tloop_progress_fn)(uint64_t done, uint64_t total, void *arg);
  *	to copy, so that a small refresh starts no thread).
  * @max_gap: the largest run of unwritten pages, in bytes, read and written
  *	along with the written pages around it so that both go in one request
- *	(0: 64 KiB; rounded down to pages; see TLOOP_SYNC_NO_GAPS).
+ *	(0: 8 KiB when copying from the backing file, 64 KiB when reading
+ *	the device; rounded down to pages; see TLOOP_SYNC_NO_GAPS).
  * @full_pct: with a valid baseline, a full sequential copy is made instead
  *	when at least this percentage of the device's pages is written
  *	(0: 25; see TLOOP_SYNC_NO_AUTO_FULL).

@@ -9,7 +9,8 @@
  * pages, joined across gaps of at most --max-gap unwritten pages, split at
  * --max-io), and that area2 equals the device byte for byte and holds
  * exactly the versions the test stored.
- *   - reads across gaps: --max-gap 16K, the default (64K), with --max-io 16K;
+ *   - reads across gaps: --max-gap 16K, the defaults (8K from the backing
+ *     file, 64K with --via device), with --max-io 16K;
  *   - many copies in flight: --queue-depth 64 without gaps, and one at a time
  *     (--queue-depth 1) with gaps;
  *   - the switch to a full copy: 30 % written gives mode full, reason dense,
@@ -538,7 +539,7 @@ int main(void)
 	uint8_t buf[TLT_PAGE];
 	int fd;
 
-	tlt_plan(24 + 4 + 3 + XFS_CASES);
+	tlt_plan(26 + 4 + 3 + XFS_CASES);
 	fd = open("area1.img", O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		tlt_bail("create area1.img");
@@ -554,7 +555,10 @@ int main(void)
 	tlt_jfree(j);
 
 	incremental("--max-gap 16K", "--max-gap 16K", 150, fixed, nfixed, 16384, 1 << 20);
-	incremental("default gap (64K)", "", 150, fixed, nfixed, 65536, 1 << 20);
+	incremental("default gap from the backing file (8K)", "", 150, fixed, nfixed, 8192,
+		    1 << 20);
+	incremental("default gap with --via device (64K)", "--via device", 150, fixed, nfixed,
+		    65536, 1 << 20);
 	incremental("--max-gap 64K --max-io 16K", "--max-gap 64K --max-io 16K", 300, fixed, nfixed,
 		    65536, 16384);
 	incremental("--queue-depth 64 --max-gap 0", "--queue-depth 64 --max-gap 0", 600, fixed,
@@ -567,7 +571,7 @@ int main(void)
 	full("30 % written", "", NR_PAGES * 35 / 100, "dense");
 	nothing_left("after the switch to a full copy", "area2.img");
 	incremental("30 % with --full-at 101", "--full-at 101", NR_PAGES * 35 / 100, NULL, 0,
-		    65536, 1 << 20);
+		    8192, 1 << 20);
 	full("10 % with --full-at 10", "--full-at 10", NR_PAGES * 12 / 100, "dense");
 
 	write_error();

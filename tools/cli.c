@@ -39,6 +39,8 @@ enum {
 	OPT_STATE_DIR,
 	OPT_VIA,
 	OPT_TIMEOUT,
+	OPT_EVERY,
+	OPT_COUNT,
 };
 
 static const struct {
@@ -66,7 +68,8 @@ static const struct {
 	  "           [--full-at PERCENT] [--via auto|device|backing|reflink]\n"
 	  "           [--buffered] [--unsafe-no-fsync]\n"
 	  "           [--consistent [--freeze MOUNTPOINT] [--snap-mem-limit BYTES]]\n"
-	  "           [--state-dir DIR] [--timeout SECONDS] [--consumer NAME] DEV AREA2\n"
+	  "           [--state-dir DIR] [--timeout SECONDS] [--consumer NAME]\n"
+	  "           [--every SECONDS [--count N]] DEV AREA2\n"
 	  "AREA2 is a file, a block device, or an NBD URI (nbd://HOST[:PORT]/EXPORT,\n"
 	  "nbd+unix:///EXPORT?socket=PATH).\n" },
 	{ "verify", CMD_VERIFY,
@@ -168,6 +171,8 @@ static const struct option long_opts[] = {
 	{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
 	{ "via", required_argument, NULL, OPT_VIA },
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+	{ "every", required_argument, NULL, OPT_EVERY },
+	{ "count", required_argument, NULL, OPT_COUNT },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -201,7 +206,7 @@ static int allowed(enum cli_cmd cmd, int opt)
 	case OPT_MAX_IO: case OPT_BUFFERED: case OPT_UNSAFE_NO_FSYNC:
 	case OPT_QUEUE_DEPTH: case OPT_MAX_GAP: case OPT_FULL_AT: case OPT_STATE_DIR:
 	case OPT_CONSISTENT: case OPT_FREEZE: case OPT_SNAP_MEM_LIMIT:
-	case OPT_VIA:
+	case OPT_VIA: case OPT_EVERY: case OPT_COUNT:
 		return cmd == CMD_SYNC;
 	case OPT_TIMEOUT:
 		return cmd == CMD_SYNC || cmd == CMD_VERIFY;
@@ -352,6 +357,27 @@ static int parse_opt(struct cli *c, int opt, const char *arg, char *err, size_t 
 		c->timeout_ms = (unsigned int)(t * 1000 + 0.5);
 		break;
 	}
+	case OPT_EVERY: {
+		char *end;
+		double t;
+
+		errno = 0;
+		t = strtod(arg, &end);
+		if (errno || end == arg || *end || !(t >= 0.001 && t <= 86400))
+			return usage_err(err, errlen, "--every: expected seconds "
+					 "(0.001 to 86400), got '%s'", arg);
+		c->every_ms = (unsigned int)(t * 1000 + 0.5);
+		break;
+	}
+	case OPT_COUNT:
+		ret = size_arg("--count", arg, &v, err, errlen);
+		if (ret)
+			return ret;
+		if (v < 1 || v > UINT32_MAX)
+			return usage_err(err, errlen, "--count: must be between 1 and %u",
+					 UINT32_MAX);
+		c->count = (unsigned int)v;
+		break;
 	case OPT_STATE_DIR:
 		if (!*arg)
 			return usage_err(err, errlen, "--state-dir: empty");
@@ -431,6 +457,11 @@ static int operands(struct cli *c, const char *name, int n, char **args, char *e
 		if ((c->freeze || c->snap_mem_limit) && !(c->sync_flags & TLOOP_SYNC_CONSISTENT))
 			return usage_err(err, errlen, "sync: --freeze and --snap-mem-limit "
 					 "need --consistent");
+		if (c->count && !c->every_ms)
+			return usage_err(err, errlen, "sync: --count needs --every");
+		if (c->every_ms && c->progress)
+			return usage_err(err, errlen, "sync: --progress and --every do not go "
+					 "together");
 		break;
 	case CMD_CONSUMER:
 		if (!n)

@@ -64,6 +64,8 @@ struct cli {
 	unsigned int timeout_ms;	/* --timeout (NBD area2), 0: default */
 	const char *freeze;		/* --freeze MOUNTPOINT (with --consistent) */
 	uint64_t snap_mem_limit;	/* --snap-mem-limit, 0: none */
+	unsigned int every_ms;		/* --every: refresh again and again, 0: once */
+	unsigned int count;		/* --count: that many refreshes, 0: until a signal */
 	/* written, clear, sync, status: --consumer NAME (NULL: the default consumer) */
 	const char *consumer;
 	/* consumer */

@@ -10,6 +10,7 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -785,7 +786,8 @@ static void progress_cb(uint64_t done, uint64_t total, void *arg)
 	}
 }
 
-static int cmd_sync(const struct cli *c)
+/* sync_once() - one refresh of c->area2 from the device at @path, reported. */
+static int sync_once(const struct cli *c, const char *path)
 {
 	struct tloop_sync_opts o = { .sz = sizeof(o), .flags = c->sync_flags,
 				     .max_io = c->max_io, .depth = c->depth,
@@ -796,12 +798,10 @@ static int cmd_sync(const struct cli *c)
 				     .via = c->via };
 	struct progress p = { .tty = isatty(STDERR_FILENO), .last = 0 };
 	struct tloop_sync_result r;
-	char path[PATH_MAX], a[32], b[32], errbuf[64];
+	char a[32], b[32], errbuf[64];
 	struct json j;
 	int ret;
 
-	if (dev_arg(c->devs[0], path, sizeof(path)))
-		return EXIT_FAIL;
 	if (c->progress) {
 		o.progress = progress_cb;
 		o.progress_arg = &p;
@@ -882,6 +882,54 @@ static int cmd_sync(const struct cli *c)
 		errmsg("%s: tracking is off, so every refresh copies everything "
 		       "(tloop track on %s)", path, path);
 	return EXIT_OK;
+}
+
+/*
+ * cmd_sync() - one refresh, or with --every one every so many seconds
+ * (counted from the start of the last one; at once if it took longer) until
+ * --count refreshes, a failed refresh, or SIGINT/SIGTERM.  Those two signals
+ * are blocked for the whole run, so they never cut a refresh short (nor
+ * reach the library's threads): the refresh under way ends as it would
+ * have, then the wait for the next one sees the signal and the tool exits
+ * with status 0.  Starting once and refreshing often saves the process
+ * start of every run.
+ */
+static int cmd_sync(const struct cli *c)
+{
+	char path[PATH_MAX];
+	unsigned int done = 0;
+	sigset_t stop;
+	int ret;
+
+	if (dev_arg(c->devs[0], path, sizeof(path)))
+		return EXIT_FAIL;
+	if (!c->every_ms)
+		return sync_once(c, path);
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGTERM);
+	sigprocmask(SIG_BLOCK, &stop, NULL);
+	for (;;) {
+		double t0 = mono(), left;
+		struct timespec ts;
+		int sig;
+
+		ret = sync_once(c, path);
+		fflush(stdout);
+		if (ret != EXIT_OK || (c->count && ++done >= c->count))
+			break;
+		left = t0 + c->every_ms / 1000.0 - mono();
+		if (left < 0)
+			left = 0;
+		ts.tv_sec = (time_t)left;
+		ts.tv_nsec = (long)((left - (double)ts.tv_sec) * 1e9);
+		do
+			sig = sigtimedwait(&stop, NULL, &ts);
+		while (sig < 0 && errno == EINTR);
+		if (sig > 0)
+			break;	/* asked to stop: the last refresh was complete */
+	}
+	return ret;
 }
 
 static int cmd_consumer(const struct cli *c)

@@ -112,6 +112,10 @@ static void check_good(void)
 	CHECK(parse("sync --max-gap 0 --max-gap 8K --full-at 101 --full-at 50 tloop0 a", &c, err,
 		    sizeof(err)) == 0 && c.sync_flags == 0 && c.max_gap == 8192 &&
 	      c.full_pct == 50, "the last --max-gap and --full-at win: %s", err);
+	CHECK(parse("sync --every 0.5 --count 3 tloop0 a", &c, err, sizeof(err)) == 0 &&
+	      c.every_ms == 500 && c.count == 3, "sync --every 0.5 --count 3: %s", err);
+	CHECK(parse("sync --every 60 tloop0 a", &c, err, sizeof(err)) == 0 &&
+	      c.every_ms == 60000 && c.count == 0, "sync --every 60: %s", err);
 	CHECK(parse("dirty --unsafe-no-fsync tloop0", &c, err, sizeof(err)) == EXIT_USAGE,
 	      "--unsafe-no-fsync belongs to sync only");
 	CHECK(parse("sync -- tloop0 -area2", &c, err, sizeof(err)) == 0 &&
@@ -183,6 +187,13 @@ static void check_bad(void)
 		"sync --max-gap 2G tloop0 a",
 		"sync --full-at 0 tloop0 a",
 		"sync --full-at 102 tloop0 a",
+		"sync --every 0 tloop0 a",
+		"sync --every abc tloop0 a",
+		"sync --every 86401 tloop0 a",
+		"sync --count 3 tloop0 a",
+		"sync --every 1 --count 0 tloop0 a",
+		"sync --every 1 --progress tloop0 a",
+		"written --every 1 tloop0",
 		"written --queue-depth 4 tloop0",
 		"help nosuch",
 		"--version extra",
