@@ -5,6 +5,8 @@
 #ifndef TLOOP_INTERNAL_H
 #define TLOOP_INTERNAL_H
 
+#include <sys/stat.h>
+
 #include "libtloop.h"
 
 /* tloop_log() - pass a formatted message to the installed log callback. */
@@ -157,6 +159,57 @@ __attribute__((visibility("hidden")))
 enum tloop_sync_why tloop_sync_decide(const char *baseline, const struct tloop_track_status *ts,
 				      const struct tloop_sync_result *res, uint32_t consumer,
 				      unsigned int flags, int created, uint64_t *generation);
+
+/*
+ * struct tloop_sync_dev - the device as both refresh engines see it before
+ * anything changes (tloop_sync_open_dev()).
+ * @fd: the control descriptor (tloop_dev_open_ctl()); the caller closes it.
+ * @st: its fstat().
+ * @info: the device's configuration.
+ * @ts: the tracking status of @consumer's written set.
+ * @consumer: the id of the consumer the refresh follows (0: the default one).
+ * @nr_pages: the device's pages (the last one may be partial).
+ * @tracking: @consumer's set is on (TLOOP_TRACK_ON).
+ */
+struct tloop_sync_dev {
+	int fd;
+	struct stat st;
+	struct tloop_info info;
+	struct tloop_track_status ts;
+	uint32_t consumer;
+	uint64_t nr_pages;
+	int tracking;
+};
+
+/*
+ * tloop_sync_open_dev() - the prologue of both refresh engines (sync.c):
+ * open @dev, read its configuration, look up @consumer (NULL or "default":
+ * the default one) and its set's status, check them, fill @res's dev_size,
+ * page_size, attach_id, consumer and consumer_id, and refuse (-EPERM) a
+ * caller that may not clear the set.  0, or -errno with @res->msg said
+ * (then @d->fd is -1).
+ */
+__attribute__((visibility("hidden")))
+int tloop_sync_open_dev(const char *dev, const char *consumer, struct tloop_sync_dev *d,
+			struct tloop_sync_result *res);
+
+/*
+ * tloop_sync_check_consistent() - with TLOOP_SYNC_CONSISTENT in @flags,
+ * refuse a set that is not tracking (-ENODATA) or a named consumer
+ * (-EOPNOTSUPP: a snapshot moves the default consumer's set).  0, or
+ * -errno with @res->msg said.
+ */
+__attribute__((visibility("hidden")))
+int tloop_sync_check_consistent(const char *dev, unsigned int flags,
+				const struct tloop_sync_dev *d, struct tloop_sync_result *res);
+
+/*
+ * tloop_sync_baseline_init() - the baseline a refresh of @d records (both
+ * engines): attachment, geometry and consumer; the caller sets generation.
+ */
+__attribute__((visibility("hidden")))
+void tloop_sync_baseline_init(const struct tloop_sync_dev *d,
+			      const struct tloop_sync_result *res, struct tloop_baseline *b);
 
 /* tloop_fsync_dir_of() - fsync the directory of @path (baseline.c). */
 __attribute__((visibility("hidden")))

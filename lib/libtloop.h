@@ -674,8 +674,10 @@ typedef void (*tloop_progress_fn)(uint64_t done, uint64_t total, void *arg);
  *	tloop_nbd_state_path().
  * @consumer: the named consumer whose written set the refresh reads and
  *	clears, or NULL (or "default") for the default consumer.  area2's
- *	baseline records it: a baseline of another consumer (or of a consumer
- *	removed and added again under the same name) means a full copy.
+ *	baseline (for an NBD area2, its state file) records it: a baseline of
+ *	another consumer (or of a consumer removed and added again under the
+ *	same name) means a full copy.  -ENOENT for an unknown name,
+ *	-EOPNOTSUPP with TLOOP_SYNC_CONSISTENT (the default consumer only).
  * @via: where the bytes come from (enum tloop_sync_via; 0: auto).
  * @timeout_ms: NBD area2: give up (-ETIMEDOUT) when connecting takes, or
  *	the server answers nothing for, this long (0: TLOOP_NBD_TIMEOUT_MS).
@@ -820,7 +822,9 @@ struct tloop_sync_result {
  * (tloop_nbd_state_path()), the connection and the export's checks (not
  * read-only, at least the device's size) among the checks of step 1, and
  * NBD_CMD_FLUSH answered in step 5 (a server that cannot flush gets no
- * baseline: every refresh is then full).  Failures: -ECONNREFUSED,
+ * baseline: every refresh is then full).  The device's side is the same
+ * as for a local area2: the same refusals (-EPERM, an unknown consumer),
+ * and @opts->consumer followed (the state file records it).  Failures: -ECONNREFUSED,
  * -ETIMEDOUT (no answer for TLOOP_NBD_TIMEOUT_MS), -EROFS, -ENOSPC (export
  * smaller than the device), -ENOPKG (libnbd cannot be loaded: libtloop
  * does not link it but dlopen()s libnbd.so.0, Debian package libnbd0, the

@@ -6,10 +6,14 @@
  * The export holds no sidecar, so the baseline lives on the refreshing
  * side, in a state directory: "<state dir>/<URI, percent-encoded>.tloop",
  * the same format as a local sidecar (baseline.c).  It names the device's
- * attachment and generation, so it is valid for one device and one export
- * URI at a time; a refresh of the same export from another device, or
- * through another URI, clears the device's set (a new generation) or is
- * another attachment, and the next refresh is full.
+ * attachment, the consumer followed (tloop_sync_opts.consumer) and that
+ * consumer's generation, so it is valid for one device, one consumer and
+ * one export URI at a time; a refresh of the same export from another
+ * device, with another consumer, or of the same consumer through another
+ * URI is another attachment, another consumer id or clears the consumer's
+ * set (a new generation), and the next refresh is full.  The prologue (the
+ * device, its consumer and set, their checks) is the local engine's:
+ * tloop_sync_open_dev().
  *
  * Writes are pipelined with libnbd's asynchronous API: each coalesced run
  * of written pages (cut into requests of at most max_io bytes) is read from
@@ -249,6 +253,7 @@ struct nbd_ctx {
 	int bfd;		/* device, buffered */
 	int direct;
 	int tracking;
+	uint32_t consumer;	/* id of the consumer whose set is used (0: default) */
 	uint64_t nr_pages;
 	uint64_t max_io;
 	uint64_t total;
@@ -489,7 +494,7 @@ static int nbd_full(struct nbd_ctx *c, enum tloop_sync_why why)
 	c->res->generation = 0;
 	c->gen_known = 0;	/* a full copy that fails is done again in full */
 	if (c->tracking) {
-		ret = tloop_clear_all(c->fd, &gen);
+		ret = tloop_consumer_clear(c->fd, c->consumer, TLOOP_CLEAR_ALL, 0, 0, &gen);
 		if (ret == -ENODATA) {
 			c->tracking = 0;
 			c->res->why = TLOOP_SYNC_WHY_TRACK_OFF;
@@ -535,6 +540,7 @@ static int nbd_incremental(struct nbd_ctx *c, uint64_t generation)
 		.batch = c->o.batch,
 		.check_generation = 1,
 		.generation = generation,
+		.consumer = c->consumer,
 	};
 	struct tloop_walk_result r;
 	enum tloop_walk_stop stop;
@@ -917,9 +923,8 @@ int tloop_sync_nbd(const char *dev, const char *uri, const struct tloop_sync_opt
 	struct nbd_ctx c = { .dev = dev, .uri = uri, .res = res, .fd = -1, .rfd = -1,
 			     .bfd = -1 };
 	char state[PATH_MAX], lockpath[PATH_MAX + 8];
-	struct tloop_track_status ts;
+	struct tloop_sync_dev d = { .fd = -1 };
 	struct tloop_baseline b = { 0 };
-	struct tloop_info info;
 	enum tloop_sync_why why;
 	uint64_t generation = 0;
 	int64_t esize;
@@ -941,19 +946,12 @@ int tloop_sync_nbd(const char *dev, const char *uri, const struct tloop_sync_opt
 		c.o.timeout_ms = 0;
 	if (c.o.sz < offsetof(struct tloop_sync_opts, via) + sizeof(c.o.via))
 		c.o.via = TLOOP_SYNC_VIA_AUTO;
+	if (c.o.sz < offsetof(struct tloop_sync_opts, consumer) + sizeof(c.o.consumer))
+		c.o.consumer = NULL;
 	if (c.o.via > TLOOP_SYNC_VIA_REFLINK) {
 		ret = nfail(&c, -EINVAL, "unknown source %u", c.o.via);
 		goto out;
 	}
-	snprintf(res->consumer, sizeof(res->consumer), "%s", TLOOP_CONSUMER_DEFAULT);
-	/* Named consumers are not wired into the NBD engine yet: refuse, never ignore. */
-	if (c.o.sz >= offsetof(struct tloop_sync_opts, consumer) + sizeof(c.o.consumer) &&
-	    c.o.consumer && strcmp(c.o.consumer, TLOOP_CONSUMER_DEFAULT)) {
-		ret = nfail(&c, -EOPNOTSUPP, "consumer %s with an NBD area2 (not supported yet)",
-			    c.o.consumer);
-		goto out;
-	}
-
 	/* libnbd is loaded here, the first time it is needed (nbdapi.c). */
 	ret = tloop_libnbd_load(res->msg, sizeof(res->msg));
 	if (ret) {
@@ -961,40 +959,20 @@ int tloop_sync_nbd(const char *dev, const char *uri, const struct tloop_sync_opt
 		goto out;
 	}
 
-	c.fd = tloop_dev_open_ctl(dev);
-	if (c.fd < 0) {
-		ret = nfail(&c, c.fd, "open %s", dev);
+	/* The device, its consumer and its set: the local engine's checks (sync.c). */
+	ret = tloop_sync_open_dev(dev, c.o.consumer, &d, res);
+	if (ret)
 		goto out;
-	}
-	ret = tloop_get_info(c.fd, &info, NULL, 0);
-	if (ret) {
-		ret = nfail(&c, ret, "get the configuration of %s", dev);
-		goto out;
-	}
-	ret = tloop_track_status(c.fd, &ts);
-	if (ret) {
-		ret = nfail(&c, ret, "get the tracking status of %s", dev);
-		goto out;
-	}
-	if (!ts.page_size || !info.dev_size) {
-		ret = nfail(&c, -EPROTO, "%s reports page size %u, size %llu", dev,
-			    ts.page_size, (unsigned long long)info.dev_size);
-		goto out;
-	}
-	res->dev_size = info.dev_size;
-	res->page_size = ts.page_size;
-	res->attach_id = info.attach_id;
-	b.attach_id = info.attach_id;
-	b.dev_size = info.dev_size;
-	b.page_size = ts.page_size;
-	c.nr_pages = (info.dev_size + ts.page_size - 1) / ts.page_size;
-	c.tracking = !!(ts.flags & TLOOP_TRACK_ON);
+	c.fd = d.fd;
+	c.consumer = d.consumer;
+	c.nr_pages = d.nr_pages;
+	c.tracking = d.tracking;
+	tloop_sync_baseline_init(&d, res, &b);
 
 	/* 1. Every check that can refuse, before anything changes. */
-	if ((c.o.flags & TLOOP_SYNC_CONSISTENT) && !c.tracking) {
-		ret = nfail(&c, -ENODATA, "a point-in-time refresh needs tracking on %s", dev);
+	ret = tloop_sync_check_consistent(dev, c.o.flags, &d, res);
+	if (ret)
 		goto out;
-	}
 	ret = tloop_nbd_state_path(c.o.state_dir, uri, state, sizeof(state));
 	if (ret) {
 		ret = nfail(&c, ret, "the state file of %s", uri);
@@ -1031,19 +1009,19 @@ int tloop_sync_nbd(const char *dev, const char *uri, const struct tloop_sync_opt
 		ret = nfail(&c, nbd_err(), "size of %s: %s", uri, tloop_libnbd.nbd_get_error());
 		goto out;
 	}
-	if ((uint64_t)esize < info.dev_size) {
+	if ((uint64_t)esize < d.info.dev_size) {
 		ret = nfail(&c, -ENOSPC, "the export %s is %" PRId64 " bytes, %s is %" PRIu64
-			    " bytes", uri, esize, dev, (uint64_t)info.dev_size);
+			    " bytes", uri, esize, dev, (uint64_t)d.info.dev_size);
 		goto out;
 	}
-	/* The state file records the default consumer (id 0): the only one here. */
-	why = tloop_sync_decide(state, &ts, res, 0, c.o.flags, 0, &generation);
+	/* The state file records the consumer: another one's means a full copy. */
+	why = tloop_sync_decide(state, &d.ts, res, c.consumer, c.o.flags, 0, &generation);
 	ret = setup(&c);
 	if (ret)
 		goto out;
 	/* Pages a failed refresh left to send again belong to this baseline. */
 	if (why == TLOOP_SYNC_WHY_INCREMENTAL &&
-	    load_pending(&c, state, info.attach_id, generation)) {
+	    load_pending(&c, state, d.info.attach_id, generation)) {
 		tloop_log(TLOOP_LOG_WARN, "%s: %s%s is damaged: copying everything", dev, state,
 			  PENDING_SUFFIX);
 		why = TLOOP_SYNC_WHY_NO_BASELINE;
@@ -1061,12 +1039,12 @@ int tloop_sync_nbd(const char *dev, const char *uri, const struct tloop_sync_opt
 	 * elsewhere).  --consistent sends the snapshot's pages, never these.
 	 */
 	if (!(c.o.flags & TLOOP_SYNC_CONSISTENT)) {
-		struct stat dst;
 		char why_dev[PATH_MAX + 64];
 
-		if (fstat(c.fd, &dst) < 0 ||
-		    copy_src_open(&c.src, c.o.via == TLOOP_SYNC_VIA_REFLINK ? TLOOP_SYNC_VIA_BACKING :
-				  (enum tloop_sync_via)c.o.via, c.fd, &dst, why_dev, sizeof(why_dev)))
+		enum tloop_sync_via via = c.o.via == TLOOP_SYNC_VIA_REFLINK ?
+					  TLOOP_SYNC_VIA_BACKING : (enum tloop_sync_via)c.o.via;
+
+		if (copy_src_open(&c.src, via, c.fd, &d.st, why_dev, sizeof(why_dev)))
 			tloop_log(c.o.via == TLOOP_SYNC_VIA_AUTO ? TLOOP_LOG_DEBUG : TLOOP_LOG_INFO,
 				  "%s: reading the device, not its backing file", dev);
 		res->via = c.src.via;
@@ -1080,9 +1058,10 @@ int tloop_sync_nbd(const char *dev, const char *uri, const struct tloop_sync_opt
 	}
 	/* 3. The written set, cleared and sent; every reply received. */
 	c.idle_since = ms_now();
-	c.total = why == TLOOP_SYNC_WHY_INCREMENTAL ? ts.written * ts.page_size : info.dev_size;
+	c.total = why == TLOOP_SYNC_WHY_INCREMENTAL ? d.ts.written * d.ts.page_size :
+						      d.info.dev_size;
 	for (i = 0; i < c.ntaken; i++)
-		c.total += c.taken[i].count * ts.page_size;
+		c.total += c.taken[i].count * d.ts.page_size;
 	/*
 	 * 4. The server's answer to a flush: the writes are on its stable
 	 * storage (with --consistent, before the snapshot ends as copied).

@@ -710,6 +710,95 @@ static int may_clear(int fd)
 	return !!(d[CAP_TO_INDEX(CAP_SYS_ADMIN)].effective & CAP_TO_MASK(CAP_SYS_ADMIN));
 }
 
+/* dfail() - tloop_fail() into @res->msg, about @dev. */
+#define dfail(res, dev, err, ...) \
+	tloop_fail((res)->msg, sizeof((res)->msg), (dev), (err), __VA_ARGS__)
+
+int tloop_sync_open_dev(const char *dev, const char *consumer, struct tloop_sync_dev *d,
+			struct tloop_sync_result *res)
+{
+	struct tloop_track_status *ts = &d->ts;
+	int ret;
+
+	memset(d, 0, sizeof(*d));
+	d->fd = tloop_dev_open_ctl(dev);
+	if (d->fd < 0)
+		return dfail(res, dev, d->fd, "open %s", dev);
+	if (fstat(d->fd, &d->st) < 0) {
+		ret = dfail(res, dev, -errno, "stat %s", dev);
+		goto out;
+	}
+	ret = tloop_get_info(d->fd, &d->info, NULL, 0);
+	if (ret) {
+		ret = dfail(res, dev, ret, "get the configuration of %s", dev);
+		goto out;
+	}
+	ret = tloop_consumer_lookup(d->fd, consumer, &d->consumer);
+	if (ret) {
+		ret = dfail(res, dev, ret, ret == -ENOENT ? "%s has no consumer %s" :
+			    ret == -EOPNOTSUPP ?
+			    "%s: the tloop module has no named consumers (%s)" :
+			    "look up the consumer of %s named %s", dev, consumer);
+		goto out;
+	}
+	res->consumer_id = d->consumer;
+	snprintf(res->consumer, sizeof(res->consumer), "%s",
+		 d->consumer ? consumer : TLOOP_CONSUMER_DEFAULT);
+	ret = tloop_consumer_status(d->fd, d->consumer, ts);
+	if (ret) {
+		ret = dfail(res, dev, ret, "get the tracking status of %s (consumer %s)", dev,
+			    res->consumer);
+		goto out;
+	}
+	if (!ts->page_size || !d->info.dev_size) {
+		ret = dfail(res, dev, -EPROTO, "%s reports page size %u, size %llu", dev,
+			    ts->page_size, (unsigned long long)d->info.dev_size);
+		goto out;
+	}
+	res->dev_size = d->info.dev_size;
+	res->page_size = ts->page_size;
+	res->attach_id = d->info.attach_id;
+	d->nr_pages = (d->info.dev_size + ts->page_size - 1) / ts->page_size;
+	d->tracking = !!(ts->flags & TLOOP_TRACK_ON);
+	if (d->tracking && !may_clear(d->fd)) {
+		ret = dfail(res, dev, -EPERM, "no right to clear the written set of %s "
+			    "(it needs write access to the device, or CAP_SYS_ADMIN)", dev);
+		goto out;
+	}
+	return 0;
+out:
+	close(d->fd);
+	d->fd = -1;
+	return ret;
+}
+
+int tloop_sync_check_consistent(const char *dev, unsigned int flags,
+				const struct tloop_sync_dev *d, struct tloop_sync_result *res)
+{
+	if (!(flags & TLOOP_SYNC_CONSISTENT))
+		return 0;
+	if (!d->tracking)
+		return dfail(res, dev, -ENODATA, "a point-in-time refresh needs tracking on %s",
+			     dev);
+	/* A snapshot moves the default consumer's set (TLOOP_SNAP_CREATE). */
+	if (d->consumer)
+		return dfail(res, dev, -EOPNOTSUPP, "--consistent works on the default consumer "
+			     "only, not on consumer %s", res->consumer);
+	return 0;
+}
+
+void tloop_sync_baseline_init(const struct tloop_sync_dev *d,
+			      const struct tloop_sync_result *res, struct tloop_baseline *b)
+{
+	memset(b, 0, sizeof(*b));
+	b->attach_id = d->info.attach_id;
+	b->dev_size = d->info.dev_size;
+	b->page_size = d->ts.page_size;
+	b->consumer_id = d->consumer;
+	if (d->consumer)
+		memcpy(b->consumer, res->consumer, sizeof(b->consumer));
+}
+
 /*
  * prepare_area2() - after the baseline is durably gone: create a missing
  * area2, or set the size of one of the wrong size.  Size changes become
@@ -864,12 +953,10 @@ int tloop_sync(const char *dev, const char *area2, const struct tloop_sync_opts 
 {
 	struct sync_ctx c = { .dev = dev, .area2 = area2, .res = res, .fd = -1, .rfd = -1,
 			      .bfd = -1, .wfd = -1 };
-	struct tloop_track_status ts;
+	struct tloop_sync_dev d = { .fd = -1 };
 	char why_dev[PATH_MAX + 64];
-	struct tloop_info info;
 	enum tloop_sync_why why;
 	uint64_t generation = 0;
-	struct stat dst;
 	double t0 = tloop_now();
 	int create, resize, lockfd = -1, ret;
 
@@ -889,80 +976,35 @@ int tloop_sync(const char *dev, const char *area2, const struct tloop_sync_opts 
 		goto out;
 	}
 
-	c.fd = tloop_dev_open_ctl(dev);
-	if (c.fd < 0) {
-		ret = fail(&c, c.fd, "open %s", dev);
+	ret = tloop_sync_open_dev(dev, c.o.consumer, &d, res);
+	if (ret)
 		goto out;
-	}
-	if (fstat(c.fd, &dst) < 0) {
-		ret = fail(&c, -errno, "stat %s", dev);
-		goto out;
-	}
-	ret = tloop_get_info(c.fd, &info, NULL, 0);
-	if (ret) {
-		ret = fail(&c, ret, "get the configuration of %s", dev);
-		goto out;
-	}
-	ret = tloop_consumer_lookup(c.fd, c.o.consumer, &c.consumer);
-	if (ret) {
-		ret = fail(&c, ret, ret == -ENOENT ? "%s has no consumer %s" :
-			   ret == -EOPNOTSUPP ? "%s: the tloop module has no named consumers (%s)" :
-			   "look up the consumer of %s named %s", dev, c.o.consumer);
-		goto out;
-	}
-	res->consumer_id = c.consumer;
-	snprintf(res->consumer, sizeof(res->consumer), "%s",
-		 c.consumer ? c.o.consumer : TLOOP_CONSUMER_DEFAULT);
-	ret = tloop_consumer_status(c.fd, c.consumer, &ts);
-	if (ret) {
-		ret = fail(&c, ret, "get the tracking status of %s (consumer %s)", dev,
-			   res->consumer);
-		goto out;
-	}
-	if (!ts.page_size || !info.dev_size) {
-		ret = fail(&c, -EPROTO, "%s reports page size %u, size %llu", dev,
-			   ts.page_size, (unsigned long long)info.dev_size);
-		goto out;
-	}
-	res->dev_size = info.dev_size;
-	res->page_size = ts.page_size;
-	res->attach_id = info.attach_id;
-	c.nr_pages = (info.dev_size + ts.page_size - 1) / ts.page_size;
-	c.tracking = !!(ts.flags & TLOOP_TRACK_ON);
+	c.fd = d.fd;
+	c.consumer = d.consumer;
+	c.nr_pages = d.nr_pages;
+	c.tracking = d.tracking;
 
 	/* 1. Every check that can refuse happens before anything is changed. */
-	if (c.tracking && !may_clear(c.fd)) {
-		ret = fail(&c, -EPERM, "no right to clear the written set of %s "
-			   "(it needs write access to the device, or CAP_SYS_ADMIN)", dev);
-		goto out;
-	}
-	ret = open_area2(&c, &info, &dst, &create, &resize);
+	ret = open_area2(&c, &d.info, &d.st, &create, &resize);
 	if (ret)
 		goto out;
 	ret = check_dir(&c);
 	if (ret)
 		goto out;
-	if ((c.o.flags & TLOOP_SYNC_CONSISTENT) && !c.tracking) {
-		ret = fail(&c, -ENODATA, "a point-in-time refresh needs tracking on %s", dev);
+	ret = tloop_sync_check_consistent(dev, c.o.flags, &d, res);
+	if (ret)
 		goto out;
-	}
-	/* A snapshot moves the default consumer's set (TLOOP_SNAP_CREATE). */
-	if ((c.o.flags & TLOOP_SYNC_CONSISTENT) && c.consumer) {
-		ret = fail(&c, -EOPNOTSUPP, "--consistent works on the default consumer only, "
-			   "not on consumer %s", res->consumer);
-		goto out;
-	}
-	why = tloop_sync_decide(area2, &ts, res, c.consumer, c.o.flags, create || resize,
+	why = tloop_sync_decide(area2, &d.ts, res, c.consumer, c.o.flags, create || resize,
 				&generation);
-	if (why == TLOOP_SYNC_WHY_INCREMENTAL && dense(&c, &ts))
+	if (why == TLOOP_SYNC_WHY_INCREMENTAL && dense(&c, &d.ts))
 		why = TLOOP_SYNC_WHY_DENSE;
 	/* --consistent copies from its snapshot (snap.c), never from here. */
 	if (!(c.o.flags & TLOOP_SYNC_CONSISTENT) &&
-	    copy_src_open(&c.src, (enum tloop_sync_via)c.o.via, c.fd, &dst, why_dev,
+	    copy_src_open(&c.src, (enum tloop_sync_via)c.o.via, c.fd, &d.st, why_dev,
 			  sizeof(why_dev)))
 		tloop_log(c.o.via == TLOOP_SYNC_VIA_AUTO ? TLOOP_LOG_DEBUG : TLOOP_LOG_INFO,
 			  "%s: reading the device, not its backing file: %s", dev, why_dev);
-	ret = setup_buffers(&c, why == TLOOP_SYNC_WHY_INCREMENTAL ? ts.written : c.nr_pages);
+	ret = setup_buffers(&c, why == TLOOP_SYNC_WHY_INCREMENTAL ? d.ts.written : c.nr_pages);
 	if (ret)
 		goto out;
 	ret = tloop_open_read(dev, !!(c.o.flags & TLOOP_SYNC_BUFFERED), &c.rfd, &c.bfd);
@@ -979,7 +1021,7 @@ int tloop_sync(const char *dev, const char *area2, const struct tloop_sync_opts 
 		goto out;
 	}
 	/* 3. */
-	ret = prepare_area2(&c, info.dev_size, create, resize);
+	ret = prepare_area2(&c, d.info.dev_size, create, resize);
 	if (ret)
 		goto out;
 	copy_src_area2(&c.src, c.wfd);
@@ -991,7 +1033,8 @@ int tloop_sync(const char *dev, const char *area2, const struct tloop_sync_opts 
 		goto out;
 	}
 	/* 4. */
-	c.total = why == TLOOP_SYNC_WHY_INCREMENTAL ? ts.written * ts.page_size : info.dev_size;
+	c.total = why == TLOOP_SYNC_WHY_INCREMENTAL ? d.ts.written * d.ts.page_size :
+						      d.info.dev_size;
 	if (c.o.flags & TLOOP_SYNC_CONSISTENT)
 		ret = consistent(&c, why, generation);
 	else if (why == TLOOP_SYNC_WHY_INCREMENTAL)
@@ -1014,17 +1057,10 @@ int tloop_sync(const char *dev, const char *area2, const struct tloop_sync_opts 
 	}
 	/* 6. */
 	if (c.tracking) {
-		struct tloop_baseline b = {
-			.attach_id = info.attach_id,
-			.generation = res->generation,
-			.dev_size = info.dev_size,
-			.page_size = ts.page_size,
-			.consumer_id = c.consumer,
-		};
+		struct tloop_baseline b;
 
-		if (c.consumer)
-			memcpy(b.consumer, res->consumer, sizeof(b.consumer));
-
+		tloop_sync_baseline_init(&d, res, &b);
+		b.generation = res->generation;
 		ret = tloop_baseline_store(area2, &b);
 		if (ret) {
 			ret = fail(&c, ret, "record the baseline of %s", area2);
