@@ -62,15 +62,7 @@ writes() { grep -c ' Write id=' log.txt; }
 field() { sed -n "s/^ *\"$1\": \"*\([^\",]*\)\"*,*\$/\1/p" "$2"; }
 
 # sent FROM - the page indices written after line FROM of log.txt, sorted, repeats kept.
-sent() {
-	tail -n +$(($1 + 1)) log.txt |
-		sed -n 's/.* Write id=[0-9]* offset=\(0x[0-9a-f]*\) count=\(0x[0-9a-f]*\) .*/\1 \2/p' |
-		while read -r o c; do
-			p=$((o / PAGE))
-			e=$(((o + c + PAGE - 1) / PAGE))
-			while [ $p -lt $e ]; do echo $p; p=$((p + 1)); done
-		done | sort -n
-}
+sent() { nbd_sent log.txt "$1"; }
 
 # scatter FIRST COUNT STEP - write COUNT single pages FIRST, FIRST+STEP, ...; print them.
 scatter() {

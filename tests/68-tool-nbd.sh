@@ -69,19 +69,7 @@ stop() {
 
 # sent FROM - the page indices of the writes logged after line FROM of log.txt, sorted,
 # repeats kept; "unaligned O C" for a write that is not whole pages.
-sent() {
-	tail -n +$(($1 + 1)) log.txt |
-		sed -n 's/.* Write id=[0-9]* offset=\(0x[0-9a-f]*\) count=\(0x[0-9a-f]*\) .*/\1 \2/p' |
-		while read -r o c; do
-			if [ $((o % PAGE)) -ne 0 ] || [ $((c % PAGE)) -ne 0 ]; then
-				echo "unaligned $o $c"
-				continue
-			fi
-			p=$((o / PAGE))
-			e=$(((o + c) / PAGE))
-			while [ $p -lt $e ]; do echo $p; p=$((p + 1)); done
-		done | sort -n
-}
+sent() { nbd_sent log.txt "$1"; }
 loglines() { wc -l < log.txt; }
 # inflight FROM - the most writes between their log line and their "...Write" return line.
 inflight() {

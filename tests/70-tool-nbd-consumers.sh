@@ -61,19 +61,7 @@ field() { sed -n "s/^ *\"$1\": \"*\([^\",]*\)\"*,*\$/\1/p" "$2"; }
 
 # sent K FROM - the page indices of the writes logged after line FROM of logK.txt, sorted,
 # repeats kept; "unaligned O C" for a write that is not whole pages.
-sent() {
-	tail -n +$(($2 + 1)) "log$1.txt" |
-		sed -n 's/.* Write id=[0-9]* offset=\(0x[0-9a-f]*\) count=\(0x[0-9a-f]*\) .*/\1 \2/p' |
-		while read -r o c; do
-			if [ $((o % PAGE)) -ne 0 ] || [ $((c % PAGE)) -ne 0 ]; then
-				echo "unaligned $o $c"
-				continue
-			fi
-			p=$((o / PAGE))
-			e=$(((o + c) / PAGE))
-			while [ $p -lt $e ]; do echo $p; p=$((p + 1)); done
-		done | sort -n
-}
+sent() { nbd_sent "log$1.txt" "$2"; }
 
 # pick K SALT - K distinct random pages, as runs of 1-3 pages (adjacent pages coalesce).
 pick() {

@@ -136,6 +136,22 @@ static int size_arg(const char *opt, const char *arg, uint64_t *out, char *err, 
 	return 0;
 }
 
+/* seconds_arg() - @arg as seconds (0.001 to 86400, decimals allowed) into *@ms. */
+static int seconds_arg(const char *opt, const char *arg, unsigned int *ms, char *err,
+		       size_t errlen)
+{
+	char *end;
+	double t;
+
+	errno = 0;
+	t = strtod(arg, &end);
+	if (errno || end == arg || *end || !(t >= 0.001 && t <= 86400))
+		return usage_err(err, errlen, "%s: expected seconds (0.001 to 86400), got '%s'",
+				 opt, arg);
+	*ms = (unsigned int)(t * 1000 + 0.5);
+	return 0;
+}
+
 /* The options every command accepts, by command; unlisted options are usage errors. */
 static const struct option long_opts[] = {
 	{ "help", no_argument, NULL, 'h' },
@@ -345,30 +361,10 @@ static int parse_opt(struct cli *c, int opt, const char *arg, char *err, size_t 
 			return usage_err(err, errlen, "--consumer: empty name");
 		c->consumer = arg;
 		break;
-	case OPT_TIMEOUT: {
-		char *end;
-		double t;
-
-		errno = 0;
-		t = strtod(arg, &end);
-		if (errno || end == arg || *end || !(t >= 0.001 && t <= 86400))
-			return usage_err(err, errlen, "--timeout: expected seconds "
-					 "(0.001 to 86400), got '%s'", arg);
-		c->timeout_ms = (unsigned int)(t * 1000 + 0.5);
-		break;
-	}
-	case OPT_EVERY: {
-		char *end;
-		double t;
-
-		errno = 0;
-		t = strtod(arg, &end);
-		if (errno || end == arg || *end || !(t >= 0.001 && t <= 86400))
-			return usage_err(err, errlen, "--every: expected seconds "
-					 "(0.001 to 86400), got '%s'", arg);
-		c->every_ms = (unsigned int)(t * 1000 + 0.5);
-		break;
-	}
+	case OPT_TIMEOUT:
+		return seconds_arg("--timeout", arg, &c->timeout_ms, err, errlen);
+	case OPT_EVERY:
+		return seconds_arg("--every", arg, &c->every_ms, err, errlen);
 	case OPT_COUNT:
 		ret = size_arg("--count", arg, &v, err, errlen);
 		if (ret)

@@ -64,3 +64,20 @@ page_size() {
 page() {
 	dd if=/dev/urandom of="$1" bs="${PAGE:?}" seek="$2" count="${3:-1}" conv=notrunc 2>/dev/null
 }
+
+# nbd_sent LOG FROM - the page indices of the writes nbdkit's log filter logged in LOG after
+# line FROM, sorted, repeats kept; "unaligned O C" for a write that is not whole pages
+# (PAGE from page_size).
+nbd_sent() {
+	tail -n +$(($2 + 1)) "$1" |
+		sed -n 's/.* Write id=[0-9]* offset=\(0x[0-9a-f]*\) count=\(0x[0-9a-f]*\) .*/\1 \2/p' |
+		while read -r o c; do
+			if [ $((o % PAGE)) -ne 0 ] || [ $((c % PAGE)) -ne 0 ]; then
+				echo "unaligned $o $c"
+				continue
+			fi
+			p=$((o / PAGE))
+			e=$(((o + c) / PAGE))
+			while [ $p -lt $e ]; do echo $p; p=$((p + 1)); done
+		done | sort -n
+}
