@@ -81,17 +81,7 @@ inflight() {
 field() { sed -n "s/^ *\"$1\": \"*\([^\",]*\)\"*,*\$/\1/p" "$2"; }
 
 # pick K - K distinct random pages, sorted, as runs of 1-3 pages (adjacent pages coalesce).
-pick() {
-	awk -v seed="$SEED$round" -v k="$1" -v n="$NPAGES" 'BEGIN {
-		srand(seed)
-		while (c < k) {
-			p = int(rand() * n); l = 1 + int(rand() * 3)
-			for (i = 0; i < l && p + i < n && c < k; i++)
-				if (!((p + i) in s)) { s[p + i] = 1; c++ }
-		}
-		for (p in s) print p
-	}' | sort -n
-}
+pick() { pick_pages "$SEED$round" "$1" "$NPAGES"; }
 
 echo "KTAP version 1"
 echo "1..$((19 + 4 * ROUNDS))"

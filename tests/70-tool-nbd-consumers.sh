@@ -64,17 +64,7 @@ field() { sed -n "s/^ *\"$1\": \"*\([^\",]*\)\"*,*\$/\1/p" "$2"; }
 sent() { nbd_sent "log$1.txt" "$2"; }
 
 # pick K SALT - K distinct random pages, as runs of 1-3 pages (adjacent pages coalesce).
-pick() {
-	awk -v seed="$SEED$2" -v k="$1" -v n="$NPAGES" 'BEGIN {
-		srand(seed)
-		while (c < k) {
-			p = int(rand() * n); l = 1 + int(rand() * 3)
-			for (i = 0; i < l && p + i < n && c < k; i++)
-				if (!((p + i) in s)) { s[p + i] = 1; c++ }
-		}
-		for (p in s) print p
-	}' | sort -n
-}
+pick() { pick_pages "$SEED$2" "$1" "$NPAGES"; }
 
 # writepages FILE... - write every page listed in stdin to the device, append the list to
 # each FILE (the pages each consumer has not copied yet).

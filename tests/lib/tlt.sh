@@ -81,3 +81,17 @@ nbd_sent() {
 			while [ $p -lt $e ]; do echo $p; p=$((p + 1)); done
 		done | sort -n
 }
+
+# pick_pages SEED K N - K distinct pages of 0..N-1 drawn by awk's rand() from the numeric SEED,
+# as runs of 1-3 pages (adjacent pages coalesce), one per line, sorted.
+pick_pages() {
+	awk -v seed="$1" -v k="$2" -v n="$3" 'BEGIN {
+		srand(seed)
+		while (c < k) {
+			p = int(rand() * n); l = 1 + int(rand() * 3)
+			for (i = 0; i < l && p + i < n && c < k; i++)
+				if (!((p + i) in s)) { s[p + i] = 1; c++ }
+		}
+		for (p in s) print p
+	}' | sort -n
+}
