@@ -49,6 +49,8 @@
  * tloop-timeout: 3500
  */
 #include "tlt.h"
+#include <sys/personality.h>
+#include <sys/wait.h>
 
 #define MIB (1ULL << 20)
 #define MAX_REP 9
@@ -117,6 +119,48 @@ static void store(uint32_t ver)
 /* tool_time() - run the tool with @args, return its wall time; bail out on failure. */
 static char last_via[16];
 static double last_lib;		/* the refresh's own "seconds" (no process start) */
+
+/*
+ * start_norandom() - the wall time of `tloop --version` started with the
+ * address space not randomized (personality ADDR_NO_RANDOMIZE).  Under TCG
+ * a process whose libraries land at new addresses has their code translated
+ * again, which is most of a dynamically linked program's start there and
+ * does not exist on hardware; this shows that share.
+ */
+static double start_norandom(void)
+{
+	double t0 = tlt_now();
+	pid_t pid = fork();
+	int st;
+
+	if (pid < 0)
+		tlt_bail("fork");
+	if (!pid) {
+		int nul = open("/dev/null", O_WRONLY);
+
+		if (nul < 0 || dup2(nul, 1) < 0 || personality(ADDR_NO_RANDOMIZE) < 0)
+			_exit(126);
+		execl(TLT_TOOL, "tloop", "--version", (char *)NULL);
+		_exit(127);
+	}
+	if (waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st))
+		tlt_bail("tloop --version without randomization: status %d", st);
+	return tlt_now() - t0;
+}
+
+/* randomize_va_space() - /proc/sys/kernel/randomize_va_space, or -1. */
+static int randomize_va_space(void)
+{
+	FILE *f = fopen("/proc/sys/kernel/randomize_va_space", "r");
+	int v = -1;
+
+	if (f) {
+		if (fscanf(f, "%d", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
 
 static double tool_time(const char *args, const char *want_mode, const char **mode)
 {
@@ -295,6 +339,7 @@ int main(void)
 	char *vars[MAX_VAR], *vs, *save = NULL, *tok;
 	uint64_t size = tlt_env_ul("TLOOP_BENCH_SYNC_MB", 1024) * MIB;
 	double dd[MAX_REP], dd_med, full_med, fl, f, start[MAX_REP], start_med;
+	double start_nr[MAX_REP], start_nr_med;
 	double *full_all;
 	unsigned int nfull = 0;
 	const char *s;
@@ -363,6 +408,9 @@ int main(void)
 		start[r] = tlt_now() - t0;
 	}
 	start_med = tlt_median(start, repeat);
+	for (unsigned int r = 0; r < repeat; r++)
+		start_nr[r] = start_norandom();
+	start_nr_med = tlt_median(start_nr, repeat);
 	tlt_result(true, "dd: %.3f s", dd_med);
 	tlt_diag("bench: %s, %llu MiB device, page %zu, %u repetitions (medians), wall time of "
 		 "each process; area2 and the backing file on %s", "sync-bench",
@@ -446,6 +494,9 @@ int main(void)
 	tlt_diag("bench: F = the faster of the two = %.3f s", f);
 	tlt_diag("bench: tloop --version (process start, no refresh): %.3f s", start_med);
 	tlt_diag("bench-data: start %.6f", start_med);
+	tlt_diag("bench: tloop --version with ADDR_NO_RANDOMIZE: %.3f s "
+		 "(kernel.randomize_va_space = %d in this boot)", start_nr_med, randomize_va_space());
+	tlt_diag("bench-data: start-norandom %.6f", start_nr_med);
 	tlt_diag("bench-data: full dd %.6f", dd_med);
 	tlt_diag("bench-data: full tloop %.6f", full_med);
 	tlt_diag("bench: %-9s %7s %8s %8s %5s %8s %8s %8s %8s %9s %9s %8s %8s %7s", "pattern",

@@ -15,6 +15,9 @@
 #   TLOOP_BENCH_REPEAT             repetitions, medians printed (default 3)
 #   TLOOP_BENCH_SYNC_XFS           1: the files on an XFS with reflink=1 (on a loop device over
 #                                  a tmpfs) and `tloop sync --via reflink` timed too
+#   TLOOP_BENCH_SYNC_NORANDMAPS    1: boot with `norandmaps` (no address-space randomization),
+#                                  so that under TCG a process's libraries keep their addresses
+#                                  and their translated code (doc/benchmarks.md); default 0
 #   BENCH_SYNC_VM_MEM              VM memory in MiB (default 5120: the tmpfs holds 3x the device)
 # make bench-sync-plot redraws the plot from the last run's results.ktap.
 
@@ -25,6 +28,7 @@ TLOOP_BENCH_SYNC_LOOP_MAX ?= 10
 TLOOP_BENCH_SYNC_VARIANTS ?=
 TLOOP_BENCH_REPEAT ?= 3
 TLOOP_BENCH_SYNC_XFS ?= 0
+TLOOP_BENCH_SYNC_NORANDMAPS ?= 0
 BENCH_SYNC_VM_MEM ?= 5120
 by_empty :=
 by_space := $(by_empty) $(by_empty)
@@ -36,7 +40,8 @@ BENCH_SYNC_APPEND = TLOOP_BENCH_SYNC_MB=$(TLOOP_BENCH_SYNC_MB) \
 	TLOOP_BENCH_SYNC_LOOP_MAX=$(TLOOP_BENCH_SYNC_LOOP_MAX) \
 	TLOOP_BENCH_SYNC_VARIANTS=$(subst $(by_space),+,$(strip $(TLOOP_BENCH_SYNC_VARIANTS))) \
 	TLOOP_BENCH_REPEAT=$(TLOOP_BENCH_REPEAT) \
-	TLOOP_BENCH_SYNC_XFS=$(TLOOP_BENCH_SYNC_XFS)
+	TLOOP_BENCH_SYNC_XFS=$(TLOOP_BENCH_SYNC_XFS) \
+	$(if $(filter 1,$(TLOOP_BENCH_SYNC_NORANDMAPS)),norandmaps)
 
 $(eval $(call bench_vm,sync,90-bench-sync,bench/sync-bench.c,3600,$(BENCH_SYNC_VM_MEM),BENCH_SYNC_APPEND,tloop sync benchmark,bench-sync-plot))
 

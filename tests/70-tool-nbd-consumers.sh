@@ -88,6 +88,18 @@ exact() {
 	return 1
 }
 
+# cb_sync BEFORE AFTER - consumer cb refreshes local.img: one result, "BEFORE N pagesAFTER",
+# that it was incremental with exactly the N distinct pages of pb.txt and local.img equals the
+# device; pb.txt is emptied.
+cb_sync() {
+	tl sync --json --consumer cb "$dev" local.img > ob.json 2> ob.err
+	np=$(sort -un pb.txt | wc -l)
+	res "$1 $np pages$2" \
+		sh -c "[ '$(field mode ob.json) $(field pages ob.json)' = 'incremental $np' ] &&
+			cmp -s '$dev' local.img"
+	: > pb.txt
+}
+
 # exactly WHAT OUT K PENDING - exact, and exportK.img equals the device.
 exactly() {
 	exact "$@" || return 1
@@ -168,12 +180,7 @@ while [ $round -lt $ROUNDS ]; do
 	: > pa.txt
 	: > pc.txt
 	if [ $((round % 2)) -eq 0 ]; then
-		tl sync --json --consumer cb "$dev" local.img > ob.json 2> ob.err
-		np=$(sort -un pb.txt | wc -l)
-		res "round $round: cb -> local.img, incremental, $np pages (two rounds' worth), exact" \
-			sh -c "[ '$(field mode ob.json) $(field pages ob.json)' = 'incremental $np' ] &&
-				cmp -s '$dev' local.img"
-		: > pb.txt
+		cb_sync "round $round: cb -> local.img, incremental," " (two rounds' worth), exact"
 	fi
 done
 wp=$(tloop status --json "$dev" | sed -n 's/^ *"written_pages": \([0-9]*\).*/\1/p' | head -n 1)
@@ -253,12 +260,7 @@ res "ca killed midway: status 1, the next sync is said to be incremental" \
 	sh -c "[ $rc = 1 ] && grep -q 'the next sync resends what it may have missed (incremental)' err.txt"
 i=0
 while [ $i -lt 20 ]; do echo $((1000 + i * 11)); i=$((i + 1)); done | writepages pa.txt pb.txt pc.txt
-tl sync --json --consumer cb "$dev" local.img > ob.json 2> ob.err
-np=$(sort -un pb.txt | wc -l)
-res "... cb -> local.img meanwhile: incremental, $np pages, exact" \
-	sh -c "[ '$(field mode ob.json) $(field pages ob.json)' = 'incremental $np' ] &&
-		cmp -s '$dev' local.img"
-: > pb.txt
+cb_sync "... cb -> local.img meanwhile: incremental," ", exact"
 unset DELAY
 serve 1 || bail "nbdkit restart"
 nsync 1 ca o1
