@@ -266,8 +266,10 @@ int tloop_ioc_consumer_add(struct tloop_device *dev,
 	if (ret) {
 		/* The caller cannot know the id: undo, as if never added. */
 		tloop_consumer_put(tloop_consumer_unlink(&dev->consumers, a.name));
+		return ret;
 	}
-	return ret;
+	tloop_persist_remark(dev);
+	return 0;
 }
 
 /**
@@ -296,6 +298,7 @@ int tloop_ioc_consumer_remove(struct tloop_device *dev,
 	if (!c)
 		return -ENOENT;
 	tloop_consumer_put(c);
+	tloop_persist_remark(dev);
 	return 0;
 }
 

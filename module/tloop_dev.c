@@ -326,6 +326,7 @@ int tloop_dev_create(const struct tloop_add *add, struct file *user,
 	dev->size_limit = add->size_limit;
 	dev->attach_id = get_random_u64();
 	mutex_init(&dev->lock);
+	mutex_init(&dev->persist.lock);
 	tloop_written_init(&dev->written, DIV_ROUND_UP_ULL(size, PAGE_SIZE));
 	tloop_snap_init(dev);
 	tloop_consumers_init(&dev->consumers);

@@ -3,15 +3,22 @@
  * Persistence of the written sets (uapi DOC: persistence).
  *
  * The sidecar, all fields little-endian:
- *   struct tloop_ph            the header; @hcrc covers it (with @hcrc 0),
- *                              @bcrc covers every byte after it
- *   per set (@nr_sets):
+ *   struct tloop_ph            the header, at offset 0; @hcrc covers it
+ *                              (with @hcrc 0), @bcrc covers the body
+ *   the body, from block @body (of TLOOP_PBLOCK bytes) to @length; per
+ *   set (@nr_sets):
  *     struct tloop_prec        id, flags, generation, memory limit, name
  *     struct tloop_pext ...    its pages as sorted, disjoint extents,
  *                              ended by one with @count 0
  * A set's pages are written only by a clean save; the copy written at add
  * time (marked in use) lists the consumers without pages, since a sidecar
  * still marked in use is never trusted.
+ *
+ * A write never touches the valid body: the new one goes in front of it if
+ * it fits, else after it, and is made durable before the header that names
+ * it is written (then fsynced).  A crash or an error in the middle of a
+ * write leaves the previous header and body, both valid.  Version 1 (body
+ * right after the header, the file exactly @length long) is still read.
  *
  * A save runs when nothing can write to the device any more (no opener,
  * opens refused), so the sets do not change while they are written.  Pages
@@ -34,7 +41,10 @@
 
 /* "TLOOPSET" read as a little-endian u64. */
 #define TLOOP_PH_MAGIC		0x544553504f4f4c54ULL
-#define TLOOP_PH_VERSION	1
+#define TLOOP_PH_VERSION	2
+#define TLOOP_PH_VERSION_1	1
+/* The body starts on a block of this size (the header has the first). */
+#define TLOOP_PBLOCK		4096
 /* struct tloop_ph.flags: the device is (or was, at a crash) in use. */
 #define TLOOP_PH_IN_USE		BIT(0)
 /* struct tloop_prec.flags: the set was overflowed. */
@@ -64,7 +74,7 @@ struct tloop_ph {
 	__le32 nr_sets;
 	__le64 attach_id;
 	__le32 next_id;
-	__le32 pad;
+	__le32 body;		/* version 2: the body's block; version 1: 0 */
 };
 
 struct tloop_prec {
@@ -150,18 +160,22 @@ static void tloop_persist_tick(struct file *backing, const struct tloop_pid *id)
 struct tloop_pio {
 	struct file *file;
 	loff_t pos;
-	loff_t end;
+	loff_t end;		/* reading: the body's end; writing: not past it */
 	u8 *buf;
 	size_t fill;
 	size_t off;
 	u32 crc;
 	int err;
+	bool dry;		/* writing: only count the bytes in @pos */
 };
 
 static int tloop_pio_flush(struct tloop_pio *w)
 {
 	size_t done = 0;
 
+	/* Never past the planned end, where the valid body may start. */
+	if (!w->err && w->pos + w->fill > w->end)
+		w->err = -EIO;
 	while (!w->err && done < w->fill) {
 		ssize_t n = kernel_write(w->file, w->buf + done, w->fill - done, &w->pos);
 
@@ -178,6 +192,10 @@ static int tloop_pio_flush(struct tloop_pio *w)
 
 static void tloop_pio_put(struct tloop_pio *w, const void *data, size_t len)
 {
+	if (w->dry) {
+		w->pos += len;
+		return;
+	}
 	w->crc = crc32_le(w->crc, (const u8 *)data, len);
 	while (len && !w->err) {
 		size_t n = min(len, TLOOP_PIO_BUF - w->fill);
@@ -282,27 +300,12 @@ static void tloop_persist_put_pages(struct tloop_pio *w, struct tloop_written_se
 	tloop_pio_put(w, &e, sizeof(e));
 }
 
-/*
- * Write the sidecar: @h (identity, geometry, ids) with @flags, the sets of
- * @src, their pages if @pages.  Then truncate, write the header, fsync.
- */
-static int tloop_persist_write(struct file *file, struct tloop_ph *h, u32 flags,
-			       const struct tloop_psrc *src, unsigned int nr, bool pages)
+/* The body: the sets of @src, their pages if @pages (@buf for collecting). */
+static void tloop_persist_body(struct tloop_pio *w, const struct tloop_psrc *src,
+			       unsigned int nr, bool pages, u64 *buf)
 {
-	struct tloop_pio w = { .file = file, .pos = sizeof(*h), .crc = ~0U };
-	u64 *buf = NULL;
 	unsigned int i;
-	loff_t pos;
-	ssize_t n;
-	int ret;
 
-	w.buf = kvmalloc(TLOOP_PIO_BUF, GFP_KERNEL);
-	if (pages)
-		buf = kvmalloc_array(TLOOP_PCOLLECT, sizeof(*buf), GFP_KERNEL);
-	if (!w.buf || (pages && !buf)) {
-		ret = -ENOMEM;
-		goto out;
-	}
 	for (i = 0; i < nr; i++) {
 		struct tloop_written_status st;
 		struct tloop_prec r = { };
@@ -313,28 +316,75 @@ static int tloop_persist_write(struct file *file, struct tloop_ph *h, u32 flags,
 		r.generation = cpu_to_le64(st.generation);
 		r.mem_limit = cpu_to_le64(st.mem_limit);
 		strscpy(r.name, src[i].name, sizeof(r.name));
-		tloop_pio_put(&w, &r, sizeof(r));
+		tloop_pio_put(w, &r, sizeof(r));
 		if (pages && !st.overflow) {
-			tloop_persist_put_pages(&w, src[i].set, buf);
+			tloop_persist_put_pages(w, src[i].set, buf);
 		} else {
 			struct tloop_pext e = { };
 
-			tloop_pio_put(&w, &e, sizeof(e));
+			tloop_pio_put(w, &e, sizeof(e));
 		}
 	}
-	ret = tloop_pio_flush(&w);
-	if (ret)
+}
+
+/*
+ * Write the sidecar: @h (identity, geometry, ids) with @flags, the sets of
+ * @src, their pages if @pages (the sets do not change meanwhile: nothing
+ * can write to the device).  The body's length is counted first, so that
+ * it can go in front of the valid body *@cur if it fits there, else after
+ * it; it is fsynced, then the header naming it is written and fsynced, and
+ * *@cur becomes the new body.  Until that header is on disk the old header
+ * and body stay whole.  Last, the file is cut after the new body (not
+ * needed for correctness: a longer file is read the same).
+ */
+static int tloop_persist_write(struct file *file, struct tloop_ph *h, u32 flags,
+			       const struct tloop_psrc *src, unsigned int nr, bool pages,
+			       struct tloop_pbody *cur)
+{
+	struct tloop_pio w = { .file = file, .dry = true };
+	u64 *buf = NULL;
+	loff_t pos, off, len;
+	ssize_t n;
+	int ret;
+
+	if (pages)
+		buf = kvmalloc_array(TLOOP_PCOLLECT, sizeof(*buf), GFP_KERNEL);
+	if (pages && !buf)
+		return -ENOMEM;
+	tloop_persist_body(&w, src, nr, pages, buf);
+	len = w.pos;
+	if (!cur->end || TLOOP_PBLOCK + len <= cur->off)
+		off = TLOOP_PBLOCK;
+	else
+		off = round_up(cur->end, TLOOP_PBLOCK);
+	if (off / TLOOP_PBLOCK > U32_MAX) {
+		ret = -EFBIG;
 		goto out;
-	ret = vfs_truncate(&file->f_path, w.pos);
+	}
+
+	w = (struct tloop_pio){ .file = file, .pos = off, .end = off + len, .crc = ~0U };
+	w.buf = kvmalloc(TLOOP_PIO_BUF, GFP_KERNEL);
+	if (!w.buf) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	tloop_persist_body(&w, src, nr, pages, buf);
+	ret = tloop_pio_flush(&w);
+	/* The sets changed after all: refuse rather than name a wrong body. */
+	if (!ret && w.pos != off + len)
+		ret = -EIO;
+	if (!ret)
+		ret = vfs_fsync(file, 0);
 	if (ret)
 		goto out;
 
 	h->magic = cpu_to_le64(TLOOP_PH_MAGIC);
 	h->version = cpu_to_le32(TLOOP_PH_VERSION);
 	h->flags = cpu_to_le32(flags);
-	h->length = cpu_to_le64(w.pos);
+	h->length = cpu_to_le64(off + len);
 	h->bcrc = cpu_to_le32(w.crc);
 	h->nr_sets = cpu_to_le32(nr);
+	h->body = cpu_to_le32(off / TLOOP_PBLOCK);
 	h->hcrc = cpu_to_le32(tloop_ph_crc(h));
 	pos = 0;
 	n = kernel_write(file, h, sizeof(*h), &pos);
@@ -343,6 +393,12 @@ static int tloop_persist_write(struct file *file, struct tloop_ph *h, u32 flags,
 		goto out;
 	}
 	ret = vfs_fsync(file, 0);
+	if (ret)
+		goto out;
+	cur->off = off;
+	cur->end = off + len;
+	if (i_size_read(file_inode(file)) > cur->end)
+		vfs_truncate(&file->f_path, cur->end);
 out:
 	kvfree(buf);
 	kvfree(w.buf);
@@ -389,17 +445,37 @@ static void tloop_persist_drop_sets(struct tloop_persist_load *l)
 	l->nr = 0;
 }
 
-/* Why a header is not usable, or NULL. */
-static const char *tloop_ph_check(struct tloop_ph *h, loff_t len)
+/*
+ * Why the header of a sidecar of @len bytes is not usable, or NULL; the
+ * body it names into *@body.  Version 1: right after the header, to the
+ * end of the file.  Version 2: from its block to @length, which a longer
+ * file may pass (a failed write, or a crash before the cut after a save).
+ */
+static const char *tloop_ph_check(struct tloop_ph *h, loff_t len, struct tloop_pbody *body)
 {
+	u64 length = le64_to_cpu(h->length);
+	u32 blk = le32_to_cpu(h->body);
+
 	if (le64_to_cpu(h->magic) != TLOOP_PH_MAGIC)
 		return "bad magic";
 	if (le32_to_cpu(h->hcrc) != tloop_ph_crc(h))
 		return "header checksum mismatch";
-	if (le32_to_cpu(h->version) != TLOOP_PH_VERSION)
+	if (le32_to_cpu(h->version) == TLOOP_PH_VERSION_1) {
+		if (blk)
+			return "bad body offset";
+		if (length != len)
+			return "length mismatch (truncated or extended)";
+		body->off = sizeof(*h);
+	} else if (le32_to_cpu(h->version) == TLOOP_PH_VERSION) {
+		if (!blk || (u64)blk * TLOOP_PBLOCK > length)
+			return "bad body offset";
+		if (length > len)
+			return "length mismatch (truncated)";
+		body->off = (loff_t)blk * TLOOP_PBLOCK;
+	} else {
 		return "unknown version";
-	if (le64_to_cpu(h->length) != len)
-		return "length mismatch (truncated or extended)";
+	}
+	body->end = length;
 	if (le32_to_cpu(h->nr_sets) > TLOOP_MAX_CONSUMERS + 1)
 		return "too many sets";
 	return NULL;
@@ -485,6 +561,7 @@ static void tloop_persist_read(struct tloop_persist_load *l, struct file *backin
 	struct tloop_pio r = { .file = l->file, .crc = ~0U };
 	loff_t len = i_size_read(file_inode(l->file));
 	const char *why = NULL;
+	struct tloop_pbody body;
 	struct tloop_pid id;
 	struct tloop_ph h;
 	bool restore;
@@ -507,7 +584,7 @@ static void tloop_persist_read(struct tloop_persist_load *l, struct file *backin
 		why = "header unreadable";
 		goto corrupt;
 	}
-	why = tloop_ph_check(&h, len);
+	why = tloop_ph_check(&h, len, &body);
 	if (why)
 		goto corrupt;
 
@@ -538,8 +615,8 @@ static void tloop_persist_read(struct tloop_persist_load *l, struct file *backin
 	}
 	restore = l->status == TLOOP_PERSIST_TRUSTED;
 
-	r.pos = sizeof(h);
-	r.end = len;
+	r.pos = body.off;
+	r.end = body.end;
 	r.buf = kvmalloc(TLOOP_PIO_BUF, GFP_KERNEL);
 	if (!r.buf) {
 		why = "out of memory";
@@ -556,7 +633,7 @@ static void tloop_persist_read(struct tloop_persist_load *l, struct file *backin
 	kvfree(r.buf);
 	if (i < le32_to_cpu(h.nr_sets))
 		goto corrupt;
-	if (r.pos - r.fill + r.off != len) {
+	if (r.pos - r.fill + r.off != body.end) {
 		why = "trailing bytes";
 		goto corrupt;
 	}
@@ -575,6 +652,8 @@ static void tloop_persist_read(struct tloop_persist_load *l, struct file *backin
 	}
 	if (restore)
 		l->attach_id = le64_to_cpu(h.attach_id);
+	/* Valid, trusted or not: no write may go over it until one replaces it. */
+	l->body = body;
 	l->why = why;
 	return;
 
@@ -662,7 +741,7 @@ int tloop_persist_mark(struct tloop_persist_load *l, u64 dev_size, unsigned int 
 	h.block_size = cpu_to_le32(block_size);
 	h.attach_id = cpu_to_le64(l->attach_id);
 	h.next_id = cpu_to_le32(l->next_id);
-	return tloop_persist_write(l->file, &h, TLOOP_PH_IN_USE, src, n, false);
+	return tloop_persist_write(l->file, &h, TLOOP_PH_IN_USE, src, n, false, &l->body);
 }
 
 /**
@@ -699,6 +778,7 @@ void tloop_persist_install(struct tloop_device *dev, struct tloop_persist_load *
 			dev->index, l->file, l->why);
 	dev->persist.file = l->file;
 	dev->persist.status = l->status;
+	dev->persist.body = l->body;
 	l->file = NULL;
 	dev->attach_id = l->attach_id;
 	if (l->dflt) {
@@ -717,6 +797,40 @@ void tloop_persist_install(struct tloop_device *dev, struct tloop_persist_load *
 	tloop_persist_free(l);
 }
 
+/*
+ * The sets of @dev to write into @src: the default one if tracking is on,
+ * then every named consumer's, each referenced in @held (*@nh of them) so
+ * that no lock is held across the writes; @h gets the next consumer id.
+ * Return: the number of sets.
+ */
+static unsigned int tloop_persist_sources(struct tloop_device *dev, struct tloop_psrc *src,
+					  struct tloop_consumer **held, unsigned int *nh,
+					  struct tloop_ph *h)
+{
+	struct tloop_consumers *cs = &dev->consumers;
+	struct tloop_written_status st;
+	unsigned int n = 0, i;
+
+	tloop_written_status(&dev->written, &st);
+	if (st.on)
+		src[n++] = (struct tloop_psrc){ 0, TLOOP_CONSUMER_DEFAULT, &dev->written };
+	*nh = 0;
+	down_read(&cs->lock);
+	for (i = 0; i < cs->nr; i++) {
+		held[*nh] = cs->slot[i];
+		kref_get(&held[*nh]->ref);
+		src[n++] = (struct tloop_psrc){ held[*nh]->id, held[*nh]->name,
+						&held[*nh]->set };
+		(*nh)++;
+	}
+	h->next_id = cpu_to_le32(cs->next_id);
+	up_read(&cs->lock);
+	h->dev_size = cpu_to_le64(dev->size);
+	h->block_size = cpu_to_le32(dev->block_size);
+	h->attach_id = cpu_to_le64(dev->attach_id);
+	return n;
+}
+
 /**
  * tloop_persist_save() - save the sets of a device nothing can write to.
  * @dev: a device tloop_dev_begin_remove() accepted.
@@ -731,15 +845,16 @@ void tloop_persist_save(struct tloop_device *dev)
 {
 	struct tloop_consumer *held[TLOOP_MAX_CONSUMERS];
 	struct tloop_psrc src[TLOOP_MAX_CONSUMERS + 1];
-	struct tloop_consumers *cs = &dev->consumers;
-	struct tloop_written_status st;
 	struct tloop_ph h = { };
-	unsigned int n = 0, nh = 0, i;
+	unsigned int n, nh, i;
 	struct tloop_pid id;
 	int ret;
 
-	if (!dev->persist.file || dev->persist.saved)
+	if (!dev->persist.file)
 		return;
+	mutex_lock(&dev->persist.lock);
+	if (dev->persist.saved)
+		goto unlock;
 	ret = vfs_fsync(dev->backing, 0);
 	if (!ret)
 		ret = tloop_persist_identity(dev->backing, &id);
@@ -747,32 +862,50 @@ void tloop_persist_save(struct tloop_device *dev)
 		goto out;
 	tloop_persist_tick(dev->backing, &id);
 
-	tloop_written_status(&dev->written, &st);
-	if (st.on)
-		src[n++] = (struct tloop_psrc){ 0, TLOOP_CONSUMER_DEFAULT, &dev->written };
-	/* Referenced, so that no lock is held across the writes. */
-	down_read(&cs->lock);
-	for (i = 0; i < cs->nr; i++) {
-		held[nh] = cs->slot[i];
-		kref_get(&held[nh]->ref);
-		src[n++] = (struct tloop_psrc){ held[nh]->id, held[nh]->name, &held[nh]->set };
-		nh++;
-	}
-	h.next_id = cpu_to_le32(cs->next_id);
-	up_read(&cs->lock);
-
+	n = tloop_persist_sources(dev, src, held, &nh, &h);
 	tloop_ph_identity(&h, &id);
-	h.dev_size = cpu_to_le64(dev->size);
-	h.block_size = cpu_to_le32(dev->block_size);
-	h.attach_id = cpu_to_le64(dev->attach_id);
-	ret = tloop_persist_write(dev->persist.file, &h, 0, src, n, true);
+	ret = tloop_persist_write(dev->persist.file, &h, 0, src, n, true, &dev->persist.body);
 	for (i = 0; i < nh; i++)
 		tloop_consumer_put(held[i]);
 out:
-	if (ret) {
+	if (ret)
 		pr_warn("tloop%d: saving the sets to %pD failed (%d): the next attach will not trust them\n",
 			dev->index, dev->persist.file, ret);
+	else
+		dev->persist.saved = true;
+unlock:
+	mutex_unlock(&dev->persist.lock);
+}
+
+/**
+ * tloop_persist_remark() - rewrite the sidecar marked in use after the
+ * device's consumers changed, so that a crash (an unclean restore) brings
+ * back the consumers of that moment, not those of the add.
+ * @dev: the device.
+ *
+ * A failure leaves the previous copy, whole (see tloop_persist_write()),
+ * and is reported in the kernel log; the consumer change stands.
+ */
+void tloop_persist_remark(struct tloop_device *dev)
+{
+	struct tloop_consumer *held[TLOOP_MAX_CONSUMERS];
+	struct tloop_psrc src[TLOOP_MAX_CONSUMERS + 1];
+	struct tloop_ph h = { };
+	unsigned int n, nh, i;
+	int ret;
+
+	if (!dev->persist.file)
 		return;
+	mutex_lock(&dev->persist.lock);
+	if (!dev->persist.saved) {
+		n = tloop_persist_sources(dev, src, held, &nh, &h);
+		ret = tloop_persist_write(dev->persist.file, &h, TLOOP_PH_IN_USE, src, n, false,
+					  &dev->persist.body);
+		for (i = 0; i < nh; i++)
+			tloop_consumer_put(held[i]);
+		if (ret)
+			pr_warn("tloop%d: recording the consumers in %pD failed (%d): a crash would restore the previous list\n",
+				dev->index, dev->persist.file, ret);
 	}
-	dev->persist.saved = true;
+	mutex_unlock(&dev->persist.lock);
 }

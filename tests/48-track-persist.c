@@ -417,8 +417,10 @@ int main(void)
 			const char *what, *how;
 		} bad[] = {
 			{ "bad magic", "printf X | dd of=" SC " bs=1 seek=0 conv=notrunc 2>/dev/null" },
+			/* The body starts at the block named at byte 108 of the header. */
 			{ "flipped body byte",
-			  "printf Z | dd of=" SC " bs=1 seek=150 conv=notrunc 2>/dev/null" },
+			  "o=$(($(od -An -tu4 -j108 -N4 " SC ") * 4096 + 38)) && [ $o -gt 4096 ] && "
+			  "printf Z | dd of=" SC " bs=1 seek=$o conv=notrunc 2>/dev/null" },
 			{ "cut short", "dd if=" SC " of=cut.sets bs=1 count=$(($(stat -c %s " SC
 			  ") - 8)) 2>/dev/null && mv cut.sets " SC },
 			{ "random bytes", "head -c 300 /dev/urandom > " SC },

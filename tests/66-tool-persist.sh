@@ -27,24 +27,6 @@ attach() {
 	dev=$(tloop attach --persist a.sets a.img 2> att.err) || bail "attach: $(cat att.err)"
 }
 
-# restore_is WORD - tloop status --json says the restore was WORD.
-restore_is() {
-	js=$(tloop status --json "$dev")
-	echo "$js" | grep -q "\"restore\": *\"$1\"" && return 0
-	diag "status --json: $js"
-	return 1
-}
-
-# synced KIND [--consumer NAME] AREA2 - a sync that is a KIND (full/incremental) copy, exact.
-synced() {
-	kind=$1
-	shift
-	out=$(tloop sync "$dev" "$@" 2>&1) || { diag "sync $*: $out"; return 1; }
-	a2=$(eval echo "\${$#}")
-	echo "$out" | grep -q "$kind copy" || { diag "sync $*: expected a $kind copy: $out"; return 1; }
-	cmp -s "$dev" "$a2" || { diag "sync $*: $a2 differs from $dev"; return 1; }
-}
-
 attach
 res "attach --persist prints the device" [ -b "$dev" ]
 res "a new sidecar: no message" [ ! -s att.err ]

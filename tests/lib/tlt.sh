@@ -95,3 +95,22 @@ pick_pages() {
 		for (p in s) print p
 	}' | sort -n
 }
+
+# restore_is WORD - `tloop status --json "$dev"` says its sidecar's restore at attach was WORD.
+restore_is() {
+	js=$(tloop status --json "$dev")
+	echo "$js" | grep -q "\"restore\": *\"$1\"" && return 0
+	diag "status --json: $js"
+	return 1
+}
+
+# synced KIND [SYNC OPTIONS...] AREA2 - `tloop sync "$dev" ... AREA2` made a KIND (full or
+# incremental) copy, and AREA2 equals the device.
+synced() {
+	kind=$1
+	shift
+	out=$(tloop sync "$dev" "$@" 2>&1) || { diag "sync $*: $out"; return 1; }
+	a2=$(eval echo "\${$#}")
+	echo "$out" | grep -q "$kind copy" || { diag "sync $*: expected a $kind copy: $out"; return 1; }
+	cmp -s "$dev" "$a2" || { diag "sync $*: $a2 differs from $dev"; return 1; }
+}

@@ -189,7 +189,9 @@ struct tloop_add {
  * size, mtime, ctime, i_version where the filesystem keeps one) and the
  * sets, and fsyncs the sidecar.  At add, before the device appears, the
  * kernel reads the sidecar and rewrites it marked *in use* (fsynced): only
- * a clean save clears that mark.
+ * a clean save clears that mark.  Neither write goes over the sidecar it
+ * replaces before it is complete and durable: a crash or an error midway
+ * (a full filesystem) leaves the previous one, whole.
  *
  * The outcome, in &tloop_add.persist_status and in the device's sysfs
  * attribute tloop/persist:
@@ -198,8 +200,9 @@ struct tloop_add {
  * TLOOP_PERSIST_TRUSTED: the sets, their ids and generations and the
  * attach id were restored: a consumer's next copy can be incremental.
  * TLOOP_PERSIST_UNCLEAN: the last save was not clean (crash, power cut,
- * a device open at reboot): the consumers are restored in the overflowed
- * state (every page counts as written) and the attach id is new.
+ * a save that failed, a device open at reboot): the consumers named at the
+ * last add are restored in the overflowed state (every page counts as
+ * written) and the attach id is new.
  * TLOOP_PERSIST_CHANGED: the backing file's identity or the device's size
  * or block size differs from the save: as for UNCLEAN.
  * TLOOP_PERSIST_CORRUPT: the sidecar is not a valid tloop sidecar (magic,
