@@ -160,22 +160,24 @@ static void tloop_persist_tick(struct file *backing, const struct tloop_pid *id)
 struct tloop_pio {
 	struct file *file;
 	loff_t pos;
-	loff_t end;		/* reading: the body's end; writing: not past it */
+	loff_t end;		/* reading: the body's end; writing: never past it */
 	u8 *buf;
 	size_t fill;
 	size_t off;
 	u32 crc;
 	int err;
-	bool dry;		/* writing: only count the bytes in @pos */
+	bool over;		/* writing: stopped at @end */
 };
 
 static int tloop_pio_flush(struct tloop_pio *w)
 {
 	size_t done = 0;
 
-	/* Never past the planned end, where the valid body may start. */
-	if (!w->err && w->pos + w->fill > w->end)
-		w->err = -EIO;
+	/* Never past @end, where the valid body starts. */
+	if (!w->err && w->pos + w->fill > w->end) {
+		w->over = true;
+		w->err = -EFBIG;
+	}
 	while (!w->err && done < w->fill) {
 		ssize_t n = kernel_write(w->file, w->buf + done, w->fill - done, &w->pos);
 
@@ -192,10 +194,6 @@ static int tloop_pio_flush(struct tloop_pio *w)
 
 static void tloop_pio_put(struct tloop_pio *w, const void *data, size_t len)
 {
-	if (w->dry) {
-		w->pos += len;
-		return;
-	}
 	w->crc = crc32_le(w->crc, (const u8 *)data, len);
 	while (len && !w->err) {
 		size_t n = min(len, TLOOP_PIO_BUF - w->fill);
@@ -330,49 +328,47 @@ static void tloop_persist_body(struct tloop_pio *w, const struct tloop_psrc *src
 /*
  * Write the sidecar: @h (identity, geometry, ids) with @flags, the sets of
  * @src, their pages if @pages (the sets do not change meanwhile: nothing
- * can write to the device).  The body's length is counted first, so that
- * it can go in front of the valid body *@cur if it fits there, else after
- * it; it is fsynced, then the header naming it is written and fsynced, and
- * *@cur becomes the new body.  Until that header is on disk the old header
- * and body stay whole.  Last, the file is cut after the new body (not
- * needed for correctness: a longer file is read the same).
+ * can write to the device), never over the valid body *@cur.  The body goes
+ * in front of *@cur when there is room between the header's block and it,
+ * else after it: tried in front first, and written again after it if it
+ * did not fit.  It is fsynced, then the header naming it is written and
+ * fsynced, and *@cur becomes the new body: until that header is on disk the
+ * old header and body stay whole.  Last, the file is cut after the new body
+ * (not needed for correctness: a longer file is read the same).
  */
 static int tloop_persist_write(struct file *file, struct tloop_ph *h, u32 flags,
 			       const struct tloop_psrc *src, unsigned int nr, bool pages,
 			       struct tloop_pbody *cur)
 {
-	struct tloop_pio w = { .file = file, .dry = true };
+	bool front = cur->end && cur->off >= 2 * TLOOP_PBLOCK;
+	struct tloop_pio w = { };
 	u64 *buf = NULL;
-	loff_t pos, off, len;
+	u8 *wbuf;
+	loff_t pos, off;
 	ssize_t n;
 	int ret;
 
+	wbuf = kvmalloc(TLOOP_PIO_BUF, GFP_KERNEL);
 	if (pages)
 		buf = kvmalloc_array(TLOOP_PCOLLECT, sizeof(*buf), GFP_KERNEL);
-	if (pages && !buf)
-		return -ENOMEM;
-	tloop_persist_body(&w, src, nr, pages, buf);
-	len = w.pos;
-	if (!cur->end || TLOOP_PBLOCK + len <= cur->off)
-		off = TLOOP_PBLOCK;
-	else
-		off = round_up(cur->end, TLOOP_PBLOCK);
-	if (off / TLOOP_PBLOCK > U32_MAX) {
-		ret = -EFBIG;
-		goto out;
-	}
-
-	w = (struct tloop_pio){ .file = file, .pos = off, .end = off + len, .crc = ~0U };
-	w.buf = kvmalloc(TLOOP_PIO_BUF, GFP_KERNEL);
-	if (!w.buf) {
+	if (!wbuf || (pages && !buf)) {
 		ret = -ENOMEM;
 		goto out;
 	}
-	tloop_persist_body(&w, src, nr, pages, buf);
-	ret = tloop_pio_flush(&w);
-	/* The sets changed after all: refuse rather than name a wrong body. */
-	if (!ret && w.pos != off + len)
-		ret = -EIO;
+	for (;;) {
+		off = front || !cur->end ? TLOOP_PBLOCK : round_up(cur->end, TLOOP_PBLOCK);
+		if (off / TLOOP_PBLOCK > U32_MAX) {
+			ret = -EFBIG;
+			goto out;
+		}
+		w = (struct tloop_pio){ .file = file, .pos = off, .buf = wbuf, .crc = ~0U,
+					.end = front ? cur->off : LLONG_MAX };
+		tloop_persist_body(&w, src, nr, pages, buf);
+		ret = tloop_pio_flush(&w);
+		if (!w.over || !front)
+			break;
+		front = false;	/* no room in front: after the valid body */
+	}
 	if (!ret)
 		ret = vfs_fsync(file, 0);
 	if (ret)
@@ -381,7 +377,7 @@ static int tloop_persist_write(struct file *file, struct tloop_ph *h, u32 flags,
 	h->magic = cpu_to_le64(TLOOP_PH_MAGIC);
 	h->version = cpu_to_le32(TLOOP_PH_VERSION);
 	h->flags = cpu_to_le32(flags);
-	h->length = cpu_to_le64(off + len);
+	h->length = cpu_to_le64(w.pos);
 	h->bcrc = cpu_to_le32(w.crc);
 	h->nr_sets = cpu_to_le32(nr);
 	h->body = cpu_to_le32(off / TLOOP_PBLOCK);
@@ -396,12 +392,12 @@ static int tloop_persist_write(struct file *file, struct tloop_ph *h, u32 flags,
 	if (ret)
 		goto out;
 	cur->off = off;
-	cur->end = off + len;
+	cur->end = w.pos;
 	if (i_size_read(file_inode(file)) > cur->end)
 		vfs_truncate(&file->f_path, cur->end);
 out:
 	kvfree(buf);
-	kvfree(w.buf);
+	kvfree(wbuf);
 	return ret;
 }
 
