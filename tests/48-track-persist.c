@@ -10,8 +10,10 @@
  * replaced or touched while detached: "changed", every consumer overflowed,
  * a new attach id.  A sidecar still marked in use (a crash): "unclean",
  * overflowed.  A sidecar with a bad magic, a flipped body byte, cut short
- * or of random bytes: "corrupt", no named consumer restored, and the next
- * clean removal makes it valid again.  Bad descriptors give a clear errno,
+ * or of random bytes, or naming a body before its header or past its end:
+ * "corrupt", no named consumer restored, and the next clean removal makes
+ * it valid again.  A version-1 sidecar (earlier modules) is restored as
+ * trusted as the version 2 it was made from.  Bad descriptors give a clear errno,
  * a busy device is not removed and its sidecar is left alone.
  *
  * tloop-timeout: 600
@@ -192,6 +194,94 @@ static void status_is(uint32_t got, uint32_t want, const char *word, const char 
 	tlt_result(got == want && !strcmp(buf, word), "%s: status %s", name, word);
 }
 
+/*
+ * The sidecar's header, as the kernel writes it (module/tloop_persist.c):
+ * 112 bytes, little-endian; these offsets, and its checksum: the kernel's
+ * crc32_le() (reflected 0xedb88320, seed ~0, no final inversion) of the
+ * header with its own checksum field zero.
+ */
+#define PH_LEN		112
+#define PH_VERSION	8
+#define PH_LENGTH	16
+#define PH_HCRC		24
+#define PH_BODY		108
+
+static uint32_t crc32_le(uint32_t crc, const uint8_t *p, size_t n)
+{
+	while (n--) {
+		crc ^= *p++;
+		for (int k = 0; k < 8; k++)
+			crc = (crc >> 1) ^ (0xedb88320U & (0U - (crc & 1)));
+	}
+	return crc;
+}
+
+static uint32_t ph_crc(const uint8_t *h)
+{
+	uint8_t c[PH_LEN];
+
+	memcpy(c, h, PH_LEN);
+	memset(c + PH_HCRC, 0, 4);
+	return crc32_le(~0U, c, PH_LEN);
+}
+
+static uint32_t le32(const uint8_t *p)
+{
+	return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t le64(const uint8_t *p)
+{
+	return le32(p) | (uint64_t)le32(p + 4) << 32;
+}
+
+static void put_le64(uint8_t *p, uint64_t v)
+{
+	put_le32(p, (uint32_t)v);
+	put_le32(p + 4, (uint32_t)(v >> 32));
+}
+
+/*
+ * rewrite_sidecar() - read SC (a version-2 sidecar: its checksum is checked
+ * first), and write it back as version 1 (@v1: the body right after the
+ * header, the file exactly that long), or as version 2 with its body block
+ * set to @body, checksum recomputed either way.
+ */
+static void rewrite_sidecar(bool v1, uint32_t body)
+{
+	static uint8_t f[1 << 20];
+	int fd = open(SC, O_RDWR | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : pread(fd, f, sizeof(f), 0);
+	uint64_t off, end;
+
+	if (n < PH_LEN || le32(f + PH_VERSION) != 2 || le32(f + PH_HCRC) != ph_crc(f))
+		tlt_bail("%s: not a version-2 sidecar with a good checksum (%zd bytes)", SC, n);
+	off = (uint64_t)le32(f + PH_BODY) * 4096;
+	end = le64(f + PH_LENGTH);
+	if (off < PH_LEN || off > end || end > (uint64_t)n)
+		tlt_bail("%s: body [%llu, %llu) of %zd bytes", SC, (unsigned long long)off,
+			 (unsigned long long)end, n);
+	if (v1) {
+		memmove(f + PH_LEN, f + off, end - off);
+		end = PH_LEN + end - off;
+		put_le32(f + PH_VERSION, 1);
+		put_le32(f + PH_BODY, 0);
+		put_le64(f + PH_LENGTH, end);
+	} else {
+		put_le32(f + PH_BODY, body);
+	}
+	put_le32(f + PH_HCRC, ph_crc(f));
+	if (pwrite(fd, f, end, 0) != (ssize_t)end || (v1 && ftruncate(fd, (off_t)end)) || fsync(fd))
+		tlt_bail("rewrite %s", SC);
+	close(fd);
+}
+
 /* The changes made to the backing file while detached. */
 static int mod_write(void)
 {
@@ -257,7 +347,7 @@ int main(void)
 	bool ok;
 	int pfd, ret;
 
-	tlt_plan(51);
+	tlt_plan(57);
 	ctl = tlt_ctl_open();
 	if (ioctl(ctl, TLOOP_CTL_VERSION, &v))
 		tlt_bail("CTL_VERSION");
@@ -346,6 +436,15 @@ int main(void)
 	status_is(st, TLOOP_PERSIST_TRUSTED, "trusted", "after rmmod");
 	tlt_result(attach_id() == old_id && exact(0) && exact(1) && exact(2),
 		   "after rmmod: same attach id, every set exact");
+
+	/* A version-1 sidecar, as earlier modules wrote it: read the same. */
+	if (detach())
+		tlt_bail("remove");
+	rewrite_sidecar(true, 0);
+	st = attach();
+	status_is(st, TLOOP_PERSIST_TRUSTED, "trusted", "a version-1 sidecar");
+	tlt_result(attach_id() == old_id && exact(0) && exact(1) && exact(2),
+		   "version 1: same attach id, every set exact");
 
 	/* Busy: not removed, sidecar left alone. */
 	{
@@ -446,6 +545,26 @@ int main(void)
 			if (detach())
 				tlt_bail("remove");
 		}
+	}
+	/* Version 2 with a good checksum but a body block of 0, or past the end. */
+	for (int k = 0; k < 2; k++) {
+		const char *what = k ? "body block past the end" : "body block 0";
+
+		st = attach();
+		if (nr_consumers() == 1) {
+			ids[1] = (uint32_t)tlt_consumer_add(cfd, "a", 0);
+			ids[2] = (uint32_t)tlt_consumer_add(cfd, "b", 1 << 20);
+		}
+		old_id = attach_id();
+		if (detach())
+			tlt_bail("remove");
+		rewrite_sidecar(false, k ? 1U << 20 : 0);
+		st = attach();
+		status_is(st, TLOOP_PERSIST_CORRUPT, "corrupt", what);
+		tlt_result(nr_consumers() == 1 && attach_id() != old_id,
+			   "%s: no named consumer restored, a new attach id", what);
+		if (detach())
+			tlt_bail("remove");
 	}
 	/* The next clean removal makes the sidecar valid again. */
 	st = attach();
